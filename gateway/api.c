@@ -1,0 +1,305 @@
+#include "api.h"
+
+#include <jansson.h>
+#include <microhttpd.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+
+#define TOPICS_PREFIX "/v1/topics/"
+#define EVENTS_SUFFIX "/events"
+
+struct gw_api {
+  const struct gw_config *cfg;
+  struct sub_broker *broker;
+  struct MHD_Daemon *d;
+  int listen_fd;
+  atomic_bool quiesced;
+  atomic_int inflight;
+};
+
+/* One request's state, kept by libmicrohttpd between calls. */
+struct request {
+  char *body;
+  size_t len, cap;
+  bool too_large;
+};
+
+static enum MHD_Result send_json(struct MHD_Connection *conn, unsigned status, json_t *obj,
+                                 const char *allow)
+{
+  char *text = obj ? json_dumps(obj, JSON_COMPACT) : NULL;
+  json_decref(obj);
+  if(!text)
+    return MHD_NO; /* out of memory: drop the connection */
+  struct MHD_Response *r =
+      MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
+  if(!r) {
+    free(text);
+    return MHD_NO;
+  }
+  MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+  if(allow)
+    MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, allow);
+  enum MHD_Result ret = MHD_queue_response(conn, status, r);
+  MHD_destroy_response(r);
+  return ret;
+}
+
+static enum MHD_Result send_error(struct MHD_Connection *conn, unsigned status, const char *code,
+                                  const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static enum MHD_Result send_error(struct MHD_Connection *conn, unsigned status, const char *code,
+                                  const char *fmt, ...)
+{
+  char msg[256];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof(msg), fmt, ap);
+  va_end(ap);
+  gw_debug("api_error", "status=%u code=%s", status, code);
+  return send_json(conn, status, json_pack("{s:{s:s, s:s}}", "error", "code", code, "message", msg),
+                   NULL);
+}
+
+static bool is_json_type(const char *ct)
+{
+  static const char want[] = "application/json";
+  if(!ct || strncasecmp(ct, want, sizeof(want) - 1) != 0)
+    return false;
+  char next = ct[sizeof(want) - 1];
+  return next == '\0' || next == ';' || next == ' ';
+}
+
+/* Returns the topic part of /v1/topics/{topic}/events, or NULL. */
+static const char *events_route(const char *url, size_t *topic_len)
+{
+  size_t n = strlen(url), pre = strlen(TOPICS_PREFIX), suf = strlen(EVENTS_SUFFIX);
+  if(n < pre + suf || strncmp(url, TOPICS_PREFIX, pre) != 0 ||
+     strcmp(url + n - suf, EVENTS_SUFFIX) != 0)
+    return NULL;
+  *topic_len = n - pre - suf;
+  return url + pre;
+}
+
+static enum MHD_Result publish(struct gw_api *api, struct MHD_Connection *conn, const char *topic,
+                               size_t topic_len, struct request *req)
+{
+  if(req->too_large)
+    return send_error(conn, MHD_HTTP_CONTENT_TOO_LARGE, "payload_too_large",
+                      "the body is larger than %d bytes (api.max_body_bytes)",
+                      api->cfg->api_max_body_bytes);
+  if(req->len == 0)
+    return send_error(conn, MHD_HTTP_BAD_REQUEST, "invalid_json",
+                      "the body is empty: send the event's data as JSON");
+  json_error_t jerr;
+  json_t *data = json_loadb(req->body, req->len, JSON_DECODE_ANY, &jerr);
+  if(!data)
+    return send_error(conn, MHD_HTTP_BAD_REQUEST, "invalid_json",
+                      "the body is not valid JSON: %s (line %d, column %d)", jerr.text, jerr.line,
+                      jerr.column);
+  char *text = json_dumps(data, JSON_COMPACT | JSON_ENCODE_ANY);
+  json_decref(data);
+  if(!text)
+    return send_error(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal_error", "out of memory");
+
+  struct sub_published pub;
+  enum sub_err e = sub_broker_publish(api->broker, topic, topic_len, text, strlen(text), &pub);
+  free(text);
+  switch(e) {
+  case SUB_OK:
+    gw_debug("published", "source=rest topic=%.*s seq=%llu id=%s", (int)topic_len, topic,
+             (unsigned long long)pub.seq, pub.id);
+    return send_json(conn, MHD_HTTP_ACCEPTED,
+                     json_pack("{s:s, s:s%, s:I}", "id", pub.id, "topic", topic, topic_len, "seq",
+                               (json_int_t)pub.seq),
+                     NULL);
+  case SUB_EOVERLOADED:
+    gw_warn("publish_failed", "source=rest error=overloaded");
+    return send_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "overloaded",
+                      "client workers are falling behind; retry later");
+  case SUB_ETOOMANYTOPICS:
+    gw_warn("publish_failed", "source=rest error=too_many_topics");
+    return send_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "too_many_topics",
+                      "the topic table is full (broker.max_topics)");
+  case SUB_EINVAL:
+    return send_error(conn, MHD_HTTP_BAD_REQUEST, "invalid_topic", "invalid topic");
+  case SUB_ENOMEM:
+    break;
+  }
+  return send_error(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal_error", "out of memory");
+}
+
+static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char *url,
+                              const char *method, const char *version, const char *upload,
+                              size_t *upload_size, void **req_cls)
+{
+  struct gw_api *api = cls;
+  struct request *req = *req_cls;
+  (void)version;
+
+  if(!req) { /* first call: headers only */
+    req = calloc(1, sizeof(*req));
+    if(!req)
+      return MHD_NO;
+    *req_cls = req;
+    atomic_fetch_add(&api->inflight, 1);
+
+    bool get = strcmp(method, MHD_HTTP_METHOD_GET) == 0 || strcmp(method, "HEAD") == 0;
+    if(strcmp(url, "/healthz") == 0 || strcmp(url, "/readyz") == 0) {
+      if(!get)
+        return send_error(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "method_not_allowed",
+                          "use GET %s", url)
+                   ? MHD_YES
+                   : MHD_NO;
+      if(url[1] == 'r' && atomic_load(&api->quiesced))
+        return send_json(conn, MHD_HTTP_SERVICE_UNAVAILABLE,
+                         json_pack("{s:s}", "status", "stopping"), NULL);
+      return send_json(conn, MHD_HTTP_OK,
+                       json_pack("{s:s}", "status", url[1] == 'r' ? "ready" : "ok"), NULL);
+    }
+    size_t topic_len;
+    const char *topic = events_route(url, &topic_len);
+    if(!topic)
+      return send_error(conn, MHD_HTTP_NOT_FOUND, "not_found", "no such route: %s", url);
+    if(strcmp(method, MHD_HTTP_METHOD_POST) != 0) {
+      char msg[64];
+      snprintf(msg, sizeof(msg), "use POST to publish");
+      return send_json(conn, MHD_HTTP_METHOD_NOT_ALLOWED,
+                       json_pack("{s:{s:s, s:s}}", "error", "code", "method_not_allowed",
+                                 "message", msg),
+                       "POST");
+    }
+    const char *why = NULL;
+    if(!sub_topic_valid(topic, topic_len, &why))
+      return send_error(conn, MHD_HTTP_BAD_REQUEST, "invalid_topic", "%s", why);
+    const char *ct = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Type");
+    if(!is_json_type(ct))
+      return send_error(conn, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type",
+                        "Content-Type must be application/json");
+    const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
+    if(cl && strtoull(cl, NULL, 10) > (unsigned long long)api->cfg->api_max_body_bytes)
+      return send_error(conn, MHD_HTTP_CONTENT_TOO_LARGE, "payload_too_large",
+                        "the body is larger than %d bytes (api.max_body_bytes)",
+                        api->cfg->api_max_body_bytes);
+    return MHD_YES; /* the body follows */
+  }
+
+  if(*upload_size) { /* a piece of the body */
+    size_t max = (size_t)api->cfg->api_max_body_bytes;
+    if(!req->too_large && req->len + *upload_size > max) {
+      req->too_large = true; /* keep reading, answer 413 at the end */
+      free(req->body);
+      req->body = NULL;
+      req->len = req->cap = 0;
+    }
+    if(!req->too_large) {
+      if(req->len + *upload_size > req->cap) {
+        size_t cap = req->cap ? req->cap : 1024;
+        while(cap < req->len + *upload_size)
+          cap *= 2;
+        if(cap > max)
+          cap = max;
+        char *nb = realloc(req->body, cap);
+        if(!nb)
+          return MHD_NO;
+        req->body = nb;
+        req->cap = cap;
+      }
+      memcpy(req->body + req->len, upload, *upload_size);
+      req->len += *upload_size;
+    }
+    *upload_size = 0;
+    return MHD_YES;
+  }
+
+  size_t topic_len;
+  const char *topic = events_route(url, &topic_len);
+  return publish(api, conn, topic, topic_len, req);
+}
+
+static void completed(void *cls, struct MHD_Connection *conn, void **req_cls,
+                      enum MHD_RequestTerminationCode toe)
+{
+  struct gw_api *api = cls;
+  struct request *req = *req_cls;
+  (void)conn;
+  (void)toe;
+  if(!req)
+    return;
+  free(req->body);
+  free(req);
+  *req_cls = NULL;
+  atomic_fetch_sub(&api->inflight, 1);
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+  (void)cls;
+  char msg[256];
+  vsnprintf(msg, sizeof(msg), fmt, ap);
+  for(char *p = msg; *p; p++)
+    if(*p == '\n' || *p == '"')
+      *p = ' ';
+  gw_warn("mhd", "msg=\"%s\"", msg);
+}
+
+struct gw_api *gw_api_start(const struct gw_config *cfg, struct sub_broker *broker, int listen_fd)
+{
+  struct gw_api *api = calloc(1, sizeof(*api));
+  if(!api) {
+    close(listen_fd);
+    return NULL;
+  }
+  api->cfg = cfg;
+  api->broker = broker;
+  api->listen_fd = listen_fd;
+  unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC |
+                   MHD_USE_ERROR_LOG;
+  api->d = MHD_start_daemon(
+      flags, 0, NULL, NULL, handle, api, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, api,
+      MHD_OPTION_LISTEN_SOCKET, listen_fd,
+      MHD_OPTION_THREAD_POOL_SIZE, (unsigned)cfg->api_threads, MHD_OPTION_CONNECTION_LIMIT,
+      (unsigned)cfg->api_max_connections, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
+      MHD_OPTION_NOTIFY_COMPLETED, completed, api, MHD_OPTION_END);
+  if(!api->d) {
+    gw_error("api_start_failed", NULL);
+    close(listen_fd);
+    free(api);
+    return NULL;
+  }
+  return api;
+}
+
+void gw_api_quiesce(struct gw_api *api)
+{
+  if(!api || atomic_exchange(&api->quiesced, true))
+    return;
+  MHD_socket fd = MHD_quiesce_daemon(api->d);
+  if(fd != MHD_INVALID_SOCKET)
+    close(fd); /* nobody new gets in */
+  api->listen_fd = -1;
+}
+
+void gw_api_stop(struct gw_api *api, int timeout_ms)
+{
+  if(!api)
+    return;
+  gw_api_quiesce(api);
+  for(int waited = 0; waited < timeout_ms && atomic_load(&api->inflight) > 0; waited += 10) {
+    struct timespec ts = {0, 10 * 1000000L};
+    nanosleep(&ts, NULL);
+  }
+  int left = atomic_load(&api->inflight);
+  if(left)
+    gw_warn("api_stop_with_requests", "inflight=%d", left);
+  MHD_stop_daemon(api->d);
+  free(api);
+}

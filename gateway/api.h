@@ -1,0 +1,25 @@
+#ifndef HERALD_API_H
+#define HERALD_API_H
+
+#include "broker.h"
+#include "config.h"
+
+/* The REST API port (libmicrohttpd, its own epoll thread pool):
+ *   POST /v1/topics/{topic}/events   publish; the JSON body is the event's data
+ *   GET  /healthz                    the process is alive
+ *   GET  /readyz                     the process accepts work (503 while stopping)
+ * Errors are {"error":{"code","message"}} with the fitting status. */
+
+struct gw_api;
+
+/* Starts serving on listen_fd (taken over). Returns NULL on failure (logged). */
+struct gw_api *gw_api_start(const struct gw_config *cfg, struct sub_broker *broker, int listen_fd);
+
+/* Stops accepting connections; /readyz answers 503 from now on. */
+void gw_api_quiesce(struct gw_api *api);
+
+/* Waits up to timeout_ms for requests in flight to finish, then stops the
+ * threads and frees everything. */
+void gw_api_stop(struct gw_api *api, int timeout_ms);
+
+#endif

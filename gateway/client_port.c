@@ -1,0 +1,706 @@
+#include "client_port.h"
+
+#include <errno.h>
+#include <libwebsockets.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "index.h"
+#include "log.h"
+#include "net.h"
+#include "protocol.h"
+
+#define WRITE_CHUNK 65536 /* bytes coalesced into one write */
+#define CLOSE_GRACE_S 2   /* how long a closing socket may take to flush */
+
+struct worker;
+
+/* Frames waiting to be written to one connection: a ring of references. */
+struct outq {
+  struct sub_frame **f;
+  size_t head, n, cap;
+  size_t bytes;
+};
+
+/* One WebSocket connection: libwebsockets' per-session data. */
+struct conn {
+  struct sub_subscriber sub; /* in the worker's index */
+  struct worker *w;
+  struct lws *wsi;
+  struct conn *prev, *next; /* the worker's list of connections */
+  char **patterns;
+  int npatterns;
+  struct outq out;
+  unsigned char *rx; /* a message arriving in several fragments */
+  size_t rx_len;
+  bool rx_binary;
+  bool established;
+  bool closing;
+  uint16_t close_code;
+  const char *close_reason;
+};
+
+struct worker {
+  int idx;
+  struct gw_client_port *cp;
+  pthread_t thread;
+  bool started;
+  struct lws_context *ctx;
+  struct lws_vhost *vh;
+  struct sub_index *index;
+  struct sub_batch batch;
+  struct conn *conns;
+  size_t nconns;
+  unsigned char *scratch; /* LWS_PRE + WRITE_CHUNK: coalesced writes */
+
+  pthread_mutex_t lock; /* guards the fields below: the acceptor's hand-over */
+  int *fds;
+  size_t nfds, capfds;
+
+  atomic_bool stopping; /* close every client with 1001 */
+  atomic_bool exit;     /* leave the service loop */
+  atomic_bool done;     /* no connection left (or the loop has left) */
+};
+
+struct gw_client_port {
+  const struct gw_config *cfg;
+  struct sub_broker *broker;
+  int listen_fd;
+  int stop_fd; /* eventfd: wakes the acceptor to stop */
+  pthread_t acceptor;
+  bool acceptor_started;
+  atomic_size_t live;
+  int nworkers;
+  struct worker *workers;
+  struct lws_protocols protocols[2];
+};
+
+/* Marks the sockets Herald adopted, to count them down on destruction. */
+static char adopted_mark;
+
+/* --- the outgoing queue ------------------------------------------------ */
+
+static void outq_clear(struct outq *q)
+{
+  for(size_t i = 0; i < q->n; i++)
+    sub_frame_unref(q->f[(q->head + i) % q->cap]);
+  free(q->f);
+  memset(q, 0, sizeof(*q));
+}
+
+/* Appends a reference to f. Returns 0, or -1 when out of memory. */
+static int outq_push(struct outq *q, struct sub_frame *f)
+{
+  if(q->n == q->cap) {
+    size_t cap = q->cap ? q->cap * 2 : 8;
+    struct sub_frame **nf = malloc(cap * sizeof(*nf));
+    if(!nf)
+      return -1;
+    for(size_t i = 0; i < q->n; i++)
+      nf[i] = q->f[(q->head + i) % q->cap];
+    free(q->f);
+    q->f = nf;
+    q->cap = cap;
+    q->head = 0;
+  }
+  q->f[(q->head + q->n) % q->cap] = sub_frame_ref(f);
+  q->n++;
+  q->bytes += f->len;
+  return 0;
+}
+
+static struct sub_frame *outq_peek(struct outq *q)
+{
+  return q->n ? q->f[q->head] : NULL;
+}
+
+static void outq_drop_head(struct outq *q)
+{
+  struct sub_frame *f = q->f[q->head];
+  q->bytes -= f->len;
+  q->head = (q->head + 1) % q->cap;
+  q->n--;
+  sub_frame_unref(f);
+}
+
+/* --- closing ----------------------------------------------------------- */
+
+/* Starts closing the connection with code/reason: drops what is queued
+ * (memory is freed now, not when the peer reads), sends the close frame
+ * at the next writeable moment, and kills the socket if that never comes. */
+static void conn_close(struct conn *c, uint16_t code, const char *reason)
+{
+  if(c->closing)
+    return;
+  c->closing = true;
+  c->close_code = code;
+  c->close_reason = reason;
+  outq_clear(&c->out);
+  free(c->rx);
+  c->rx = NULL;
+  lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, CLOSE_GRACE_S);
+  lws_callback_on_writable(c->wsi);
+}
+
+/* Queues a frame for the connection, closing it as a slow consumer when its
+ * queue would pass the cap. Takes no reference from the caller. */
+static void conn_send(struct conn *c, struct sub_frame *f)
+{
+  if(c->closing || !f)
+    return;
+  size_t cap = (size_t)c->w->cp->cfg->client_send_queue_bytes;
+  if(c->out.bytes + f->len > cap) {
+    gw_warn("slow_consumer", "worker=%d queued_bytes=%zu cap=%zu", c->w->idx, c->out.bytes, cap);
+    conn_close(c, GW_CLOSE_SLOW_CONSUMER, "slow consumer");
+    return;
+  }
+  bool was_empty = c->out.n == 0;
+  if(outq_push(&c->out, f)) {
+    conn_close(c, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION, "out of memory");
+    return;
+  }
+  if(was_empty)
+    lws_callback_on_writable(c->wsi);
+}
+
+static void conn_reply(struct conn *c, struct sub_frame *f)
+{
+  conn_send(c, f);
+  if(f)
+    sub_frame_unref(f);
+  else
+    conn_close(c, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION, "out of memory");
+}
+
+/* --- handling client messages ----------------------------------------- */
+
+static int find_pattern(const struct conn *c, const char *p)
+{
+  for(int i = 0; i < c->npatterns; i++)
+    if(strcmp(c->patterns[i], p) == 0)
+      return i;
+  return -1;
+}
+
+static void handle_subscribe(struct conn *c, const struct gw_msg *m)
+{
+  if(find_pattern(c, m->topic) >= 0) {
+    conn_reply(c, gw_reply_ack(m->id)); /* already subscribed: nothing to do */
+    return;
+  }
+  int max = c->w->cp->cfg->client_max_subscriptions;
+  if(c->npatterns >= max) {
+    char msg[96];
+    snprintf(msg, sizeof(msg), "at most %d subscriptions per connection", max);
+    conn_reply(c, gw_reply_error(m->id, "too_many_subscriptions", msg));
+    return;
+  }
+  if(!c->patterns) {
+    c->patterns = calloc((size_t)max, sizeof(*c->patterns));
+    if(!c->patterns)
+      goto oom;
+  }
+  char *p = strdup(m->topic);
+  if(!p)
+    goto oom;
+  if(sub_index_add(c->w->index, p, m->topic_len, &c->sub)) {
+    free(p);
+    goto oom;
+  }
+  c->patterns[c->npatterns++] = p;
+  conn_reply(c, gw_reply_ack(m->id));
+  return;
+oom:
+  conn_reply(c, gw_reply_error(m->id, "internal_error", "out of memory"));
+}
+
+static void handle_unsubscribe(struct conn *c, const struct gw_msg *m)
+{
+  int i = find_pattern(c, m->topic);
+  if(i >= 0) {
+    sub_index_remove(c->w->index, c->patterns[i], strlen(c->patterns[i]), &c->sub);
+    free(c->patterns[i]);
+    c->patterns[i] = c->patterns[--c->npatterns];
+  }
+  conn_reply(c, gw_reply_ack(m->id)); /* unsubscribing twice is not an error */
+}
+
+static void handle_publish(struct conn *c, const struct gw_msg *m)
+{
+  struct sub_published pub;
+  enum sub_err e =
+      sub_broker_publish(c->w->cp->broker, m->topic, m->topic_len, m->data, m->data_len, &pub);
+  if(e == SUB_OK) {
+    conn_reply(c, gw_reply_ack_publish(m->id, pub.id, (unsigned long long)pub.seq));
+    return;
+  }
+  const char *msg = e == SUB_EOVERLOADED     ? "the gateway is overloaded; retry later"
+                    : e == SUB_ETOOMANYTOPICS ? "too many distinct topics"
+                                              : "out of memory";
+  gw_warn("publish_failed", "source=ws topic=%s error=%s", m->topic, sub_err_name(e));
+  conn_reply(c, gw_reply_error(m->id, e == SUB_ENOMEM ? "internal_error" : sub_err_name(e), msg));
+}
+
+static void handle_message(struct conn *c, const char *buf, size_t len, bool binary)
+{
+  if(binary) {
+    conn_reply(c, gw_reply_error(NULL, "unsupported_frame",
+                                 "binary frames are not supported: send JSON text frames"));
+    return;
+  }
+  struct gw_msg m;
+  struct gw_proto_err err;
+  if(gw_proto_parse(buf, len, &m, &err)) {
+    gw_debug("client_bad_message", "worker=%d code=%s", c->w->idx, err.code);
+    conn_reply(c, gw_reply_error(err.has_id ? err.id : NULL, err.code, err.message));
+    return;
+  }
+  switch(m.op) {
+  case GW_OP_SUBSCRIBE: handle_subscribe(c, &m); break;
+  case GW_OP_UNSUBSCRIBE: handle_unsubscribe(c, &m); break;
+  case GW_OP_PUBLISH: handle_publish(c, &m); break;
+  case GW_OP_PING: conn_reply(c, gw_reply_pong(m.id)); break;
+  }
+  gw_msg_clear(&m);
+}
+
+/* Takes in one piece of a message. Returns 0, or -1 to close the connection
+ * (the close reason is set). */
+static int conn_receive(struct conn *c, const void *in, size_t len)
+{
+  struct lws *wsi = c->wsi;
+  size_t max = (size_t)c->w->cp->cfg->client_max_message_bytes;
+  bool first = lws_is_first_fragment(wsi), final = lws_is_final_fragment(wsi);
+  if(first) {
+    c->rx_len = 0;
+    c->rx_binary = lws_frame_is_binary(wsi);
+  }
+  if(c->rx_len + len + lws_remaining_packet_payload(wsi) > max) {
+    char reason[64];
+    int n = snprintf(reason, sizeof(reason), "message larger than %zu bytes", max);
+    lws_close_reason(wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, (unsigned char *)reason, (size_t)n);
+    gw_info("client_message_too_large", "worker=%d max=%zu", c->w->idx, max);
+    return -1;
+  }
+  if(first && final) {
+    handle_message(c, in, len, c->rx_binary);
+    return 0;
+  }
+  if(!c->rx) {
+    c->rx = malloc(max);
+    if(!c->rx) {
+      lws_close_reason(wsi, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION, (unsigned char *)"oom", 3);
+      return -1;
+    }
+  }
+  memcpy(c->rx + c->rx_len, in, len);
+  c->rx_len += len;
+  if(final) {
+    handle_message(c, (const char *)c->rx, c->rx_len, c->rx_binary);
+    free(c->rx); /* big buffers only live while a message is in flight */
+    c->rx = NULL;
+    c->rx_len = 0;
+  }
+  return 0;
+}
+
+/* Writes as much of the queue as the socket takes, several frames per
+ * write. Returns 0, or -1 when the connection failed. */
+static int conn_write(struct conn *c)
+{
+  unsigned char *buf = c->w->scratch + LWS_PRE;
+  while(c->out.n && !lws_send_pipe_choked(c->wsi)) {
+    struct sub_frame *f = outq_peek(&c->out);
+    if(f->len > WRITE_CHUNK) { /* too big to coalesce: write it alone */
+      if(lws_write(c->wsi, f->wire, f->len, LWS_WRITE_RAW) < (int)f->len)
+        return -1;
+      outq_drop_head(&c->out);
+      continue;
+    }
+    size_t n = 0;
+    while((f = outq_peek(&c->out)) && n + f->len <= WRITE_CHUNK) {
+      memcpy(buf + n, f->wire, f->len);
+      n += f->len;
+      outq_drop_head(&c->out);
+    }
+    if(lws_write(c->wsi, buf, n, LWS_WRITE_RAW) < (int)n)
+      return -1;
+  }
+  if(c->out.n)
+    lws_callback_on_writable(c->wsi);
+  return 0;
+}
+
+static void conn_established(struct conn *c, struct lws *wsi, struct worker *w)
+{
+  memset(c, 0, sizeof(*c));
+  c->w = w;
+  c->wsi = wsi;
+  c->established = true;
+  c->next = w->conns;
+  if(w->conns)
+    w->conns->prev = c;
+  w->conns = c;
+  w->nconns++;
+  if(atomic_load(&w->stopping))
+    conn_close(c, LWS_CLOSE_STATUS_GOINGAWAY, "server shutting down");
+}
+
+static void conn_closed(struct conn *c)
+{
+  struct worker *w = c->w;
+  if(!c->established)
+    return;
+  for(int i = 0; i < c->npatterns; i++) {
+    sub_index_remove(w->index, c->patterns[i], strlen(c->patterns[i]), &c->sub);
+    free(c->patterns[i]);
+  }
+  free(c->patterns);
+  outq_clear(&c->out);
+  free(c->rx);
+  if(c->prev)
+    c->prev->next = c->next;
+  else
+    w->conns = c->next;
+  if(c->next)
+    c->next->prev = c->prev;
+  w->nconns--;
+  c->established = false;
+}
+
+/* --- the worker's service thread --------------------------------------- */
+
+static void deliver(struct sub_subscriber *s, void *arg)
+{
+  struct conn *c = (struct conn *)((char *)s - offsetof(struct conn, sub));
+  conn_send(c, arg);
+}
+
+/* Runs on the worker's thread after lws_cancel_service: adopts handed-over
+ * sockets, delivers queued events, and starts closing on shutdown. */
+static void worker_wake(struct worker *w)
+{
+  pthread_mutex_lock(&w->lock);
+  int *fds = w->fds;
+  size_t nfds = w->nfds;
+  w->fds = NULL;
+  w->nfds = w->capfds = 0;
+  pthread_mutex_unlock(&w->lock);
+  for(size_t i = 0; i < nfds; i++) {
+    struct lws *wsi = lws_adopt_socket_vhost(w->vh, fds[i]);
+    if(!wsi) {
+      gw_warn("adopt_failed", "worker=%d", w->idx);
+      atomic_fetch_sub(&w->cp->live, 1); /* lws closed the socket */
+      continue;
+    }
+    lws_set_opaque_user_data(wsi, &adopted_mark);
+  }
+  free(fds);
+
+  if(sub_broker_take(w->cp->broker, w->idx, &w->batch)) {
+    for(size_t i = 0; i < w->batch.n; i++) {
+      struct sub_event *ev = w->batch.ev[i];
+      sub_index_match(w->index, ev->topic, ev->topic_len, deliver, ev->frame);
+      sub_event_unref(ev);
+    }
+    w->batch.n = 0;
+  }
+
+  if(atomic_load(&w->stopping)) {
+    for(struct conn *c = w->conns; c; c = c->next)
+      conn_close(c, LWS_CLOSE_STATUS_GOINGAWAY, "server shutting down");
+    if(!w->nconns)
+      atomic_store(&w->done, true);
+  }
+}
+
+static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                    size_t len)
+{
+  struct conn *c = user;
+  struct lws_context *ctx = lws_get_context(wsi);
+  struct worker *w = ctx ? lws_context_user(ctx) : NULL;
+  char uri[64];
+
+  switch(reason) {
+  case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
+    worker_wake(w);
+    return 0;
+  case LWS_CALLBACK_HTTP:
+    /* Plain HTTP on the client port: only /ws exists, and only as WebSocket. */
+    return lws_return_http_status(wsi, HTTP_STATUS_NOT_FOUND, NULL) ||
+           lws_http_transaction_completed(wsi);
+  case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
+    if(lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI) < 0 || strcmp(uri, "/ws") != 0)
+      return 1; /* no WebSocket anywhere but /ws */
+    return 0;
+  case LWS_CALLBACK_ESTABLISHED:
+    conn_established(c, wsi, w);
+    return 0;
+  case LWS_CALLBACK_RECEIVE:
+    if(c->closing)
+      return 0;
+    return conn_receive(c, in, len);
+  case LWS_CALLBACK_SERVER_WRITEABLE:
+    if(c->closing) {
+      size_t n = strlen(c->close_reason);
+      lws_close_reason(wsi, (enum lws_close_status)c->close_code,
+                       (unsigned char *)c->close_reason, n);
+      return -1;
+    }
+    return conn_write(c);
+  case LWS_CALLBACK_CLOSED:
+    conn_closed(c);
+    if(atomic_load(&w->stopping) && !w->nconns)
+      atomic_store(&w->done, true);
+    return 0;
+  case LWS_CALLBACK_WSI_DESTROY:
+    if(lws_get_opaque_user_data(wsi) == &adopted_mark)
+      atomic_fetch_sub(&w->cp->live, 1);
+    return 0;
+  default:
+    return 0;
+  }
+}
+
+static void *worker_main(void *arg)
+{
+  struct worker *w = arg;
+  while(!atomic_load(&w->exit))
+    if(lws_service(w->ctx, 0) < 0)
+      break;
+  return NULL;
+}
+
+static void wake_worker(void *arg, int sink)
+{
+  struct gw_client_port *cp = arg;
+  lws_cancel_service(cp->workers[sink].ctx);
+}
+
+static int worker_init(struct gw_client_port *cp, struct worker *w, int idx)
+{
+  w->idx = idx;
+  w->cp = cp;
+  pthread_mutex_init(&w->lock, NULL);
+  w->index = sub_index_new();
+  w->scratch = malloc(LWS_PRE + WRITE_CHUNK);
+  if(!w->index || !w->scratch)
+    return -1;
+
+  struct lws_context_creation_info info;
+  memset(&info, 0, sizeof(info));
+  info.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS;
+  info.user = w;
+  info.timeout_secs = 10; /* handshake */
+  w->ctx = lws_create_context(&info);
+  if(!w->ctx)
+    return -1;
+  memset(&info, 0, sizeof(info));
+  info.port = CONTEXT_PORT_NO_LISTEN_SERVER; /* sockets come from the acceptor */
+  info.protocols = cp->protocols;
+  info.vhost_name = "herald";
+  w->vh = lws_create_vhost(w->ctx, &info);
+  return w->vh ? 0 : -1;
+}
+
+/* --- the acceptor ------------------------------------------------------ */
+
+static void hand_over(struct worker *w, int fd)
+{
+  pthread_mutex_lock(&w->lock);
+  if(w->nfds == w->capfds) {
+    size_t cap = w->capfds ? w->capfds * 2 : 16;
+    int *nf = realloc(w->fds, cap * sizeof(*nf));
+    if(!nf) {
+      pthread_mutex_unlock(&w->lock);
+      close(fd);
+      atomic_fetch_sub(&w->cp->live, 1);
+      return;
+    }
+    w->fds = nf;
+    w->capfds = cap;
+  }
+  w->fds[w->nfds++] = fd;
+  pthread_mutex_unlock(&w->lock);
+  lws_cancel_service(w->ctx);
+}
+
+static void *acceptor_main(void *arg)
+{
+  struct gw_client_port *cp = arg;
+  size_t next = 0;
+  time_t last_full_log = 0;
+  struct pollfd pfd[2] = {{cp->listen_fd, POLLIN, 0}, {cp->stop_fd, POLLIN, 0}};
+  for(;;) {
+    if(poll(pfd, 2, -1) < 0 && errno != EINTR)
+      break;
+    if(pfd[1].revents)
+      break;
+    for(;;) {
+      int fd = accept4(cp->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+      if(fd < 0) {
+        if(errno == EMFILE || errno == ENFILE) {
+          gw_error("accept_failed", "error=\"%s\"", strerror(errno));
+          usleep(10000); /* let sockets close before trying again */
+        }
+        break;
+      }
+      if(atomic_load(&cp->live) >= (size_t)cp->cfg->client_max_connections) {
+        close(fd);
+        time_t now = time(NULL);
+        if(now != last_full_log) {
+          gw_warn("connection_refused", "reason=max_connections max=%d",
+                  cp->cfg->client_max_connections);
+          last_full_log = now;
+        }
+        continue;
+      }
+      atomic_fetch_add(&cp->live, 1);
+      hand_over(&cp->workers[next++ % (size_t)cp->nworkers], fd);
+    }
+  }
+  return NULL;
+}
+
+/* --- start and stop ---------------------------------------------------- */
+
+static void free_port(struct gw_client_port *cp)
+{
+  for(int i = 0; i < cp->nworkers; i++) {
+    struct worker *w = &cp->workers[i];
+    if(w->ctx)
+      lws_context_destroy(w->ctx); /* closes what is left: CLOSED runs */
+    for(size_t k = 0; k < w->nfds; k++)
+      close(w->fds[k]);
+    free(w->fds);
+    sub_batch_free(&w->batch);
+    sub_index_free(w->index);
+    free(w->scratch);
+    pthread_mutex_destroy(&w->lock);
+  }
+  free(cp->workers);
+  if(cp->listen_fd >= 0)
+    close(cp->listen_fd);
+  if(cp->stop_fd >= 0)
+    close(cp->stop_fd);
+  free(cp);
+}
+
+struct gw_client_port *gw_client_start(const struct gw_config *cfg, struct sub_broker *broker,
+                                       int listen_fd)
+{
+  struct gw_client_port *cp = calloc(1, sizeof(*cp));
+  if(!cp) {
+    close(listen_fd);
+    return NULL;
+  }
+  cp->cfg = cfg;
+  cp->broker = broker;
+  cp->listen_fd = listen_fd;
+  cp->stop_fd = eventfd(0, EFD_CLOEXEC);
+  cp->nworkers = cfg->client_workers;
+  cp->protocols[0] = (struct lws_protocols){
+      .name = "herald.v1",
+      .callback = callback,
+      .per_session_data_size = sizeof(struct conn),
+      .rx_buffer_size = 4096,
+      .tx_packet_size = WRITE_CHUNK,
+  };
+  cp->workers = calloc((size_t)cp->nworkers, sizeof(*cp->workers));
+  if(cp->stop_fd < 0 || !cp->workers)
+    goto fail;
+  for(int i = 0; i < cp->nworkers; i++) {
+    if(worker_init(cp, &cp->workers[i], i)) {
+      gw_error("client_worker_failed", "worker=%d", i);
+      goto fail;
+    }
+  }
+  sub_broker_set_wake(broker, wake_worker, cp);
+  for(int i = 0; i < cp->nworkers; i++) {
+    struct worker *w = &cp->workers[i];
+    if(pthread_create(&w->thread, NULL, worker_main, w))
+      goto fail;
+    w->started = true;
+  }
+  if(pthread_create(&cp->acceptor, NULL, acceptor_main, cp))
+    goto fail;
+  cp->acceptor_started = true;
+  return cp;
+fail:
+  gw_client_stop(cp, 0);
+  return NULL;
+}
+
+static void sleep_ms(int ms)
+{
+  struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+  nanosleep(&ts, NULL);
+}
+
+void gw_client_quiesce(struct gw_client_port *cp)
+{
+  if(cp->acceptor_started) {
+    uint64_t one = 1;
+    ssize_t r = write(cp->stop_fd, &one, sizeof(one));
+    (void)r;
+    pthread_join(cp->acceptor, NULL);
+    cp->acceptor_started = false;
+  }
+  if(cp->listen_fd >= 0)
+    close(cp->listen_fd); /* new clients are refused from here on */
+  cp->listen_fd = -1;
+}
+
+void gw_client_stop(struct gw_client_port *cp, int timeout_ms)
+{
+  if(!cp)
+    return;
+  gw_client_quiesce(cp);
+
+  for(int i = 0; i < cp->nworkers; i++) {
+    atomic_store(&cp->workers[i].stopping, true);
+    if(cp->workers[i].ctx)
+      lws_cancel_service(cp->workers[i].ctx);
+  }
+  /* Wait for the clients to take their close frames; wake the workers now
+   * and then, since lws_service may sleep through a quiet second. */
+  for(int waited = 0; waited < timeout_ms; waited += 20) {
+    bool all = true;
+    for(int i = 0; i < cp->nworkers; i++) {
+      struct worker *w = &cp->workers[i];
+      if(w->started && !atomic_load(&w->done)) {
+        all = false;
+        lws_cancel_service(w->ctx);
+      }
+    }
+    if(all)
+      break;
+    sleep_ms(20);
+  }
+  for(int i = 0; i < cp->nworkers; i++) {
+    struct worker *w = &cp->workers[i];
+    atomic_store(&w->exit, true);
+    if(w->started) {
+      lws_cancel_service(w->ctx);
+      pthread_join(w->thread, NULL);
+    }
+  }
+  size_t left = atomic_load(&cp->live);
+  if(left)
+    gw_info("client_port_closing", "connections_left=%zu", left);
+  free_port(cp);
+}
+
+size_t gw_client_connections(struct gw_client_port *cp)
+{
+  return atomic_load(&cp->live);
+}

@@ -1,0 +1,263 @@
+#include "config.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "net.h"
+
+enum key_type { K_INT, K_STRING };
+
+/* Extra validation for a string key: returns NULL when fine, else why not. */
+typedef const char *(*str_check_fn)(const char *value);
+
+struct key {
+  const char *name;
+  enum key_type type;
+  long long def, min, max; /* K_INT */
+  const char *sdef;        /* K_STRING */
+  str_check_fn check;      /* K_STRING, may be NULL */
+  size_t off, size;
+};
+
+static const char *check_listen(const char *v)
+{
+  struct sockaddr_storage ss;
+  socklen_t len;
+  const char *why = NULL;
+  return gw_parse_listen(v, &ss, &len, &why) ? why : NULL;
+}
+
+static const char *check_level(const char *v)
+{
+  enum gw_log_level l;
+  return gw_log_parse_level(v, &l) ? "must be one of debug, info, warn, error" : NULL;
+}
+
+static const char *check_nonempty(const char *v)
+{
+  return *v ? NULL : "must not be empty";
+}
+
+#define INT_KEY(n, field, d, lo, hi) \
+  {n, K_INT, d, lo, hi, NULL, NULL, offsetof(struct gw_config, field), sizeof(int)}
+#define STR_KEY(n, field, d, chk)                                 \
+  {n, K_STRING, 0, 0, 0, d, chk, offsetof(struct gw_config, field), \
+   sizeof(((struct gw_config *)0)->field)}
+
+static const struct key keys[] = {
+    STR_KEY("client.listen", client_listen, "127.0.0.1:8080", check_listen),
+    INT_KEY("client.workers", client_workers, 0, 0, 256),
+    INT_KEY("client.max_connections", client_max_connections, 10000, 1, 1000000),
+    INT_KEY("client.max_message_bytes", client_max_message_bytes, 65536, 64, 16777216),
+    INT_KEY("client.max_subscriptions", client_max_subscriptions, 100, 1, 100000),
+    INT_KEY("client.send_queue_bytes", client_send_queue_bytes, 1048576, 4096, 1073741824),
+    STR_KEY("api.listen", api_listen, "127.0.0.1:8081", check_listen),
+    INT_KEY("api.threads", api_threads, 2, 1, 64),
+    INT_KEY("api.max_connections", api_max_connections, 1024, 1, 100000),
+    INT_KEY("api.max_body_bytes", api_max_body_bytes, 65536, 64, 16777216),
+    INT_KEY("broker.worker_queue_events", broker_worker_queue_events, 65536, 16, 10000000),
+    INT_KEY("broker.max_topics", broker_max_topics, 1000000, 1, 100000000),
+    STR_KEY("data_dir", data_dir, "./var", check_nonempty),
+    STR_KEY("log_level", log_level, "info", check_level),
+};
+#define NKEYS (sizeof(keys) / sizeof(keys[0]))
+
+static const struct key *find_key(const char *name)
+{
+  for(size_t i = 0; i < NKEYS; i++)
+    if(strcmp(keys[i].name, name) == 0)
+      return &keys[i];
+  return NULL;
+}
+
+/* True when some key lives in the section `name` (e.g. "client"). */
+static int is_section(const char *name)
+{
+  size_t n = strlen(name);
+  for(size_t i = 0; i < NKEYS; i++)
+    if(strncmp(keys[i].name, name, n) == 0 && keys[i].name[n] == '.')
+      return 1;
+  return 0;
+}
+
+static int fail(char err[GW_CONFIG_ERR_MAX], const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static int fail(char err[GW_CONFIG_ERR_MAX], const char *fmt, ...)
+{
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(err, GW_CONFIG_ERR_MAX, fmt, ap);
+  va_end(ap);
+  return -1;
+}
+
+void gw_config_defaults(struct gw_config *cfg)
+{
+  memset(cfg, 0, sizeof(*cfg));
+  for(size_t i = 0; i < NKEYS; i++) {
+    const struct key *k = &keys[i];
+    char *field = (char *)cfg + k->off;
+    if(k->type == K_INT)
+      *(int *)field = (int)k->def;
+    else
+      snprintf(field, k->size, "%s", k->sdef);
+  }
+}
+
+static int set_string(struct gw_config *cfg, const struct key *k, const char *v,
+                      char err[GW_CONFIG_ERR_MAX])
+{
+  if(strlen(v) >= k->size)
+    return fail(err, "%s: value is too long (at most %zu bytes)", k->name, k->size - 1);
+  const char *why = k->check ? k->check(v) : NULL;
+  if(why)
+    return fail(err, "%s: \"%s\": %s", k->name, v, why);
+  snprintf((char *)cfg + k->off, k->size, "%s", v);
+  return 0;
+}
+
+static int set_int(struct gw_config *cfg, const struct key *k, long long v,
+                   char err[GW_CONFIG_ERR_MAX])
+{
+  if(v < k->min || v > k->max)
+    return fail(err, "%s: %lld is out of range (%lld to %lld)", k->name, v, k->min, k->max);
+  *(int *)((char *)cfg + k->off) = (int)v;
+  return 0;
+}
+
+static int set_json(struct gw_config *cfg, const struct key *k, json_t *v,
+                    char err[GW_CONFIG_ERR_MAX])
+{
+  if(k->type == K_INT) {
+    if(!json_is_integer(v))
+      return fail(err, "%s: expected an integer from %lld to %lld", k->name, k->min, k->max);
+    return set_int(cfg, k, json_integer_value(v), err);
+  }
+  if(!json_is_string(v))
+    return fail(err, "%s: expected a string", k->name);
+  if(strlen(json_string_value(v)) != json_string_length(v))
+    return fail(err, "%s: contains a NUL character", k->name);
+  return set_string(cfg, k, json_string_value(v), err);
+}
+
+static int load_object(struct gw_config *cfg, json_t *obj, const char *section,
+                       char err[GW_CONFIG_ERR_MAX])
+{
+  const char *name;
+  json_t *v;
+  json_object_foreach(obj, name, v)
+  {
+    char full[256];
+    snprintf(full, sizeof(full), "%s%s%s", section ? section : "", section ? "." : "", name);
+    if(!section && is_section(name)) {
+      if(!json_is_object(v))
+        return fail(err, "%s: expected an object", full);
+      if(load_object(cfg, v, name, err))
+        return -1;
+      continue;
+    }
+    const struct key *k = find_key(full);
+    if(!k)
+      return fail(err, "%s: unknown key (see docs/config.md for the keys Herald knows)", full);
+    if(set_json(cfg, k, v, err))
+      return -1;
+  }
+  return 0;
+}
+
+int gw_config_load_text(struct gw_config *cfg, const char *text, size_t len, const char *origin,
+                        char err[GW_CONFIG_ERR_MAX])
+{
+  json_error_t jerr;
+  json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+  if(!root)
+    return fail(err, "%s:%d:%d: %s", origin, jerr.line, jerr.column, jerr.text);
+  int rc = -1;
+  if(!json_is_object(root))
+    fail(err, "%s: the configuration must be a JSON object", origin);
+  else
+    rc = load_object(cfg, root, NULL, err);
+  json_decref(root);
+  return rc;
+}
+
+int gw_config_load_file(struct gw_config *cfg, const char *path, char err[GW_CONFIG_ERR_MAX])
+{
+  FILE *f = fopen(path, "rb");
+  if(!f)
+    return fail(err, "%s: cannot open: %s", path, strerror(errno));
+  char *buf = NULL;
+  size_t len = 0, cap = 0;
+  int rc = -1;
+  for(;;) {
+    if(len == cap) {
+      if(cap >= 1 << 20) {
+        fail(err, "%s: larger than 1 MiB, not a Herald configuration", path);
+        goto out;
+      }
+      cap = cap ? cap * 2 : 4096;
+      char *nb = realloc(buf, cap);
+      if(!nb) {
+        fail(err, "%s: out of memory", path);
+        goto out;
+      }
+      buf = nb;
+    }
+    size_t n = fread(buf + len, 1, cap - len, f);
+    len += n;
+    if(n == 0)
+      break;
+  }
+  if(ferror(f)) {
+    fail(err, "%s: read error: %s", path, strerror(errno));
+    goto out;
+  }
+  rc = gw_config_load_text(cfg, buf, len, path, err);
+out:
+  free(buf);
+  fclose(f);
+  return rc;
+}
+
+int gw_config_set(struct gw_config *cfg, const char *key, const char *value,
+                  char err[GW_CONFIG_ERR_MAX])
+{
+  const struct key *k = find_key(key);
+  if(!k)
+    return fail(err, "%s: unknown key", key);
+  if(k->type == K_STRING)
+    return set_string(cfg, k, value, err);
+  char *end;
+  errno = 0;
+  long long v = strtoll(value, &end, 10);
+  if(!*value || *end || errno)
+    return fail(err, "%s: \"%s\" is not an integer", key, value);
+  return set_int(cfg, k, v, err);
+}
+
+int gw_config_check(const struct gw_config *cfg, char err[GW_CONFIG_ERR_MAX])
+{
+  size_t n = strlen(cfg->client_listen);
+  bool any_port = n >= 2 && strcmp(cfg->client_listen + n - 2, ":0") == 0;
+  if(strcmp(cfg->client_listen, cfg->api_listen) == 0 && !any_port)
+    return fail(err, "api.listen: must differ from client.listen (%s)", cfg->client_listen);
+  if(cfg->client_send_queue_bytes < cfg->client_max_message_bytes)
+    return fail(err, "client.send_queue_bytes: must be at least client.max_message_bytes (%d)",
+                cfg->client_max_message_bytes);
+  return 0;
+}
+
+void gw_config_resolve(struct gw_config *cfg)
+{
+  if(cfg->client_workers == 0) {
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    cfg->client_workers = n < 1 ? 1 : n > 256 ? 256 : (int)n;
+  }
+}

@@ -1,0 +1,55 @@
+#ifndef HERALD_CONFIG_H
+#define HERALD_CONFIG_H
+
+#include <stddef.h>
+
+/* Herald's configuration. Every key is one row of the table in config.c
+ * (name, type, default, range, field) and is documented in docs/config.md.
+ * Loading validates everything and names the offending key. */
+
+struct gw_config {
+  char client_listen[128];
+  int client_workers; /* 0 = one per core; resolved by gw_config_resolve */
+  int client_max_connections;
+  int client_max_message_bytes;
+  int client_max_subscriptions;
+  int client_send_queue_bytes;
+  char api_listen[128];
+  int api_threads;
+  int api_max_connections;
+  int api_max_body_bytes;
+  int broker_worker_queue_events;
+  int broker_max_topics;
+  char data_dir[1024];
+  char log_level[16];
+};
+
+#define GW_CONFIG_ERR_MAX 512
+
+/* Fills cfg with the defaults of the table. */
+void gw_config_defaults(struct gw_config *cfg);
+
+/* Loads JSON text over the defaults. Returns 0, or -1 with a message naming
+ * the key (or the JSON syntax error's line) in err. */
+int gw_config_load_text(struct gw_config *cfg, const char *text, size_t len, const char *origin,
+                        char err[GW_CONFIG_ERR_MAX]);
+
+/* Reads and loads a file. Returns 0, or -1 with the reason in err. */
+int gw_config_load_file(struct gw_config *cfg, const char *path, char err[GW_CONFIG_ERR_MAX]);
+
+/* Sets one key from a string (for command-line overrides), with the same
+ * validation as the file. Returns 0, or -1 with the reason in err. */
+int gw_config_set(struct gw_config *cfg, const char *key, const char *value,
+                  char err[GW_CONFIG_ERR_MAX]);
+
+/* Checks the values that depend on each other. Returns 0 or -1 with err. */
+int gw_config_check(const struct gw_config *cfg, char err[GW_CONFIG_ERR_MAX]);
+
+/* Replaces automatic values (workers = 0) with what this machine has. */
+void gw_config_resolve(struct gw_config *cfg);
+
+/* The embedded default configuration (conf/herald.json at build time). */
+extern const char gw_default_config[];
+extern const size_t gw_default_config_len;
+
+#endif

@@ -1,0 +1,30 @@
+#ifndef HERALD_LOG_H
+#define HERALD_LOG_H
+
+/* One line per notable event on stderr:
+ *   ts=2026-11-28T00:25:57.123Z level=info event=listening port=client addr=127.0.0.1:8080
+ * Lines are written whole (one write), so threads never interleave them.
+ * Never log a secret. */
+
+enum gw_log_level { GW_LOG_DEBUG, GW_LOG_INFO, GW_LOG_WARN, GW_LOG_ERROR };
+
+void gw_log_set_level(enum gw_log_level level);
+enum gw_log_level gw_log_get_level(void);
+/* Parses "debug", "info", "warn" or "error". Returns 0, or -1 if unknown. */
+int gw_log_parse_level(const char *s, enum gw_log_level *out);
+
+/* `event` is a short snake_case name; `fmt` adds further key=value fields
+ * (may be NULL). Values with spaces should be quoted by the caller (%s with
+ * gw_log_quote is not needed for the ones Herald logs). */
+void gw_log(enum gw_log_level level, const char *event, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+#define gw_debug(ev, ...) gw_log(GW_LOG_DEBUG, ev, __VA_ARGS__)
+#define gw_info(ev, ...) gw_log(GW_LOG_INFO, ev, __VA_ARGS__)
+#define gw_warn(ev, ...) gw_log(GW_LOG_WARN, ev, __VA_ARGS__)
+#define gw_error(ev, ...) gw_log(GW_LOG_ERROR, ev, __VA_ARGS__)
+
+/* Routes libwebsockets' own warnings and errors into this log. */
+void gw_log_hook_lws(void);
+
+#endif

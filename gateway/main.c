@@ -1,0 +1,207 @@
+/* heraldd: the Herald gateway daemon. Wires the broker, the client port and
+ * the API port together, then waits for SIGINT/SIGTERM to shut down. */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "api.h"
+#include "broker.h"
+#include "client_port.h"
+#include "config.h"
+#include "log.h"
+#include "net.h"
+
+#define API_DRAIN_MS 2000   /* in-flight REST requests */
+#define CLIENT_DRAIN_MS 2500 /* close handshakes; both stay under 5 s in all */
+
+static void usage(FILE *out)
+{
+  fprintf(out,
+          "Usage: heraldd [OPTIONS]\n"
+          "Herald: a real-time gateway that fans REST-published events out to WebSocket\n"
+          "subscribers.\n\n"
+          "  -c, --config FILE          load FILE instead of the embedded default config\n"
+          "      --client-listen H:P    WebSocket client port address (client.listen)\n"
+          "      --api-listen H:P       REST API port address (api.listen)\n"
+          "      --data-dir DIR         where durable state lives (data_dir)\n"
+          "      --log-level LEVEL      debug, info, warn or error (log_level)\n"
+          "      --check-config         validate the configuration and exit (0 ok, 1 not)\n"
+          "  -V, --version              print the version and exit\n"
+          "  -h, --help                 print this help and exit\n\n"
+          "Keys and defaults: docs/config.md. Protocol: docs/protocol.md.\n");
+}
+
+/* Creates dir and its parents like mkdir -p. Returns 0 or -1 with errno. */
+static int mkdir_p(const char *dir)
+{
+  char path[1024];
+  snprintf(path, sizeof(path), "%s", dir);
+  for(char *p = path + 1; *p; p++) {
+    if(*p != '/')
+      continue;
+    *p = '\0';
+    if(mkdir(path, 0750) && errno != EEXIST)
+      return -1;
+    *p = '/';
+  }
+  if(mkdir(path, 0750) && errno != EEXIST)
+    return -1;
+  struct stat st;
+  if(stat(path, &st) || !S_ISDIR(st.st_mode)) {
+    errno = ENOTDIR;
+    return -1;
+  }
+  return access(path, W_OK);
+}
+
+/* Lifts the soft open-file limit to the hard one: every client is a socket. */
+static void raise_fd_limit(void)
+{
+  struct rlimit rl;
+  if(getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+  }
+}
+
+int main(int argc, char **argv)
+{
+  enum { OPT_CLIENT = 256, OPT_API, OPT_DATA, OPT_LEVEL, OPT_CHECK };
+  static const struct option opts[] = {
+      {"config", required_argument, NULL, 'c'},
+      {"client-listen", required_argument, NULL, OPT_CLIENT},
+      {"api-listen", required_argument, NULL, OPT_API},
+      {"data-dir", required_argument, NULL, OPT_DATA},
+      {"log-level", required_argument, NULL, OPT_LEVEL},
+      {"check-config", no_argument, NULL, OPT_CHECK},
+      {"version", no_argument, NULL, 'V'},
+      {"help", no_argument, NULL, 'h'},
+      {NULL, 0, NULL, 0},
+  };
+  const char *config_path = NULL;
+  const char *overrides[4][2] = {{"client.listen", NULL},
+                                 {"api.listen", NULL},
+                                 {"data_dir", NULL},
+                                 {"log_level", NULL}};
+  int check_only = 0, c;
+  while((c = getopt_long(argc, argv, "c:Vh", opts, NULL)) != -1) {
+    switch(c) {
+    case 'c': config_path = optarg; break;
+    case OPT_CLIENT: overrides[0][1] = optarg; break;
+    case OPT_API: overrides[1][1] = optarg; break;
+    case OPT_DATA: overrides[2][1] = optarg; break;
+    case OPT_LEVEL: overrides[3][1] = optarg; break;
+    case OPT_CHECK: check_only = 1; break;
+    case 'V': printf("heraldd %s\n", HERALD_VERSION); return 0;
+    case 'h': usage(stdout); return 0;
+    default: usage(stderr); return 2;
+    }
+  }
+  if(optind < argc) {
+    fprintf(stderr, "heraldd: unexpected argument '%s'\n", argv[optind]);
+    usage(stderr);
+    return 2;
+  }
+
+  static struct gw_config cfg; /* lives as long as the process */
+  char err[GW_CONFIG_ERR_MAX];
+  gw_config_defaults(&cfg);
+  int rc = config_path ? gw_config_load_file(&cfg, config_path, err)
+                       : gw_config_load_text(&cfg, gw_default_config, gw_default_config_len,
+                                             "(embedded conf/herald.json)", err);
+  for(int i = 0; rc == 0 && i < 4; i++)
+    if(overrides[i][1])
+      rc = gw_config_set(&cfg, overrides[i][0], overrides[i][1], err);
+  if(rc == 0)
+    rc = gw_config_check(&cfg, err);
+  if(rc) {
+    fprintf(stderr, "heraldd: configuration error: %s\n", err);
+    return 1;
+  }
+  if(check_only) {
+    printf("configuration ok (%s)\n", config_path ? config_path : "embedded default");
+    return 0;
+  }
+
+  enum gw_log_level level;
+  gw_log_parse_level(cfg.log_level, &level);
+  gw_log_set_level(level);
+  gw_log_hook_lws();
+  gw_config_resolve(&cfg);
+  raise_fd_limit();
+  if(mkdir_p(cfg.data_dir)) {
+    gw_error("data_dir_unusable", "path=%s error=\"%s\"", cfg.data_dir, strerror(errno));
+    return 1;
+  }
+
+  /* Signals are taken by sigwait below; every thread inherits this mask. */
+  sigset_t stop;
+  sigemptyset(&stop);
+  sigaddset(&stop, SIGINT);
+  sigaddset(&stop, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop, NULL);
+  signal(SIGPIPE, SIG_IGN);
+
+  const char *why = NULL;
+  int client_fd = gw_listen(cfg.client_listen, 1024, &why);
+  if(client_fd < 0) {
+    gw_error("listen_failed", "port=client addr=%s error=\"%s\"", cfg.client_listen, why);
+    return 1;
+  }
+  int api_fd = gw_listen(cfg.api_listen, 1024, &why);
+  if(api_fd < 0) {
+    gw_error("listen_failed", "port=api addr=%s error=\"%s\"", cfg.api_listen, why);
+    close(client_fd);
+    return 1;
+  }
+  char client_addr[80], api_addr[80];
+  gw_sock_name(client_fd, client_addr, sizeof(client_addr));
+  gw_sock_name(api_fd, api_addr, sizeof(api_addr));
+
+  struct sub_broker_cfg bcfg = {
+      .nsinks = cfg.client_workers,
+      .sink_max_events = (size_t)cfg.broker_worker_queue_events,
+      .max_topics = (size_t)cfg.broker_max_topics,
+  };
+  struct sub_broker *broker = sub_broker_new(&bcfg);
+  if(!broker) {
+    gw_error("broker_failed", NULL);
+    close(client_fd);
+    close(api_fd);
+    return 1;
+  }
+  struct gw_client_port *cp = gw_client_start(&cfg, broker, client_fd);
+  if(!cp) {
+    close(api_fd);
+    sub_broker_free(broker);
+    return 1;
+  }
+  struct gw_api *api = gw_api_start(&cfg, broker, api_fd);
+  if(!api) {
+    gw_client_stop(cp, 0);
+    sub_broker_free(broker);
+    return 1;
+  }
+  gw_info("started", "version=%s workers=%d data_dir=%s config=%s", HERALD_VERSION,
+          cfg.client_workers, cfg.data_dir, config_path ? config_path : "embedded");
+  gw_info("listening", "port=client addr=%s path=/ws", client_addr);
+  gw_info("listening", "port=api addr=%s", api_addr);
+
+  int sig = 0;
+  while(sigwait(&stop, &sig) != 0)
+    ;
+  gw_info("stopping", "signal=%s", sig == SIGINT ? "SIGINT" : "SIGTERM");
+  gw_api_quiesce(api);
+  gw_client_quiesce(cp);
+  gw_api_stop(api, API_DRAIN_MS);      /* finish REST requests in flight */
+  gw_client_stop(cp, CLIENT_DRAIN_MS); /* then close clients with 1001 */
+  sub_broker_free(broker);
+  gw_info("stopped", NULL);
+  return 0;
+}

@@ -1,0 +1,197 @@
+#include "protocol.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+bool gw_utf8_valid(const unsigned char *s, size_t len)
+{
+  size_t i = 0;
+  while(i < len) {
+    unsigned char c = s[i];
+    if(c < 0x80) {
+      i++;
+      continue;
+    }
+    size_t n;
+    unsigned cp;
+    if(c >= 0xc2 && c <= 0xdf) {
+      n = 1;
+      cp = c & 0x1f;
+    }
+    else if(c >= 0xe0 && c <= 0xef) {
+      n = 2;
+      cp = c & 0x0f;
+    }
+    else if(c >= 0xf0 && c <= 0xf4) {
+      n = 3;
+      cp = c & 0x07;
+    }
+    else
+      return false;
+    if(len - i <= n)
+      return false;
+    for(size_t k = 1; k <= n; k++) {
+      if((s[i + k] & 0xc0) != 0x80)
+        return false;
+      cp = (cp << 6) | (s[i + k] & 0x3f);
+    }
+    if((n == 2 && cp < 0x800) || (n == 3 && (cp < 0x10000 || cp > 0x10ffff)) ||
+       (cp >= 0xd800 && cp <= 0xdfff))
+      return false;
+    i += n + 1;
+  }
+  return true;
+}
+
+static int perr(struct gw_proto_err *err, const char *code, const char *fmt, const char *arg)
+{
+  err->code = code;
+  snprintf(err->message, sizeof(err->message), fmt, arg ? arg : "");
+  return -1;
+}
+
+/* Copies a required string field into dst (size bytes). Returns 0 or -1. */
+static int get_string(json_t *obj, const char *field, char *dst, size_t size, size_t *out_len,
+                      struct gw_proto_err *err)
+{
+  json_t *v = json_object_get(obj, field);
+  if(!v)
+    return perr(err, "invalid_message", "missing field '%s'", field);
+  if(!json_is_string(v))
+    return perr(err, "invalid_message", "field '%s' must be a string", field);
+  size_t n = json_string_length(v);
+  if(n >= size) {
+    err->code = "invalid_message";
+    snprintf(err->message, sizeof(err->message), "field '%s' is longer than %zu bytes", field,
+             size - 1);
+    return -1;
+  }
+  memcpy(dst, json_string_value(v), n);
+  dst[n] = '\0';
+  if(out_len)
+    *out_len = n;
+  return 0;
+}
+
+int gw_proto_parse(const char *buf, size_t len, struct gw_msg *msg, struct gw_proto_err *err)
+{
+  memset(msg, 0, sizeof(*msg));
+  memset(err, 0, sizeof(*err));
+  if(!gw_utf8_valid((const unsigned char *)buf, len))
+    return perr(err, "invalid_utf8", "message is not valid UTF-8%s", NULL);
+
+  json_error_t jerr;
+  json_t *root = json_loadb(buf, len, 0, &jerr);
+  if(!root)
+    return perr(err, "invalid_json", "message is not valid JSON: %s", jerr.text);
+  int rc = -1;
+  if(!json_is_object(root)) {
+    perr(err, "invalid_message", "message must be a JSON object%s", NULL);
+    goto out;
+  }
+  json_t *id = json_object_get(root, "id");
+  if(json_is_string(id) && json_string_length(id) <= GW_MSG_ID_MAX &&
+     strlen(json_string_value(id)) == json_string_length(id)) {
+    err->has_id = true;
+    memcpy(err->id, json_string_value(id), json_string_length(id) + 1);
+  }
+
+  char op[16];
+  if(get_string(root, "op", op, sizeof(op), NULL, err)) {
+    if(json_is_string(json_object_get(root, "op")))
+      perr(err, "unknown_op", "unknown op (expected subscribe, unsubscribe, publish or ping)%s",
+           NULL);
+    goto out;
+  }
+  if(strcmp(op, "subscribe") == 0)
+    msg->op = GW_OP_SUBSCRIBE;
+  else if(strcmp(op, "unsubscribe") == 0)
+    msg->op = GW_OP_UNSUBSCRIBE;
+  else if(strcmp(op, "publish") == 0)
+    msg->op = GW_OP_PUBLISH;
+  else if(strcmp(op, "ping") == 0)
+    msg->op = GW_OP_PING;
+  else {
+    perr(err, "unknown_op",
+         "unknown op '%s' (expected subscribe, unsubscribe, publish or ping)", op);
+    goto out;
+  }
+  if(get_string(root, "id", msg->id, sizeof(msg->id), NULL, err))
+    goto out;
+  if(msg->op != GW_OP_PING) {
+    if(get_string(root, "topic", msg->topic, sizeof(msg->topic), &msg->topic_len, err)) {
+      if(json_is_string(json_object_get(root, "topic")))
+        perr(err, "invalid_topic", "topic is longer than 255 bytes%s", NULL);
+      goto out;
+    }
+    const char *why = NULL;
+    bool ok = msg->op == GW_OP_PUBLISH ? sub_topic_valid(msg->topic, msg->topic_len, &why)
+                                       : sub_pattern_valid(msg->topic, msg->topic_len, &why);
+    if(!ok) {
+      perr(err, "invalid_topic", "%s", why);
+      goto out;
+    }
+  }
+  if(msg->op == GW_OP_PUBLISH) {
+    json_t *data = json_object_get(root, "data");
+    if(!data) {
+      perr(err, "invalid_message", "missing field '%s'", "data");
+      goto out;
+    }
+    msg->data = json_dumps(data, JSON_COMPACT | JSON_ENCODE_ANY);
+    if(!msg->data) {
+      perr(err, "internal_error", "out of memory%s", NULL);
+      goto out;
+    }
+    msg->data_len = strlen(msg->data);
+  }
+  rc = 0;
+out:
+  json_decref(root);
+  return rc;
+}
+
+void gw_msg_clear(struct gw_msg *msg)
+{
+  free(msg->data);
+  msg->data = NULL;
+}
+
+static struct sub_frame *dump_frame(json_t *obj)
+{
+  struct sub_frame *f = NULL;
+  if(!obj)
+    return NULL;
+  char *text = json_dumps(obj, JSON_COMPACT);
+  if(text)
+    f = sub_frame_new(text, strlen(text));
+  free(text);
+  json_decref(obj);
+  return f;
+}
+
+struct sub_frame *gw_reply_ack(const char *id)
+{
+  return dump_frame(json_pack("{s:s, s:s}", "op", "ack", "id", id));
+}
+
+struct sub_frame *gw_reply_ack_publish(const char *id, const char *event_id, unsigned long long seq)
+{
+  return dump_frame(json_pack("{s:s, s:s, s:{s:s, s:I}}", "op", "ack", "id", id, "event", "id",
+                              event_id, "seq", (json_int_t)seq));
+}
+
+struct sub_frame *gw_reply_pong(const char *id)
+{
+  return dump_frame(json_pack("{s:s, s:s}", "op", "pong", "id", id));
+}
+
+struct sub_frame *gw_reply_error(const char *id, const char *code, const char *message)
+{
+  if(id)
+    return dump_frame(json_pack("{s:s, s:s, s:s, s:s}", "op", "error", "id", id, "code", code,
+                                "message", message));
+  return dump_frame(json_pack("{s:s, s:s, s:s}", "op", "error", "code", code, "message", message));
+}

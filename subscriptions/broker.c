@@ -1,0 +1,252 @@
+#include "broker.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define STRIPES 64 /* topic-table locks: publishes on different topics rarely meet */
+
+struct topic_entry {
+  struct topic_entry *next;
+  uint64_t seq;
+  size_t len;
+  char name[];
+};
+
+struct stripe {
+  pthread_mutex_t lock;
+  struct topic_entry **buckets;
+  size_t nbuckets, count;
+};
+
+struct sink {
+  pthread_mutex_t lock;
+  struct sub_batch q;
+  atomic_size_t depth; /* read without the lock for the overload check */
+};
+
+struct sub_broker {
+  struct sub_broker_cfg cfg;
+  struct stripe stripes[STRIPES];
+  atomic_size_t topics;
+  struct sink *sinks;
+};
+
+const char *sub_err_name(enum sub_err e)
+{
+  switch(e) {
+  case SUB_OK: return "ok";
+  case SUB_ENOMEM: return "out_of_memory";
+  case SUB_EOVERLOADED: return "overloaded";
+  case SUB_ETOOMANYTOPICS: return "too_many_topics";
+  case SUB_EINVAL: return "invalid_topic";
+  }
+  return "unknown";
+}
+
+static uint64_t topic_hash(const char *s, size_t n)
+{
+  uint64_t h = 1469598103934665603ull;
+  for(size_t i = 0; i < n; i++) {
+    h ^= (unsigned char)s[i];
+    h *= 1099511628211ull;
+  }
+  return h;
+}
+
+struct sub_broker *sub_broker_new(const struct sub_broker_cfg *cfg)
+{
+  if(!cfg || cfg->nsinks < 1 || !cfg->sink_max_events || !cfg->max_topics)
+    return NULL;
+  struct sub_broker *b = calloc(1, sizeof(*b));
+  if(!b)
+    return NULL;
+  b->cfg = *cfg;
+  b->sinks = calloc((size_t)cfg->nsinks, sizeof(*b->sinks));
+  if(!b->sinks) {
+    free(b);
+    return NULL;
+  }
+  for(int i = 0; i < STRIPES; i++)
+    pthread_mutex_init(&b->stripes[i].lock, NULL);
+  for(int i = 0; i < cfg->nsinks; i++)
+    pthread_mutex_init(&b->sinks[i].lock, NULL);
+  return b;
+}
+
+void sub_broker_set_wake(struct sub_broker *b, void (*wake)(void *arg, int sink), void *arg)
+{
+  b->cfg.wake = wake;
+  b->cfg.wake_arg = arg;
+}
+
+void sub_batch_free(struct sub_batch *batch)
+{
+  for(size_t i = 0; i < batch->n; i++)
+    sub_event_unref(batch->ev[i]);
+  free(batch->ev);
+  memset(batch, 0, sizeof(*batch));
+}
+
+void sub_broker_free(struct sub_broker *b)
+{
+  if(!b)
+    return;
+  for(int i = 0; i < STRIPES; i++) {
+    struct stripe *s = &b->stripes[i];
+    for(size_t k = 0; k < s->nbuckets; k++) {
+      struct topic_entry *e = s->buckets[k];
+      while(e) {
+        struct topic_entry *next = e->next;
+        free(e);
+        e = next;
+      }
+    }
+    free(s->buckets);
+    pthread_mutex_destroy(&s->lock);
+  }
+  for(int i = 0; i < b->cfg.nsinks; i++) {
+    sub_batch_free(&b->sinks[i].q);
+    pthread_mutex_destroy(&b->sinks[i].lock);
+  }
+  free(b->sinks);
+  free(b);
+}
+
+/* Returns the topic's entry, adding it when new; NULL when out of memory or
+ * the table is full (*err says which). Called with the stripe locked. */
+static struct topic_entry *topic_get(struct sub_broker *b, struct stripe *s, uint64_t h,
+                                     const char *topic, size_t len, enum sub_err *err)
+{
+  if(s->nbuckets) {
+    for(struct topic_entry *e = s->buckets[(h >> 6) & (s->nbuckets - 1)]; e; e = e->next)
+      if(e->len == len && memcmp(e->name, topic, len) == 0)
+        return e;
+  }
+  if(atomic_load(&b->topics) >= b->cfg.max_topics) {
+    *err = SUB_ETOOMANYTOPICS;
+    return NULL;
+  }
+  *err = SUB_ENOMEM;
+  if(s->count >= s->nbuckets) { /* keep the load factor at or below 1 */
+    size_t n = s->nbuckets ? s->nbuckets * 2 : 64;
+    struct topic_entry **bk = calloc(n, sizeof(*bk));
+    if(!bk)
+      return NULL;
+    for(size_t i = 0; i < s->nbuckets; i++) {
+      struct topic_entry *e = s->buckets[i];
+      while(e) {
+        struct topic_entry *next = e->next;
+        size_t j = (topic_hash(e->name, e->len) >> 6) & (n - 1);
+        e->next = bk[j];
+        bk[j] = e;
+        e = next;
+      }
+    }
+    free(s->buckets);
+    s->buckets = bk;
+    s->nbuckets = n;
+  }
+  struct topic_entry *e = malloc(sizeof(*e) + len);
+  if(!e)
+    return NULL;
+  e->seq = 0;
+  e->len = len;
+  memcpy(e->name, topic, len);
+  size_t j = (h >> 6) & (s->nbuckets - 1);
+  e->next = s->buckets[j];
+  s->buckets[j] = e;
+  s->count++;
+  atomic_fetch_add(&b->topics, 1);
+  return e;
+}
+
+/* Makes room for one more event in every sink queue, so that the pushes
+ * that follow cannot fail half-way. Called with the topic's stripe locked. */
+static enum sub_err sinks_reserve(struct sub_broker *b)
+{
+  for(int i = 0; i < b->cfg.nsinks; i++) {
+    struct sink *k = &b->sinks[i];
+    if(atomic_load_explicit(&k->depth, memory_order_relaxed) >= b->cfg.sink_max_events)
+      return SUB_EOVERLOADED;
+    pthread_mutex_lock(&k->lock);
+    if(k->q.n == k->q.cap) {
+      size_t cap = k->q.cap ? k->q.cap * 2 : 256;
+      struct sub_event **ev = realloc(k->q.ev, cap * sizeof(*ev));
+      if(!ev) {
+        pthread_mutex_unlock(&k->lock);
+        return SUB_ENOMEM;
+      }
+      k->q.ev = ev;
+      k->q.cap = cap;
+    }
+    pthread_mutex_unlock(&k->lock);
+  }
+  return SUB_OK;
+}
+
+enum sub_err sub_broker_publish(struct sub_broker *b, const char *topic, size_t topic_len,
+                                const char *data, size_t data_len, struct sub_published *out)
+{
+  if(!sub_topic_valid(topic, topic_len, NULL))
+    return SUB_EINVAL;
+  uint64_t h = topic_hash(topic, topic_len);
+  struct stripe *s = &b->stripes[h % STRIPES];
+  enum sub_err err = SUB_OK;
+  int woken[b->cfg.nsinks];
+
+  pthread_mutex_lock(&s->lock);
+  struct topic_entry *e = topic_get(b, s, h, topic, topic_len, &err);
+  if(!e)
+    goto out;
+  err = sinks_reserve(b);
+  if(err)
+    goto out;
+  uint64_t ms;
+  if(sub_id_new(out->id, &ms)) {
+    err = SUB_ENOMEM;
+    goto out;
+  }
+  struct sub_event *ev = sub_event_new(topic, topic_len, e->seq + 1, out->id, ms, data, data_len);
+  if(!ev) {
+    err = SUB_ENOMEM;
+    goto out;
+  }
+  e->seq++;
+  out->seq = e->seq;
+  out->ms = ms;
+  for(int i = 0; i < b->cfg.nsinks; i++) {
+    struct sink *k = &b->sinks[i];
+    pthread_mutex_lock(&k->lock);
+    woken[i] = k->q.n == 0;
+    k->q.ev[k->q.n++] = i ? sub_event_ref(ev) : ev; /* the first sink takes ours */
+    atomic_store_explicit(&k->depth, k->q.n, memory_order_relaxed);
+    pthread_mutex_unlock(&k->lock);
+  }
+out:
+  pthread_mutex_unlock(&s->lock);
+  if(err == SUB_OK && b->cfg.wake)
+    for(int i = 0; i < b->cfg.nsinks; i++)
+      if(woken[i])
+        b->cfg.wake(b->cfg.wake_arg, i);
+  return err;
+}
+
+size_t sub_broker_take(struct sub_broker *b, int sink, struct sub_batch *batch)
+{
+  struct sink *k = &b->sinks[sink];
+  pthread_mutex_lock(&k->lock);
+  struct sub_batch mine = *batch;
+  *batch = k->q;
+  k->q = mine;
+  k->q.n = 0;
+  atomic_store_explicit(&k->depth, 0, memory_order_relaxed);
+  pthread_mutex_unlock(&k->lock);
+  return batch->n;
+}
+
+size_t sub_broker_topics(struct sub_broker *b)
+{
+  return atomic_load(&b->topics);
+}

@@ -1,0 +1,72 @@
+#ifndef HERALD_BROKER_H
+#define HERALD_BROKER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "event.h"
+
+/* The broker turns one publish into one event (id, per-topic seq, frame
+ * serialized once) and appends a reference to it to every sink's queue.
+ * A sink is one client worker: it takes its queued events in a batch and
+ * matches them against its own index. Publishing is thread-safe; events of
+ * one topic enter every sink in seq order. */
+
+enum sub_err {
+  SUB_OK = 0,
+  SUB_ENOMEM,          /* out of memory */
+  SUB_EOVERLOADED,     /* a sink's queue is over its cap: workers fall behind */
+  SUB_ETOOMANYTOPICS,  /* the topic table is full */
+  SUB_EINVAL,          /* not a valid concrete topic */
+};
+
+/* Returns a short, stable, lower-case name for the error. */
+const char *sub_err_name(enum sub_err e);
+
+struct sub_broker;
+
+struct sub_broker_cfg {
+  int nsinks;            /* client workers, >= 1 */
+  size_t sink_max_events; /* queued events per sink before publishes fail */
+  size_t max_topics;      /* distinct topics with a seq counter */
+  /* Called after events were appended to an empty sink queue, from the
+   * publishing thread; must be thread-safe (lws_cancel_service is). */
+  void (*wake)(void *arg, int sink);
+  void *wake_arg;
+};
+
+struct sub_published {
+  char id[SUB_ID_LEN + 1];
+  uint64_t seq;
+  uint64_t ms;
+};
+
+/* Returns a new broker, or NULL when out of memory or cfg is invalid. */
+struct sub_broker *sub_broker_new(const struct sub_broker_cfg *cfg);
+/* Frees the broker and every event still queued. No publish may run. */
+void sub_broker_free(struct sub_broker *b);
+
+/* Sets the wake callback (it may not be known when the broker is made). */
+void sub_broker_set_wake(struct sub_broker *b, void (*wake)(void *arg, int sink), void *arg);
+
+/* Publishes `data` (compact JSON text) on the concrete topic. On SUB_OK
+ * fills *out; on error nothing was queued and no seq was used. */
+enum sub_err sub_broker_publish(struct sub_broker *b, const char *topic, size_t topic_len,
+                                const char *data, size_t data_len, struct sub_published *out);
+
+/* A sink's batch: taken from the queue in one swap, processed without locks. */
+struct sub_batch {
+  struct sub_event **ev;
+  size_t n, cap;
+};
+
+/* Moves every event queued for `sink` into `batch` (which must be empty;
+ * its storage is swapped with the queue's). The caller owns one reference to
+ * each event in the batch and sets n to 0 once done. Returns batch->n. */
+size_t sub_broker_take(struct sub_broker *b, int sink, struct sub_batch *batch);
+void sub_batch_free(struct sub_batch *batch);
+
+/* Number of distinct topics seen, for metrics and tests. */
+size_t sub_broker_topics(struct sub_broker *b);
+
+#endif

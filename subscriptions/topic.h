@@ -1,0 +1,30 @@
+#ifndef HERALD_TOPIC_H
+#define HERALD_TOPIC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* Topics are dot-separated segments of [A-Za-z0-9_-], 1..255 bytes in all.
+ * Patterns may also use `*` (exactly one segment) and `>` (one or more
+ * trailing segments, last segment only). Same grammar as NATS subjects. */
+
+#define SUB_TOPIC_MAX 255
+#define SUB_TOPIC_MAX_DEPTH 128 /* 255 bytes cannot hold more segments */
+
+/* Returns true when `s` (len bytes, need not be NUL-terminated) is a valid
+ * concrete topic. On false, *why (if non-NULL) says what is wrong. */
+bool sub_topic_valid(const char *s, size_t len, const char **why);
+
+/* Returns true when `s` is a valid subscription pattern (a concrete topic is
+ * a valid pattern too). On false, *why says what is wrong. */
+bool sub_pattern_valid(const char *s, size_t len, const char **why);
+
+/* Returns true when the valid pattern matches the valid concrete topic.
+ * The reference implementation the index is tested against. */
+bool sub_pattern_matches(const char *pattern, const char *topic);
+
+/* Splits a valid topic or pattern into at most `max` segments, pointing into
+ * `s`. Returns the number of segments, or -1 if there are more than `max`. */
+int sub_topic_split(const char *s, size_t len, const char **seg, size_t *seglen, int max);
+
+#endif
