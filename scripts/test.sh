@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# The second README command: builds and runs the whole test suite (cmocka
+# unit tests and the integration tests against a real heraldd) with ctest.
+#   HERALD_SANITIZE=1  the same suite on an ASan+UBSan build (build-asan/)
+#   HERALD_VALGRIND=1  also run every unit test under valgrind memcheck
+# Extra arguments go to ctest, e.g. ./scripts/test.sh -L unit
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+dir=$(./scripts/build.sh)
+(cd test/integration && npm ci --no-audit --no-fund --loglevel=error)
+
+if [ "${HERALD_SANITIZE:-0}" = 1 ]; then
+  export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1
+  export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+fi
+
+ctest --test-dir "$dir" --output-on-failure -j2 "$@"
+
+if [ "${HERALD_VALGRIND:-0}" = 1 ]; then
+  ctest --test-dir "$dir" -L unit --output-on-failure \
+    --overwrite MemoryCheckCommandOptions="--leak-check=full --show-leak-kinds=definite,indirect --errors-for-leak-kinds=definite,indirect --error-exitcode=1" \
+    -T memcheck
+fi
