@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <jansson.h>
+#include <netinet/in.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -142,8 +143,6 @@ static int set_json(struct gw_config *cfg, const struct key *k, json_t *v,
   }
   if(!json_is_string(v))
     return fail(err, "%s: expected a string", k->name);
-  if(strlen(json_string_value(v)) != json_string_length(v))
-    return fail(err, "%s: contains a NUL character", k->name);
   return set_string(cfg, k, json_string_value(v), err);
 }
 
@@ -163,7 +162,7 @@ static int load_object(struct gw_config *cfg, json_t *obj, const char *section,
         return -1;
       continue;
     }
-    const struct key *k = find_key(full);
+    const struct key *k = strchr(name, '.') ? NULL : find_key(full); /* nested only */
     if(!k)
       return fail(err, "%s: unknown key (see docs/config.md for the keys Herald knows)", full);
     if(set_json(cfg, k, v, err))
@@ -244,9 +243,12 @@ int gw_config_set(struct gw_config *cfg, const char *key, const char *value,
 
 int gw_config_check(const struct gw_config *cfg, char err[GW_CONFIG_ERR_MAX])
 {
-  size_t n = strlen(cfg->client_listen);
-  bool any_port = n >= 2 && strcmp(cfg->client_listen + n - 2, ":0") == 0;
-  if(strcmp(cfg->client_listen, cfg->api_listen) == 0 && !any_port)
+  struct sockaddr_storage a, b;
+  socklen_t alen, blen;
+  const char *why;
+  if(gw_parse_listen(cfg->client_listen, &a, &alen, &why) == 0 &&
+     gw_parse_listen(cfg->api_listen, &b, &blen, &why) == 0 && alen == blen &&
+     memcmp(&a, &b, alen) == 0 && ((struct sockaddr_in *)&a)->sin_port != 0)
     return fail(err, "api.listen: must differ from client.listen (%s)", cfg->client_listen);
   if(cfg->client_send_queue_bytes < cfg->client_max_message_bytes)
     return fail(err, "client.send_queue_bytes: must be at least client.max_message_bytes (%d)",

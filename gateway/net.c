@@ -37,7 +37,7 @@ int gw_parse_listen(const char *s, struct sockaddr_storage *ss, socklen_t *sslen
   char *end;
   errno = 0;
   long port = strtol(colon + 1, &end, 10);
-  if(!colon[1] || *end || errno || port < 0 || port > 65535) {
+  if(colon[1] < '0' || colon[1] > '9' || *end || errno || port < 0 || port > 65535) {
     *why = "port must be a number from 0 to 65535";
     return -1;
   }

@@ -9,7 +9,7 @@ PACKAGES=(
   libwebsockets-dev libmicrohttpd-dev       # client port, REST API port
   libjansson-dev libssl-dev                 # JSON; random ids, later HMAC and TLS
   libcmocka-dev                             # unit tests
-  curl valgrind iproute2                    # integration tests, leak checks
+  curl valgrind                             # integration tests, leak checks
 )
 
 SUDO=()

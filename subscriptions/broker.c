@@ -162,28 +162,46 @@ static struct topic_entry *topic_get(struct sub_broker *b, struct stripe *s, uin
   return e;
 }
 
-/* Makes room for one more event in every sink queue, so that the pushes
- * that follow cannot fail half-way. Called with the topic's stripe locked. */
-static enum sub_err sinks_reserve(struct sub_broker *b)
+/* Cheap early refusal, before an event is built: some sink is full. */
+static bool sinks_full(struct sub_broker *b)
 {
-  for(int i = 0; i < b->cfg.nsinks; i++) {
+  for(int i = 0; i < b->cfg.nsinks; i++)
+    if(atomic_load_explicit(&b->sinks[i].depth, memory_order_relaxed) >= b->cfg.sink_max_events)
+      return true;
+  return false;
+}
+
+/* Locks every sink queue (in index order) and makes room for one more event
+ * in each, so that the pushes that follow cannot fail half-way. The locks
+ * stay held until the push: in between, a concurrent take would swap the
+ * room away (or a concurrent publish use it up). On error no sink is left
+ * locked. Called with the topic's stripe locked. */
+static enum sub_err sinks_lock_reserve(struct sub_broker *b)
+{
+  enum sub_err err = SUB_OK;
+  int i;
+  for(i = 0; i < b->cfg.nsinks; i++) {
     struct sink *k = &b->sinks[i];
-    if(atomic_load_explicit(&k->depth, memory_order_relaxed) >= b->cfg.sink_max_events)
-      return SUB_EOVERLOADED;
     pthread_mutex_lock(&k->lock);
+    if(k->q.n >= b->cfg.sink_max_events) {
+      err = SUB_EOVERLOADED;
+      break;
+    }
     if(k->q.n == k->q.cap) {
       size_t cap = k->q.cap ? k->q.cap * 2 : 256;
       struct sub_event **ev = realloc(k->q.ev, cap * sizeof(*ev));
       if(!ev) {
-        pthread_mutex_unlock(&k->lock);
-        return SUB_ENOMEM;
+        err = SUB_ENOMEM;
+        break;
       }
       k->q.ev = ev;
       k->q.cap = cap;
     }
-    pthread_mutex_unlock(&k->lock);
   }
-  return SUB_OK;
+  if(err)
+    for(; i >= 0; i--)
+      pthread_mutex_unlock(&b->sinks[i].lock);
+  return err;
 }
 
 enum sub_err sub_broker_publish(struct sub_broker *b, const char *topic, size_t topic_len,
@@ -195,37 +213,45 @@ enum sub_err sub_broker_publish(struct sub_broker *b, const char *topic, size_t 
   struct stripe *s = &b->stripes[h % STRIPES];
   enum sub_err err = SUB_OK;
   int woken[b->cfg.nsinks];
+  struct sub_event *ev = NULL;
 
   pthread_mutex_lock(&s->lock);
   struct topic_entry *e = topic_get(b, s, h, topic, topic_len, &err);
   if(!e)
     goto out;
-  err = sinks_reserve(b);
-  if(err)
+  if(sinks_full(b)) {
+    err = SUB_EOVERLOADED;
     goto out;
+  }
   uint64_t ms;
   if(sub_id_new(out->id, &ms)) {
     err = SUB_ENOMEM;
     goto out;
   }
-  struct sub_event *ev = sub_event_new(topic, topic_len, e->seq + 1, out->id, ms, data, data_len);
+  ev = sub_event_new(topic, topic_len, e->seq + 1, out->id, ms, data, data_len);
   if(!ev) {
     err = SUB_ENOMEM;
     goto out;
   }
+  err = sinks_lock_reserve(b);
+  if(err)
+    goto out;
   e->seq++;
   out->seq = e->seq;
   out->ms = ms;
   for(int i = 0; i < b->cfg.nsinks; i++) {
     struct sink *k = &b->sinks[i];
-    pthread_mutex_lock(&k->lock);
     woken[i] = k->q.n == 0;
-    k->q.ev[k->q.n++] = i ? sub_event_ref(ev) : ev; /* the first sink takes ours */
+    /* The last sink takes our reference: a sink already unlocked may have
+     * been taken from and its reference dropped, so ref before handing out. */
+    k->q.ev[k->q.n++] = i < b->cfg.nsinks - 1 ? sub_event_ref(ev) : ev;
     atomic_store_explicit(&k->depth, k->q.n, memory_order_relaxed);
-    pthread_mutex_unlock(&k->lock);
+    pthread_mutex_unlock(&k->lock); /* locked by sinks_lock_reserve */
   }
+  ev = NULL; /* owned by the sink queues now */
 out:
   pthread_mutex_unlock(&s->lock);
+  sub_event_unref(ev);
   if(err == SUB_OK && b->cfg.wake)
     for(int i = 0; i < b->cfg.nsinks; i++)
       if(woken[i])

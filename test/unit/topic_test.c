@@ -1,0 +1,309 @@
+/* Topic and pattern grammar (DESIGN.md, "Topics"): what clients may send as
+ * a topic or a subscription pattern, and what a pattern matches. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <string.h>
+
+#include "topic.h"
+
+struct valid_case {
+  const char *s;
+  size_t len; /* 0: strlen(s) */
+  bool topic_ok, pattern_ok;
+};
+
+#define LEN_OF_S 0
+
+static const struct valid_case valid_cases[] = {
+    /* plain topics are valid as both */
+    {"a", LEN_OF_S, true, true},
+    {"orders", LEN_OF_S, true, true},
+    {"orders.eu.created", LEN_OF_S, true, true},
+    {"A-Z_az-09.x_y-z", LEN_OF_S, true, true},
+    {"0.1.2", LEN_OF_S, true, true},
+    {"-._", LEN_OF_S, true, true},
+    /* empty and empty segments */
+    {"", LEN_OF_S, false, false},
+    {".", LEN_OF_S, false, false},
+    {"..", LEN_OF_S, false, false},
+    {".a", LEN_OF_S, false, false},
+    {"a.", LEN_OF_S, false, false},
+    {"a..b", LEN_OF_S, false, false},
+    {"a.b.", LEN_OF_S, false, false},
+    {".*", LEN_OF_S, false, false},
+    {">.", LEN_OF_S, false, false},
+    {"*..a", LEN_OF_S, false, false},
+    /* wildcards: valid in patterns only, standing alone, `>` last */
+    {"*", LEN_OF_S, false, true},
+    {">", LEN_OF_S, false, true},
+    {"orders.*", LEN_OF_S, false, true},
+    {"orders.>", LEN_OF_S, false, true},
+    {"orders.*.created", LEN_OF_S, false, true},
+    {"*.*", LEN_OF_S, false, true},
+    {"*.>", LEN_OF_S, false, true},
+    {"*.a.*.>", LEN_OF_S, false, true},
+    {">.a", LEN_OF_S, false, false},
+    {"a.>.b", LEN_OF_S, false, false},
+    {">.>", LEN_OF_S, false, false},
+    {">.*", LEN_OF_S, false, false},
+    {"a*", LEN_OF_S, false, false},
+    {"*a", LEN_OF_S, false, false},
+    {"a.b>", LEN_OF_S, false, false},
+    {"a.>b", LEN_OF_S, false, false},
+    {"**", LEN_OF_S, false, false},
+    {">>", LEN_OF_S, false, false},
+    {"a.*>", LEN_OF_S, false, false},
+    /* bad characters */
+    {"a b", LEN_OF_S, false, false},
+    {" a", LEN_OF_S, false, false},
+    {"a ", LEN_OF_S, false, false},
+    {"a/b", LEN_OF_S, false, false},
+    {"orders/eu", LEN_OF_S, false, false},
+    {"caf\xc3\xa9", LEN_OF_S, false, false},     /* UTF-8 e-acute */
+    {"a.\xe2\x82\xac", LEN_OF_S, false, false},  /* UTF-8 euro sign */
+    {"\xff", LEN_OF_S, false, false},
+    {"a\tb", LEN_OF_S, false, false},
+    {"a:b", LEN_OF_S, false, false},
+    {"a,b", LEN_OF_S, false, false},
+    {"a#", LEN_OF_S, false, false},
+    {"a+b", LEN_OF_S, false, false},
+    {"a\"b", LEN_OF_S, false, false},
+    /* an embedded NUL is a bad character, not the end of the topic */
+    {"ab\0cd", 5, false, false},
+    {"*\0", 2, false, false},
+    /* the length passed is what counts: "ab" of "ab.cd" */
+    {"ab.cd", 2, true, true},
+    {"ab.", 2, true, true},
+    {"a.>.b", 3, false, true},
+};
+
+static void test_valid_table(void **state)
+{
+  (void)state;
+  for(size_t i = 0; i < sizeof(valid_cases) / sizeof(valid_cases[0]); i++) {
+    const struct valid_case *c = &valid_cases[i];
+    size_t len = c->len ? c->len : strlen(c->s);
+    const char *why = NULL;
+    bool t = sub_topic_valid(c->s, len, &why);
+    if(t != c->topic_ok)
+      fail_msg("sub_topic_valid(\"%.*s\") = %d, want %d", (int)len, c->s, t, c->topic_ok);
+    if(!t && !why)
+      fail_msg("sub_topic_valid(\"%.*s\") gave no reason", (int)len, c->s);
+    why = NULL;
+    bool p = sub_pattern_valid(c->s, len, &why);
+    if(p != c->pattern_ok)
+      fail_msg("sub_pattern_valid(\"%.*s\") = %d, want %d", (int)len, c->s, p, c->pattern_ok);
+    if(!p && !why)
+      fail_msg("sub_pattern_valid(\"%.*s\") gave no reason", (int)len, c->s);
+    /* why is optional */
+    assert_int_equal(sub_topic_valid(c->s, len, NULL), c->topic_ok);
+    assert_int_equal(sub_pattern_valid(c->s, len, NULL), c->pattern_ok);
+  }
+}
+
+static void test_null_is_invalid(void **state)
+{
+  (void)state;
+  const char *why = NULL;
+  assert_false(sub_topic_valid(NULL, 0, &why));
+  assert_non_null(why);
+  assert_false(sub_pattern_valid(NULL, 3, NULL));
+}
+
+/* The reason tells the user what to fix. */
+static void test_reasons(void **state)
+{
+  (void)state;
+  const char *why = NULL;
+  assert_false(sub_topic_valid("orders.*", 8, &why));
+  assert_non_null(strstr(why, "wildcard"));
+  assert_false(sub_pattern_valid("a.>.b", 5, &why));
+  assert_non_null(strstr(why, "last"));
+  assert_false(sub_pattern_valid("a*", 2, &why));
+  assert_non_null(strstr(why, "alone"));
+  assert_false(sub_topic_valid("a..b", 4, &why));
+  assert_non_null(strstr(why, "empty segment"));
+  assert_false(sub_topic_valid("a/b", 3, &why));
+  assert_non_null(strstr(why, "A-Z"));
+  assert_false(sub_topic_valid("", 0, &why));
+  assert_non_null(strstr(why, "empty"));
+}
+
+/* Fills buf with `len` bytes of "aaaa.aaaa..." style (segments of seg bytes). */
+static void fill_topic(char *buf, size_t len, size_t seg)
+{
+  for(size_t i = 0; i < len; i++)
+    buf[i] = (i % (seg + 1) == seg) ? '.' : 'a';
+  if(len && buf[len - 1] == '.')
+    buf[len - 1] = 'b';
+  buf[len] = '\0';
+}
+
+static void test_length_limits(void **state)
+{
+  (void)state;
+  char buf[600];
+  const char *why = NULL;
+
+  /* one long segment */
+  memset(buf, 'x', sizeof(buf));
+  assert_true(sub_topic_valid(buf, 255, NULL));
+  assert_true(sub_pattern_valid(buf, 255, NULL));
+  assert_false(sub_topic_valid(buf, 256, &why));
+  assert_non_null(strstr(why, "255"));
+  assert_false(sub_pattern_valid(buf, 256, NULL));
+  assert_false(sub_topic_valid(buf, 599, NULL));
+
+  /* many segments */
+  fill_topic(buf, 255, 7);
+  assert_int_equal(strlen(buf), 255);
+  assert_true(sub_topic_valid(buf, 255, NULL));
+  fill_topic(buf, 256, 7);
+  assert_false(sub_topic_valid(buf, 256, NULL));
+
+  /* a pattern of exactly 255 bytes ending in `>` */
+  fill_topic(buf, 253, 3);
+  assert_true(sub_topic_valid(buf, 253, NULL));
+  strcpy(buf + 253, ".>");
+  assert_int_equal(strlen(buf), 255);
+  assert_true(sub_pattern_valid(buf, 255, NULL));
+  strcpy(buf + 253, ".x>");
+  assert_false(sub_pattern_valid(buf, 256, NULL));
+}
+
+/* The deepest topic that fits in 255 bytes has 128 one-byte segments. */
+static void test_depth(void **state)
+{
+  (void)state;
+  char buf[300];
+  const char *seg[SUB_TOPIC_MAX_DEPTH];
+  size_t seglen[SUB_TOPIC_MAX_DEPTH];
+
+  fill_topic(buf, 255, 1); /* a.a.a....a: 128 segments */
+  assert_true(sub_topic_valid(buf, 255, NULL));
+  assert_int_equal(sub_topic_split(buf, 255, seg, seglen, SUB_TOPIC_MAX_DEPTH), 128);
+  for(int i = 0; i < 128; i++) {
+    assert_int_equal(seglen[i], 1);
+    assert_ptr_equal(seg[i], buf + 2 * i);
+  }
+  assert_true(sub_pattern_matches(buf, buf));
+
+  /* the same depth with wildcards */
+  char pat[300];
+  memcpy(pat, buf, 256);
+  for(int i = 0; i < 128; i += 2)
+    pat[2 * i] = '*';
+  pat[254] = '>';
+  assert_true(sub_pattern_valid(pat, 255, NULL));
+  assert_true(sub_pattern_matches(pat, buf));
+
+  /* too many segments for the caller's array */
+  assert_int_equal(sub_topic_split(buf, 255, seg, seglen, 127), -1);
+  assert_int_equal(sub_topic_split("a.b.c", 5, seg, seglen, 3), 3);
+  assert_int_equal(sub_topic_split("a.b.c", 5, seg, seglen, 2), -1);
+
+  /* split points into the string */
+  const char *t = "orders.eu.created";
+  assert_int_equal(sub_topic_split(t, strlen(t), seg, seglen, SUB_TOPIC_MAX_DEPTH), 3);
+  assert_ptr_equal(seg[0], t);
+  assert_int_equal(seglen[0], 6);
+  assert_ptr_equal(seg[1], t + 7);
+  assert_int_equal(seglen[1], 2);
+  assert_ptr_equal(seg[2], t + 10);
+  assert_int_equal(seglen[2], 7);
+}
+
+struct match_case {
+  const char *pattern, *topic;
+  bool match;
+};
+
+static const struct match_case match_cases[] = {
+    /* exact */
+    {"a", "a", true},
+    {"a", "b", false},
+    {"a", "ab", false},
+    {"ab", "a", false},
+    {"orders.eu.created", "orders.eu.created", true},
+    {"orders.eu.created", "orders.eu.create", false},
+    {"orders.eu.created", "orders.eu", false},
+    {"orders.eu", "orders.eu.created", false},
+    {"orders.eu", "Orders.eu", false},
+    /* `*` is exactly one segment */
+    {"*", "a", true},
+    {"*", "orders", true},
+    {"*", "a.b", false},
+    {"orders.*", "orders.eu", true},
+    {"orders.*", "orders", false},
+    {"orders.*", "orders.eu.created", false},
+    {"orders.*", "shipping.eu", false},
+    {"orders.*.created", "orders.eu.created", true},
+    {"orders.*.created", "orders.us.created", true},
+    {"orders.*.created", "orders.created", false},
+    {"orders.*.created", "orders.eu.x.created", false},
+    {"orders.*.created", "orders.eu.deleted", false},
+    {"*.created", "orders.created", true},
+    {"*.created", "created", false},
+    {"*.*", "a.b", true},
+    {"*.*", "a", false},
+    {"*.*", "a.b.c", false},
+    {"*.*.*", "a.b.c", true},
+    /* `>` is one or more trailing segments */
+    {">", "a", true},
+    {">", "a.b", true},
+    {">", "a.b.c.d.e", true},
+    {"orders.>", "orders.eu", true},
+    {"orders.>", "orders.eu.created", true},
+    {"orders.>", "orders", false},
+    {"orders.>", "order.eu", false},
+    {"orders.>", "ordersx.eu", false},
+    {"orders.>", "shipping.orders.eu", false},
+    {"*.>", "a", false},
+    {"*.>", "a.b", true},
+    {"*.>", "a.b.c", true},
+    {"a.*.>", "a.b", false},
+    {"a.*.>", "a.b.c", true},
+    {"a.*.>", "x.b.c", false},
+};
+
+static void test_matches_table(void **state)
+{
+  (void)state;
+  for(size_t i = 0; i < sizeof(match_cases) / sizeof(match_cases[0]); i++) {
+    const struct match_case *c = &match_cases[i];
+    /* the table only holds valid input */
+    assert_true(sub_pattern_valid(c->pattern, strlen(c->pattern), NULL));
+    assert_true(sub_topic_valid(c->topic, strlen(c->topic), NULL));
+    bool m = sub_pattern_matches(c->pattern, c->topic);
+    if(m != c->match)
+      fail_msg("sub_pattern_matches(\"%s\", \"%s\") = %d, want %d", c->pattern, c->topic, m,
+               c->match);
+  }
+}
+
+/* A concrete topic used as a pattern matches itself only. */
+static void test_topic_matches_itself(void **state)
+{
+  (void)state;
+  const char *topics[] = {"a", "a.b", "a.b.c", "b.a", "a.a", "ab"};
+  size_t n = sizeof(topics) / sizeof(topics[0]);
+  for(size_t i = 0; i < n; i++)
+    for(size_t j = 0; j < n; j++)
+      assert_int_equal(sub_pattern_matches(topics[i], topics[j]), i == j);
+}
+
+int main(void)
+{
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_valid_table),   cmocka_unit_test(test_null_is_invalid),
+      cmocka_unit_test(test_reasons),       cmocka_unit_test(test_length_limits),
+      cmocka_unit_test(test_depth),         cmocka_unit_test(test_matches_table),
+      cmocka_unit_test(test_topic_matches_itself),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
