@@ -54,19 +54,42 @@ static enum MHD_Result send_json(struct MHD_Connection *conn, unsigned status, j
   return ret;
 }
 
+/* Answers {"error":{"code","message"}}; `allow` (may be NULL) sets Allow. */
+static enum MHD_Result send_error_allow(struct MHD_Connection *conn, unsigned status,
+                                        const char *allow, const char *code, const char *fmt,
+                                        va_list ap)
+{
+  char msg[256];
+  vsnprintf(msg, sizeof(msg), fmt, ap);
+  gw_debug("api_error", "status=%u code=%s", status, code);
+  return send_json(conn, status, json_pack("{s:{s:s, s:s}}", "error", "code", code, "message", msg),
+                   allow);
+}
+
 static enum MHD_Result send_error(struct MHD_Connection *conn, unsigned status, const char *code,
                                   const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 static enum MHD_Result send_error(struct MHD_Connection *conn, unsigned status, const char *code,
                                   const char *fmt, ...)
 {
-  char msg[256];
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(msg, sizeof(msg), fmt, ap);
+  enum MHD_Result r = send_error_allow(conn, status, NULL, code, fmt, ap);
   va_end(ap);
-  gw_debug("api_error", "status=%u code=%s", status, code);
-  return send_json(conn, status, json_pack("{s:{s:s, s:s}}", "error", "code", code, "message", msg),
-                   NULL);
+  return r;
+}
+
+static enum MHD_Result method_not_allowed(struct MHD_Connection *conn, const char *allow,
+                                          const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static enum MHD_Result method_not_allowed(struct MHD_Connection *conn, const char *allow,
+                                          const char *fmt, ...)
+{
+  va_list ap;
+  va_start(ap, fmt);
+  enum MHD_Result r = send_error_allow(conn, MHD_HTTP_METHOD_NOT_ALLOWED, allow,
+                                       "method_not_allowed", fmt, ap);
+  va_end(ap);
+  return r;
 }
 
 static bool is_json_type(const char *ct)
@@ -155,10 +178,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
     bool get = strcmp(method, MHD_HTTP_METHOD_GET) == 0 || strcmp(method, "HEAD") == 0;
     if(strcmp(url, "/healthz") == 0 || strcmp(url, "/readyz") == 0) {
       if(!get)
-        return send_error(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "method_not_allowed",
-                          "use GET %s", url)
-                   ? MHD_YES
-                   : MHD_NO;
+        return method_not_allowed(conn, "GET, HEAD", "use GET %s", url);
       if(url[1] == 'r' && atomic_load(&api->quiesced))
         return send_json(conn, MHD_HTTP_SERVICE_UNAVAILABLE,
                          json_pack("{s:s}", "status", "stopping"), NULL);
@@ -169,14 +189,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
     const char *topic = events_route(url, &topic_len);
     if(!topic)
       return send_error(conn, MHD_HTTP_NOT_FOUND, "not_found", "no such route: %s", url);
-    if(strcmp(method, MHD_HTTP_METHOD_POST) != 0) {
-      char msg[64];
-      snprintf(msg, sizeof(msg), "use POST to publish");
-      return send_json(conn, MHD_HTTP_METHOD_NOT_ALLOWED,
-                       json_pack("{s:{s:s, s:s}}", "error", "code", "method_not_allowed",
-                                 "message", msg),
-                       "POST");
-    }
+    if(strcmp(method, MHD_HTTP_METHOD_POST) != 0)
+      return method_not_allowed(conn, "POST", "use POST to publish");
     const char *why = NULL;
     if(!sub_topic_valid(topic, topic_len, &why))
       return send_error(conn, MHD_HTTP_BAD_REQUEST, "invalid_topic", "%s", why);

@@ -40,7 +40,7 @@ struct conn {
   int npatterns;
   struct outq out;
   unsigned char *rx; /* a message arriving in several fragments */
-  size_t rx_len;
+  size_t rx_len, rx_cap;
   bool rx_binary;
   bool established;
   bool closing;
@@ -294,12 +294,19 @@ static int conn_receive(struct conn *c, const void *in, size_t len)
     handle_message(c, in, len, c->rx_binary);
     return 0;
   }
-  if(!c->rx) {
-    c->rx = malloc(max);
-    if(!c->rx) {
+  if(c->rx_len + len > c->rx_cap) { /* grow by doubling, never past max */
+    size_t cap = c->rx_cap ? c->rx_cap : 4096;
+    while(cap < c->rx_len + len)
+      cap *= 2;
+    if(cap > max)
+      cap = max;
+    unsigned char *nb = realloc(c->rx, cap);
+    if(!nb) {
       lws_close_reason(wsi, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION, (unsigned char *)"oom", 3);
       return -1;
     }
+    c->rx = nb;
+    c->rx_cap = cap;
   }
   memcpy(c->rx + c->rx_len, in, len);
   c->rx_len += len;
@@ -307,7 +314,7 @@ static int conn_receive(struct conn *c, const void *in, size_t len)
     handle_message(c, (const char *)c->rx, c->rx_len, c->rx_binary);
     free(c->rx); /* big buffers only live while a message is in flight */
     c->rx = NULL;
-    c->rx_len = 0;
+    c->rx_len = c->rx_cap = 0;
   }
   return 0;
 }

@@ -139,6 +139,10 @@ test('bad REST requests get JSON errors with the right status', async () => {
   const r405 = await curl(['-i', url('a.b')]);
   assert.match(r405.stdout, /^HTTP\/1\.1 405/);
   assert.match(r405.stdout, /^Allow: POST\r?$/m);
+  assert.match(r405.stdout, /"code":"method_not_allowed"/);
+  const h405 = await curl(['-i', '-X', 'POST', `${h.apiUrl}/healthz`]);
+  assert.match(h405.stdout, /^HTTP\/1\.1 405/);
+  assert.match(h405.stdout, /^Allow: GET, HEAD\r?$/m);
   // too large by Content-Length, and too large in chunks
   const big = JSON.stringify({ x: 'y'.repeat(70000) });
   await restError([...json, '-d', big, url('a.b')], 413, 'payload_too_large');
