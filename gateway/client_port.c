@@ -83,6 +83,10 @@ struct gw_client_port {
   struct lws_protocols protocols[2];
 };
 
+/* The demo page, gateway/demo.html, embedded at build time. */
+extern const char gw_demo_page[];
+extern const size_t gw_demo_page_len;
+
 /* Marks the sockets Herald adopted, to count them down on destruction. */
 static char adopted_mark;
 
@@ -429,6 +433,31 @@ static void worker_wake(struct worker *w)
   }
 }
 
+/* Answers GET / with the embedded demo page: headers now, body when
+ * writeable. Returns what the lws callback returns. */
+static int demo_page_headers(struct lws *wsi)
+{
+  unsigned char buf[LWS_PRE + 512], *start = buf + LWS_PRE, *p = start, *end = buf + sizeof(buf);
+  if(lws_add_http_common_headers(wsi, HTTP_STATUS_OK, "text/html; charset=utf-8",
+                                 gw_demo_page_len, &p, end) ||
+     lws_finalize_write_http_header(wsi, start, &p, end))
+    return 1;
+  lws_callback_on_writable(wsi);
+  return 0;
+}
+
+static int demo_page_body(struct lws *wsi)
+{
+  struct worker *w = lws_context_user(lws_get_context(wsi));
+  if(gw_demo_page_len > WRITE_CHUNK)
+    return -1;
+  memcpy(w->scratch + LWS_PRE, gw_demo_page, gw_demo_page_len);
+  if(lws_write(wsi, w->scratch + LWS_PRE, gw_demo_page_len, LWS_WRITE_HTTP_FINAL) !=
+     (int)gw_demo_page_len)
+    return -1;
+  return lws_http_transaction_completed(wsi) ? -1 : 0;
+}
+
 static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
                     size_t len)
 {
@@ -442,9 +471,13 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
     worker_wake(w);
     return 0;
   case LWS_CALLBACK_HTTP:
-    /* Plain HTTP on the client port: only /ws exists, and only as WebSocket. */
-    return lws_return_http_status(wsi, HTTP_STATUS_NOT_FOUND, NULL) ||
-           lws_http_transaction_completed(wsi);
+    /* Plain HTTP on the client port: the demo page at /, nothing else. */
+    if(strcmp(in, "/") != 0)
+      return lws_return_http_status(wsi, HTTP_STATUS_NOT_FOUND, NULL) ||
+             lws_http_transaction_completed(wsi);
+    return demo_page_headers(wsi);
+  case LWS_CALLBACK_HTTP_WRITEABLE:
+    return demo_page_body(wsi);
   case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
     if(lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI) < 0 || strcmp(uri, "/ws") != 0)
       return 1; /* no WebSocket anywhere but /ws */

@@ -103,9 +103,17 @@ test('an oversize message closes the connection with 1009, others are unaffected
   await other.close();
 });
 
-test('plain HTTP and other paths on the client port are refused', async () => {
-  const r = await curl(['-o', '/dev/null', '-w', '%{http_code}', `http://${h.clientAddr}/`]);
-  assert.equal(r.stdout, '404');
+test('the client port serves the demo page at / and refuses other paths', async () => {
+  const page = await fetch(`http://${h.clientAddr}/`);
+  assert.equal(page.status, 200);
+  assert.match(page.headers.get('content-type'), /^text\/html/);
+  const html = await page.text();
+  assert.match(html, /new WebSocket\(url, "herald\.v1"\)/);
+  assert.equal(Number(page.headers.get('content-length')), Buffer.byteLength(html));
+  for (const p of ['/index.html', '/ws', '/../etc/passwd', '/x?y=1']) {
+    const r = await curl(['-o', '/dev/null', '-w', '%{http_code}', '--path-as-is', `http://${h.clientAddr}${p}`]);
+    assert.equal(r.stdout, '404', p);
+  }
   const bad = new Client(`ws://${h.clientAddr}/elsewhere`);
   await assert.rejects(bad.opened);
 });
