@@ -1,16 +1,23 @@
 #!/usr/bin/env bash
-# Installs the Debian 12 packages Herald needs to build, run and test.
-# Uses sudo when not run as root. Node.js is taken from Debian only when the
-# machine has none (a newer one from elsewhere is fine too).
+# Installs the Debian 12 packages Herald needs to build and run it, and with
+# --test also what the test suite needs. Uses sudo when not run as root.
+# Node.js is taken from Debian only when the machine has none (a newer one
+# from elsewhere is fine too).
 set -euo pipefail
 
 PACKAGES=(
   build-essential cmake pkg-config          # the toolchain
   libwebsockets-dev libmicrohttpd-dev       # client port, REST API port
   libjansson-dev libssl-dev                 # JSON; random ids, later HMAC and TLS
-  libcmocka-dev                             # unit tests
-  curl valgrind                             # integration tests, leak checks
+  libcmocka-dev                             # unit tests (small; the build always has them)
 )
+if [ "${1:-}" = --test ]; then
+  PACKAGES+=(
+    curl                                    # integration tests: a real HTTP client
+    chromium                                # integration tests: a real browser tab
+    valgrind                                # memory checks of the unit tests
+  )
+fi
 
 SUDO=()
 if [ "$(id -u)" -ne 0 ]; then SUDO=(sudo); fi
@@ -19,7 +26,9 @@ missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
-command -v node >/dev/null && command -v npm >/dev/null || missing+=(nodejs npm)
+if [ "${1:-}" = --test ]; then
+  command -v node >/dev/null && command -v npm >/dev/null || missing+=(nodejs npm)
+fi
 
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "install-deps: installing ${missing[*]}"

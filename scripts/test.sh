@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# The second README command: builds and runs the whole test suite (cmocka
-# unit tests and the integration tests against a real heraldd) with ctest.
+# The second README command: installs what the tests need (when missing),
+# builds, and runs the whole test suite with ctest: cmocka unit tests, and
+# integration tests against a real heraldd (npm ws, curl, headless Chromium).
 #   HERALD_SANITIZE=1  the same suite on an ASan+UBSan build (build-asan/)
 #   HERALD_VALGRIND=1  also run every unit test under valgrind memcheck
 # Extra arguments go to ctest, e.g. ./scripts/test.sh -L unit
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+./scripts/install-deps.sh --test
 dir=$(./scripts/build.sh)
 (cd test/integration && npm ci --no-audit --no-fund --loglevel=error)
 
