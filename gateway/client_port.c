@@ -361,6 +361,7 @@ static void conn_established(struct conn *c, struct lws *wsi, struct worker *w)
     w->conns->prev = c;
   w->conns = c;
   w->nconns++;
+  gw_debug("client_connected", "worker=%d connections=%zu", w->idx, w->nconns);
   if(atomic_load(&w->stopping))
     conn_close(c, LWS_CLOSE_STATUS_GOINGAWAY, "server shutting down");
 }
@@ -385,6 +386,8 @@ static void conn_closed(struct conn *c)
     c->next->prev = c->prev;
   w->nconns--;
   c->established = false;
+  gw_debug("client_closed", "worker=%d code=%u connections=%zu", w->idx,
+           c->closing ? c->close_code : 0u, w->nconns);
 }
 
 /* --- the worker's service thread --------------------------------------- */
