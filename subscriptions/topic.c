@@ -22,9 +22,14 @@ static bool check(const char *s, size_t len, bool pattern, const char **why)
     return false;
   }
   size_t seg_start = 0;
+  int nseg = 0;
   for(size_t i = 0; i <= len; i++) {
     if(i < len && s[i] != '.')
       continue;
+    if(++nseg > SUB_TOPIC_MAX_SEGMENTS) {
+      *why = "topic has more than 32 segments";
+      return false;
+    }
     size_t n = i - seg_start;
     const char *seg = s + seg_start;
     if(n == 0) {

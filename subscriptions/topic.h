@@ -4,12 +4,16 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-/* Topics are dot-separated segments of [A-Za-z0-9_-], 1..255 bytes in all.
- * Patterns may also use `*` (exactly one segment) and `>` (one or more
- * trailing segments, last segment only). Same grammar as NATS subjects. */
+/* Topics are dot-separated segments of [A-Za-z0-9_-], 1..255 bytes and at
+ * most 32 segments in all. Patterns may also use `*` (exactly one segment)
+ * and `>` (one or more trailing segments, last segment only). The grammar of
+ * NATS subjects, with a depth bound: matching walks one trie level per
+ * segment, so deep wildcard patterns would let one client make every publish
+ * expensive. */
 
 #define SUB_TOPIC_MAX 255
-#define SUB_TOPIC_MAX_DEPTH 128 /* 255 bytes cannot hold more segments */
+#define SUB_TOPIC_MAX_SEGMENTS 32
+#define SUB_TOPIC_MAX_DEPTH 128 /* 255 bytes cannot hold more segments: array sizes */
 
 /* Returns true when `s` (len bytes, need not be NUL-terminated) is a valid
  * concrete topic. On false, *why (if non-NULL) says what is wrong. */

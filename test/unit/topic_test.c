@@ -167,7 +167,7 @@ static void test_length_limits(void **state)
   assert_false(sub_topic_valid(buf, 256, NULL));
 
   /* a pattern of exactly 255 bytes ending in `>` */
-  fill_topic(buf, 253, 3);
+  fill_topic(buf, 253, 15);
   assert_true(sub_topic_valid(buf, 253, NULL));
   strcpy(buf + 253, ".>");
   assert_int_equal(strlen(buf), 255);
@@ -176,16 +176,30 @@ static void test_length_limits(void **state)
   assert_false(sub_pattern_valid(buf, 256, NULL));
 }
 
-/* The deepest topic that fits in 255 bytes has 128 one-byte segments. */
+/* Topics and patterns have at most 32 segments; split still takes the
+ * deepest string that fits in 255 bytes (128 one-byte segments). */
 static void test_depth(void **state)
 {
   (void)state;
   char buf[300];
   const char *seg[SUB_TOPIC_MAX_DEPTH];
   size_t seglen[SUB_TOPIC_MAX_DEPTH];
+  const char *why = NULL;
+
+  fill_topic(buf, 63, 1); /* 32 segments */
+  assert_true(sub_topic_valid(buf, 63, NULL));
+  assert_true(sub_pattern_valid(buf, 63, NULL));
+  buf[62] = '>';
+  assert_true(sub_pattern_valid(buf, 63, NULL));
+  fill_topic(buf, 65, 1); /* 33 segments */
+  assert_false(sub_topic_valid(buf, 65, &why));
+  assert_non_null(strstr(why, "32 segments"));
+  assert_false(sub_pattern_valid(buf, 65, NULL));
+  buf[64] = '>';
+  assert_false(sub_pattern_valid(buf, 65, NULL));
 
   fill_topic(buf, 255, 1); /* a.a.a....a: 128 segments */
-  assert_true(sub_topic_valid(buf, 255, NULL));
+  assert_false(sub_topic_valid(buf, 255, NULL));
   assert_int_equal(sub_topic_split(buf, 255, seg, seglen, SUB_TOPIC_MAX_DEPTH), 128);
   for(int i = 0; i < 128; i++) {
     assert_int_equal(seglen[i], 1);
@@ -193,13 +207,13 @@ static void test_depth(void **state)
   }
   assert_true(sub_pattern_matches(buf, buf));
 
-  /* the same depth with wildcards */
+  /* the same depth with wildcards: matching still works, validation refuses */
   char pat[300];
   memcpy(pat, buf, 256);
   for(int i = 0; i < 128; i += 2)
     pat[2 * i] = '*';
   pat[254] = '>';
-  assert_true(sub_pattern_valid(pat, 255, NULL));
+  assert_false(sub_pattern_valid(pat, 255, NULL));
   assert_true(sub_pattern_matches(pat, buf));
 
   /* too many segments for the caller's array */
