@@ -64,6 +64,8 @@ static const struct key keys[] = {
     INT_KEY("api.max_connections", api_max_connections, 1024, 1, 100000),
     INT_KEY("api.max_body_bytes", api_max_body_bytes, 65536, 64, 16777216),
     INT_KEY("broker.worker_queue_events", broker_worker_queue_events, 65536, 16, 10000000),
+    INT_KEY("broker.worker_queue_bytes", broker_worker_queue_bytes, 67108864, 1048576,
+            1073741824),
     INT_KEY("broker.max_topics", broker_max_topics, 1000000, 1, 100000000),
     STR_KEY("data_dir", data_dir, "./var", check_nonempty),
     STR_KEY("log_level", log_level, "info", check_level),
@@ -253,6 +255,14 @@ int gw_config_check(const struct gw_config *cfg, char err[GW_CONFIG_ERR_MAX])
   if(cfg->client_send_queue_bytes < cfg->client_max_message_bytes)
     return fail(err, "client.send_queue_bytes: must be at least client.max_message_bytes (%d)",
                 cfg->client_max_message_bytes);
+  int biggest = cfg->api_max_body_bytes > cfg->client_max_message_bytes
+                    ? cfg->api_max_body_bytes
+                    : cfg->client_max_message_bytes;
+  if(cfg->broker_worker_queue_bytes < biggest + 4096)
+    return fail(err,
+                "broker.worker_queue_bytes: must exceed the largest event (api.max_body_bytes "
+                "and client.max_message_bytes) by 4096, so at least %d",
+                biggest + 4096);
   return 0;
 }
 

@@ -19,6 +19,7 @@ struct gw_config {
   int api_max_connections;
   int api_max_body_bytes;
   int broker_worker_queue_events;
+  int broker_worker_queue_bytes;
   int broker_max_topics;
   char data_dir[1024];
   char log_level[16];

@@ -167,6 +167,7 @@ int main(int argc, char **argv)
   struct sub_broker_cfg bcfg = {
       .nsinks = cfg.client_workers,
       .sink_max_events = (size_t)cfg.broker_worker_queue_events,
+      .sink_max_bytes = (size_t)cfg.broker_worker_queue_bytes,
       .max_topics = (size_t)cfg.broker_max_topics,
   };
   struct sub_broker *broker = sub_broker_new(&bcfg);

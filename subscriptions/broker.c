@@ -24,6 +24,7 @@ struct sink {
   pthread_mutex_t lock;
   struct sub_batch q;
   atomic_size_t depth; /* read without the lock for the overload check */
+  atomic_size_t bytes; /* frame bytes queued; likewise */
 };
 
 struct sub_broker {
@@ -57,7 +58,8 @@ static uint64_t topic_hash(const char *s, size_t n)
 
 struct sub_broker *sub_broker_new(const struct sub_broker_cfg *cfg)
 {
-  if(!cfg || cfg->nsinks < 1 || !cfg->sink_max_events || !cfg->max_topics)
+  if(!cfg || cfg->nsinks < 1 || !cfg->sink_max_events || !cfg->sink_max_bytes ||
+     !cfg->max_topics)
     return NULL;
   struct sub_broker *b = calloc(1, sizeof(*b));
   if(!b)
@@ -162,11 +164,18 @@ static struct topic_entry *topic_get(struct sub_broker *b, struct stripe *s, uin
   return e;
 }
 
-/* Cheap early refusal, before an event is built: some sink is full. */
-static bool sinks_full(struct sub_broker *b)
+/* True when one more event of `len` frame bytes would pass a sink's caps. */
+static bool sink_over(const struct sub_broker *b, const struct sink *k, size_t len)
+{
+  return atomic_load_explicit(&k->depth, memory_order_relaxed) >= b->cfg.sink_max_events ||
+         atomic_load_explicit(&k->bytes, memory_order_relaxed) + len > b->cfg.sink_max_bytes;
+}
+
+/* Cheap early refusal, before a topic entry or an event is made. */
+static bool sinks_full(struct sub_broker *b, size_t len)
 {
   for(int i = 0; i < b->cfg.nsinks; i++)
-    if(atomic_load_explicit(&b->sinks[i].depth, memory_order_relaxed) >= b->cfg.sink_max_events)
+    if(sink_over(b, &b->sinks[i], len))
       return true;
   return false;
 }
@@ -176,14 +185,14 @@ static bool sinks_full(struct sub_broker *b)
  * stay held until the push: in between, a concurrent take would swap the
  * room away (or a concurrent publish use it up). On error no sink is left
  * locked. Called with the topic's stripe locked. */
-static enum sub_err sinks_lock_reserve(struct sub_broker *b)
+static enum sub_err sinks_lock_reserve(struct sub_broker *b, size_t len)
 {
   enum sub_err err = SUB_OK;
   int i;
   for(i = 0; i < b->cfg.nsinks; i++) {
     struct sink *k = &b->sinks[i];
     pthread_mutex_lock(&k->lock);
-    if(k->q.n >= b->cfg.sink_max_events) {
+    if(sink_over(b, k, len)) {
       err = SUB_EOVERLOADED;
       break;
     }
@@ -215,14 +224,15 @@ enum sub_err sub_broker_publish(struct sub_broker *b, const char *topic, size_t 
   int woken[b->cfg.nsinks];
   struct sub_event *ev = NULL;
 
+  /* Refuse early, before a topic entry or an event is made, on an upper
+   * bound of the frame's size (the envelope around data and topic is under
+   * 160 bytes); checked exactly again under the sink locks. */
+  if(sinks_full(b, data_len + topic_len + 160))
+    return SUB_EOVERLOADED;
   pthread_mutex_lock(&s->lock);
   struct topic_entry *e = topic_get(b, s, h, topic, topic_len, &err);
   if(!e)
     goto out;
-  if(sinks_full(b)) {
-    err = SUB_EOVERLOADED;
-    goto out;
-  }
   uint64_t ms;
   if(sub_id_new(out->id, &ms)) {
     err = SUB_ENOMEM;
@@ -233,7 +243,7 @@ enum sub_err sub_broker_publish(struct sub_broker *b, const char *topic, size_t 
     err = SUB_ENOMEM;
     goto out;
   }
-  err = sinks_lock_reserve(b);
+  err = sinks_lock_reserve(b, ev->frame->len);
   if(err)
     goto out;
   e->seq++;
@@ -246,6 +256,7 @@ enum sub_err sub_broker_publish(struct sub_broker *b, const char *topic, size_t 
      * been taken from and its reference dropped, so ref before handing out. */
     k->q.ev[k->q.n++] = i < b->cfg.nsinks - 1 ? sub_event_ref(ev) : ev;
     atomic_store_explicit(&k->depth, k->q.n, memory_order_relaxed);
+    atomic_fetch_add_explicit(&k->bytes, ev->frame->len, memory_order_relaxed);
     pthread_mutex_unlock(&k->lock); /* locked by sinks_lock_reserve */
   }
   ev = NULL; /* owned by the sink queues now */
@@ -268,6 +279,7 @@ size_t sub_broker_take(struct sub_broker *b, int sink, struct sub_batch *batch)
   k->q = mine;
   k->q.n = 0;
   atomic_store_explicit(&k->depth, 0, memory_order_relaxed);
+  atomic_store_explicit(&k->bytes, 0, memory_order_relaxed);
   pthread_mutex_unlock(&k->lock);
   return batch->n;
 }

@@ -28,6 +28,7 @@ struct sub_broker;
 struct sub_broker_cfg {
   int nsinks;            /* client workers, >= 1 */
   size_t sink_max_events; /* queued events per sink before publishes fail */
+  size_t sink_max_bytes;  /* and queued frame bytes per sink */
   size_t max_topics;      /* distinct topics with a seq counter */
   /* Called after events were appended to an empty sink queue, from the
    * publishing thread; must be thread-safe (lws_cancel_service is). */

@@ -419,6 +419,19 @@ static void test_check(void **state)
   strcpy(cfg.api_listen, "[0:0::1]:10");
   assert_int_equal(gw_config_check(&cfg, err), -1);
 
+  /* a worker queue must hold the largest event */
+  gw_config_defaults(&cfg);
+  cfg.broker_worker_queue_bytes = 1048576;
+  cfg.api_max_body_bytes = 1048576;
+  err[0] = '\0';
+  assert_int_equal(gw_config_check(&cfg, err), -1);
+  assert_non_null(strstr(err, "broker.worker_queue_bytes"));
+  cfg.api_max_body_bytes = 1048576 - 4096;
+  assert_int_equal(gw_config_check(&cfg, err), 0);
+  cfg.client_max_message_bytes = 1048576 - 4095;
+  cfg.client_send_queue_bytes = 1048576;
+  assert_int_equal(gw_config_check(&cfg, err), -1);
+
   /* a send queue must hold at least one message */
   gw_config_defaults(&cfg);
   cfg.client_max_message_bytes = 65536;

@@ -356,6 +356,7 @@ static struct sub_broker *broker(int nsinks, size_t max_events, size_t max_topic
 {
   struct sub_broker_cfg cfg = {.nsinks = nsinks,
                                .sink_max_events = max_events,
+                               .sink_max_bytes = 1 << 30,
                                .max_topics = max_topics};
   struct sub_broker *b = sub_broker_new(&cfg);
   assert_non_null(b);
@@ -381,7 +382,8 @@ static size_t drain(struct sub_broker *b, int sink)
 static void test_broker_new_invalid(void **state)
 {
   (void)state;
-  struct sub_broker_cfg ok = {.nsinks = 1, .sink_max_events = 1, .max_topics = 1};
+  struct sub_broker_cfg ok = {
+      .nsinks = 1, .sink_max_events = 1, .sink_max_bytes = 1, .max_topics = 1};
   struct sub_broker_cfg c;
   assert_null(sub_broker_new(NULL));
   c = ok;
@@ -612,6 +614,40 @@ static void test_broker_max_topics(void **state)
   sub_broker_free(b);
 }
 
+/* The byte cap: a sink refuses events once their frames would pass it,
+ * uses no seq nor topic entry for the refused ones, and takes again once
+ * the worker took its batch. */
+static void test_broker_byte_cap(void **state)
+{
+  (void)state;
+  struct sub_broker_cfg cfg = {
+      .nsinks = 2, .sink_max_events = 1000, .sink_max_bytes = 1000, .max_topics = 10};
+  struct sub_broker *b = sub_broker_new(&cfg);
+  assert_non_null(b);
+  char data[402];
+  memset(data, '1', 400); /* a 400-digit number: valid JSON, frame ~ 520 bytes */
+  data[400] = '\0';
+  struct sub_published p;
+  assert_int_equal(pub(b, "big", data, &p), SUB_OK);
+  assert_int_equal(pub(b, "big", data, &p), SUB_EOVERLOADED); /* 2 x 520 > 1000 */
+  assert_int_equal(pub(b, "new.topic", data, &p), SUB_EOVERLOADED);
+  assert_int_equal(sub_broker_topics(b), 1); /* no entry made for a refused publish */
+  assert_int_equal(pub(b, "small", "1", &p), SUB_OK); /* small ones still fit */
+  assert_int_equal(drain(b, 0), 2);
+  /* sink 1 still holds its two: still over for a big one */
+  assert_int_equal(pub(b, "big", data, &p), SUB_EOVERLOADED);
+  assert_int_equal(drain(b, 1), 2);
+  assert_int_equal(pub(b, "big", data, &p), SUB_OK);
+  assert_int_equal(p.seq, 2);
+  /* one event bigger than the whole cap never fits */
+  char huge[1100];
+  memset(huge, '2', 1000);
+  huge[1000] = '\0';
+  assert_int_equal(drain(b, 0) + drain(b, 1), 2);
+  assert_int_equal(pub(b, "big", huge, &p), SUB_EOVERLOADED);
+  sub_broker_free(b);
+}
+
 static void test_broker_invalid_topic(void **state)
 {
   (void)state;
@@ -639,6 +675,7 @@ static void test_broker_wake(void **state)
   struct wakes w = {.lock = PTHREAD_MUTEX_INITIALIZER};
   struct sub_broker_cfg cfg = {.nsinks = 2,
                                .sink_max_events = 2,
+                               .sink_max_bytes = 1 << 30,
                                .max_topics = 10,
                                .wake = on_wake,
                                .wake_arg = &w};
@@ -825,6 +862,7 @@ static void test_broker_threads(void **state)
   assert_non_null(m);
   struct sub_broker_cfg cfg = {.nsinks = MT_SINKS,
                                .sink_max_events = MT_PUBLISHERS * MT_PER_THREAD,
+                               .sink_max_bytes = 1 << 30,
                                .max_topics = MT_TOPICS,
                                .wake = mt_wake,
                                .wake_arg = m};
@@ -887,6 +925,7 @@ int main(void)
       cmocka_unit_test(test_broker_take_swaps),
       cmocka_unit_test(test_broker_overload),
       cmocka_unit_test(test_broker_max_topics),
+      cmocka_unit_test(test_broker_byte_cap),
       cmocka_unit_test(test_broker_invalid_topic),
       cmocka_unit_test(test_broker_wake),
       cmocka_unit_test(test_broker_threads),
