@@ -20,6 +20,7 @@
 
 #define WRITE_CHUNK 65536 /* bytes coalesced into one write */
 #define CLOSE_GRACE_S 2   /* how long a closing socket may take to flush */
+#define SEND_STALL_S 30   /* data queued and the socket never writeable: cut */
 
 struct worker;
 
@@ -27,7 +28,8 @@ struct worker;
 struct outq {
   struct sub_frame **f;
   size_t head, n, cap;
-  size_t bytes;
+  size_t bytes; /* of the frames queued, the partly written head included */
+  size_t off;   /* bytes of the head frame already written */
 };
 
 /* One WebSocket connection: libwebsockets' per-session data. */
@@ -44,6 +46,7 @@ struct conn {
   bool rx_binary;
   bool established;
   bool closing;
+  bool page_pending; /* plain HTTP: the demo page's body is still to be sent */
   uint16_t close_code;
   const char *close_reason;
 };
@@ -130,6 +133,7 @@ static void outq_drop_head(struct outq *q)
 {
   struct sub_frame *f = q->f[q->head];
   q->bytes -= f->len;
+  q->off = 0;
   q->head = (q->head + 1) % q->cap;
   q->n--;
   sub_frame_unref(f);
@@ -171,8 +175,10 @@ static void conn_send(struct conn *c, struct sub_frame *f)
     conn_close(c, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION, "out of memory");
     return;
   }
-  if(was_empty)
+  if(was_empty) {
     lws_callback_on_writable(c->wsi);
+    lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, SEND_STALL_S);
+  }
 }
 
 static void conn_reply(struct conn *c, struct sub_frame *f)
@@ -323,30 +329,35 @@ static int conn_receive(struct conn *c, const void *in, size_t len)
   return 0;
 }
 
-/* Writes as much of the queue as the socket takes, several frames per
- * write. Returns 0, or -1 when the connection failed. */
+/* Writes the head of the queue, up to WRITE_CHUNK bytes coalesced from as
+ * many frames as fit (a bigger frame goes in slices), in one lws_write per
+ * writeable callback. What the kernel does not take, libwebsockets keeps
+ * and flushes before calling back again, so it holds at most WRITE_CHUNK
+ * bytes of a connection beside the queue. Returns 0, or -1 on failure. */
 static int conn_write(struct conn *c)
 {
   unsigned char *buf = c->w->scratch + LWS_PRE;
-  while(c->out.n && !lws_send_pipe_choked(c->wsi)) {
-    struct sub_frame *f = outq_peek(&c->out);
-    if(f->len > WRITE_CHUNK) { /* too big to coalesce: write it alone */
-      if(lws_write(c->wsi, f->wire, f->len, LWS_WRITE_RAW) < (int)f->len)
-        return -1;
-      outq_drop_head(&c->out);
-      continue;
-    }
-    size_t n = 0;
-    while((f = outq_peek(&c->out)) && n + f->len <= WRITE_CHUNK) {
-      memcpy(buf + n, f->wire, f->len);
-      n += f->len;
-      outq_drop_head(&c->out);
-    }
-    if(lws_write(c->wsi, buf, n, LWS_WRITE_RAW) < (int)n)
-      return -1;
+  size_t n = 0;
+  struct sub_frame *f;
+  while(n < WRITE_CHUNK && (f = outq_peek(&c->out))) {
+    size_t take = f->len - c->out.off;
+    if(take > WRITE_CHUNK - n)
+      take = WRITE_CHUNK - n;
+    memcpy(buf + n, f->wire + c->out.off, take);
+    n += take;
+    c->out.off += take;
+    if(c->out.off < f->len)
+      break;
+    outq_drop_head(&c->out);
   }
-  if(c->out.n)
+  if(n && lws_write(c->wsi, buf, n, LWS_WRITE_RAW) < (int)n)
+    return -1;
+  if(c->out.n) {
     lws_callback_on_writable(c->wsi);
+    lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, SEND_STALL_S); /* progress: re-arm */
+  }
+  else
+    lws_set_timeout(c->wsi, NO_PENDING_TIMEOUT, 0);
   return 0;
 }
 
@@ -371,6 +382,8 @@ static void conn_closed(struct conn *c)
   struct worker *w = c->w;
   if(!c->established)
     return;
+  if(!c->closing && c->out.n)
+    gw_warn("send_stalled", "worker=%d queued_bytes=%zu", w->idx, c->out.bytes);
   for(int i = 0; i < c->npatterns; i++) {
     sub_index_remove(w->index, c->patterns[i], strlen(c->patterns[i]), &c->sub);
     free(c->patterns[i]);
@@ -436,22 +449,29 @@ static void worker_wake(struct worker *w)
   }
 }
 
-/* Answers GET / with the embedded demo page: headers now, body when
- * writeable. Returns what the lws callback returns. */
-static int demo_page_headers(struct lws *wsi)
+/* Answers GET or HEAD / with the embedded demo page: headers now, the body
+ * (GET only) at the next writeable callback. Returns what the lws callback
+ * returns. */
+static int demo_page_headers(struct lws *wsi, struct conn *c)
 {
   unsigned char buf[LWS_PRE + 512], *start = buf + LWS_PRE, *p = start, *end = buf + sizeof(buf);
   if(lws_add_http_common_headers(wsi, HTTP_STATUS_OK, "text/html; charset=utf-8",
                                  gw_demo_page_len, &p, end) ||
      lws_finalize_write_http_header(wsi, start, &p, end))
     return 1;
+  if(!lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI)) /* HEAD: headers only */
+    return lws_http_transaction_completed(wsi) ? -1 : 0;
+  c->page_pending = true;
   lws_callback_on_writable(wsi);
   return 0;
 }
 
-static int demo_page_body(struct lws *wsi)
+static int demo_page_body(struct lws *wsi, struct conn *c)
 {
   struct worker *w = lws_context_user(lws_get_context(wsi));
+  if(!c->page_pending) /* a writeable callback we did not ask for */
+    return 0;
+  c->page_pending = false;
   if(gw_demo_page_len > WRITE_CHUNK)
     return -1;
   memcpy(w->scratch + LWS_PRE, gw_demo_page, gw_demo_page_len);
@@ -473,18 +493,24 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
   case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
     worker_wake(w);
     return 0;
+  case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
+    /* WebSocket at /ws only; no other upgrade (lws would take h2c). */
+    if(strcmp(in, "websocket") != 0)
+      return -1;
+    if(lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI) < 0 || strcmp(uri, "/ws") != 0) {
+      lws_return_http_status(wsi, HTTP_STATUS_NOT_FOUND, NULL);
+      return 1;
+    }
+    return 0;
   case LWS_CALLBACK_HTTP:
     /* Plain HTTP on the client port: the demo page at /, nothing else. */
-    if(strcmp(in, "/") != 0)
+    if(strcmp(in, "/") != 0 || (!lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) &&
+                                !lws_hdr_total_length(wsi, WSI_TOKEN_HEAD_URI)))
       return lws_return_http_status(wsi, HTTP_STATUS_NOT_FOUND, NULL) ||
              lws_http_transaction_completed(wsi);
-    return demo_page_headers(wsi);
+    return demo_page_headers(wsi, c);
   case LWS_CALLBACK_HTTP_WRITEABLE:
-    return demo_page_body(wsi);
-  case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
-    if(lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI) < 0 || strcmp(uri, "/ws") != 0)
-      return 1; /* no WebSocket anywhere but /ws */
-    return 0;
+    return demo_page_body(wsi, c);
   case LWS_CALLBACK_ESTABLISHED:
     conn_established(c, wsi, w);
     return 0;
@@ -581,7 +607,7 @@ static void *acceptor_main(void *arg)
 {
   struct gw_client_port *cp = arg;
   size_t next = 0;
-  time_t last_full_log = 0;
+  time_t last_full_log = 0, last_emfile_log = 0;
   struct pollfd pfd[2] = {{cp->listen_fd, POLLIN, 0}, {cp->stop_fd, POLLIN, 0}};
   for(;;) {
     if(poll(pfd, 2, -1) < 0 && errno != EINTR)
@@ -592,7 +618,11 @@ static void *acceptor_main(void *arg)
       int fd = accept4(cp->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
       if(fd < 0) {
         if(errno == EMFILE || errno == ENFILE) {
-          gw_error("accept_failed", "error=\"%s\"", strerror(errno));
+          time_t now = time(NULL);
+          if(now != last_emfile_log) {
+            gw_error("accept_failed", "error=\"%s\"", strerror(errno));
+            last_emfile_log = now;
+          }
           usleep(10000); /* let sockets close before trying again */
         }
         break;
@@ -659,6 +689,8 @@ struct gw_client_port *gw_client_start(const struct gw_config *cfg, struct sub_b
       .tx_packet_size = WRITE_CHUNK,
   };
   cp->workers = calloc((size_t)cp->nworkers, sizeof(*cp->workers));
+  if(!cp->workers)
+    cp->nworkers = 0;
   if(cp->stop_fd < 0 || !cp->workers)
     goto fail;
   for(int i = 0; i < cp->nworkers; i++) {

@@ -129,3 +129,23 @@ test('any JSON value is valid event data; seq counts per topic', async () => {
   assert.deepEqual(evs.map((e) => e.seq), [1, 2, 3, 4, 5, 6]);
   await c.close();
 });
+
+test('events larger than one write (sent in slices) arrive intact and in order', async () => {
+  const big = await startHerald({ api: { max_body_bytes: 1048576 }, client: { send_queue_bytes: 4194304 } });
+  try {
+    const c = await Client.open(big.wsUrl);
+    await c.subscribe('big.events');
+    const sizes = [70000, 300000, 10, 1000000 - 100];
+    for (const [i, n] of sizes.entries()) {
+      const r = await publish(big, 'big.events', { i, s: String(i % 10).repeat(n) });
+      assert.equal(r.status, 202);
+    }
+    await c.waitFor((m) => m.op === 'event' && m.seq === sizes.length, { timeoutMs: 15000 });
+    const evs = c.events();
+    assert.deepEqual(evs.map((e) => e.data.i), [0, 1, 2, 3]);
+    for (const [i, n] of sizes.entries()) assert.equal(evs[i].data.s, String(i % 10).repeat(n));
+    await c.close();
+  } finally {
+    assert.equal((await big.stop()).code, 0);
+  }
+});

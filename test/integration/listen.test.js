@@ -3,7 +3,7 @@
 const { test } = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
-const { startHerald, Client } = require('./lib/herald');
+const { startHerald, Client, until } = require('./lib/herald');
 
 // Listening TCP sockets of this machine as [{addr, port}] from /proc/net/tcp{,6}.
 function listeners() {
@@ -77,7 +77,7 @@ test('max_connections refuses clients past the cap and admits them again later',
     const ok = await Promise.all([1, 2, 3].map(() => Client.open(h.wsUrl)));
     const extra = new Client(h.wsUrl);
     await assert.rejects(extra.opened);
-    assert.ok(h.logs.some((l) => /event=connection_refused reason=max_connections/.test(l)));
+    await until(() => h.logs.some((l) => /event=connection_refused reason=max_connections/.test(l)));
     await ok[0].close();
     // the slot frees once the server has seen the close
     let again;
