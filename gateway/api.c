@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -16,6 +17,7 @@
 
 #define TOPICS_PREFIX "/v1/topics/"
 #define EVENTS_SUFFIX "/events"
+#define DISCARD_MAX (1u << 20) /* body bytes read and dropped past the limit */
 
 struct gw_api {
   const struct gw_config *cfg;
@@ -31,6 +33,7 @@ struct request {
   char *body;
   size_t len, cap;
   bool too_large;
+  size_t discarded; /* body bytes dropped after too_large */
 };
 
 static enum MHD_Result send_json(struct MHD_Connection *conn, unsigned status, json_t *obj,
@@ -208,13 +211,26 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 
   if(*upload_size) { /* a piece of the body */
     size_t max = (size_t)api->cfg->api_max_body_bytes;
-    if(!req->too_large && req->len + *upload_size > max) {
-      req->too_large = true; /* keep reading, answer 413 at the end */
-      free(req->body);
-      req->body = NULL;
-      req->len = req->cap = 0;
+    /* libmicrohttpd 0.9.75 takes no response before the body is read, so a
+     * body past the limit (chunked: no Content-Length to refuse up front) is
+     * read and dropped, to answer 413 at its end; one that keeps coming
+     * past DISCARD_MAX more bytes gets its connection closed instead. */
+    if(req->too_large || req->len + *upload_size > max) {
+      if(!req->too_large) {
+        req->too_large = true;
+        free(req->body);
+        req->body = NULL;
+        req->len = req->cap = 0;
+      }
+      req->discarded += *upload_size;
+      *upload_size = 0;
+      if(req->discarded > DISCARD_MAX) {
+        gw_warn("api_body_dropped", "reason=too_large max=%zu", max);
+        return MHD_NO;
+      }
+      return MHD_YES;
     }
-    if(!req->too_large) {
+    {
       if(req->len + *upload_size > req->cap) {
         size_t cap = req->cap ? req->cap : 1024;
         while(cap < req->len + *upload_size)
@@ -284,8 +300,7 @@ struct gw_api *gw_api_start(const struct gw_config *cfg, struct sub_broker *brok
       (unsigned)cfg->api_max_connections, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
       MHD_OPTION_NOTIFY_COMPLETED, completed, api, MHD_OPTION_END);
   if(!api->d) {
-    gw_error("api_start_failed", NULL);
-    close(listen_fd);
+    gw_error("api_start_failed", NULL); /* MHD has closed listen_fd */
     free(api);
     return NULL;
   }
@@ -296,10 +311,12 @@ void gw_api_quiesce(struct gw_api *api)
 {
   if(!api || atomic_exchange(&api->quiesced, true))
     return;
+  /* With internal threads the socket may be closed only after
+   * MHD_stop_daemon; shutting it down already turns newcomers away. */
   MHD_socket fd = MHD_quiesce_daemon(api->d);
+  api->listen_fd = fd;
   if(fd != MHD_INVALID_SOCKET)
-    close(fd); /* nobody new gets in */
-  api->listen_fd = -1;
+    shutdown(fd, SHUT_RDWR);
 }
 
 void gw_api_stop(struct gw_api *api, int timeout_ms)
@@ -315,5 +332,7 @@ void gw_api_stop(struct gw_api *api, int timeout_ms)
   if(left)
     gw_warn("api_stop_with_requests", "inflight=%d", left);
   MHD_stop_daemon(api->d);
+  if(api->listen_fd != MHD_INVALID_SOCKET)
+    close(api->listen_fd);
   free(api);
 }

@@ -4,7 +4,8 @@ const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const path = require('node:path');
-const { startHerald, Client, publish, curl } = require('./lib/herald');
+const net = require('node:net');
+const { startHerald, Client, publish, curl, until } = require('./lib/herald');
 
 let h;
 before(async () => {
@@ -45,6 +46,8 @@ test('bad WebSocket messages get error ops and the connection stays open', async
   await expectError(c, { op: 'subscribe', id: '13', topic: 'a..b' }, 'invalid_topic', { id: '13' });
   await expectError(c, { op: 'subscribe', id: '14', topic: 'a b' }, 'invalid_topic', { id: '14' });
   await expectError(c, { op: 'subscribe', id: '15', topic: 'a'.repeat(256) }, 'invalid_topic', { id: '15' });
+  const deep = await expectError(c, { op: 'subscribe', id: '15b', topic: Array(33).fill('*').join('.') }, 'invalid_topic', { id: '15b' });
+  assert.match(deep.message, /32 segments/);
   await expectError(c, { op: 'publish', id: '16', topic: 'a.*', data: 1 }, 'invalid_topic', { id: '16' });
   await expectError(c, { op: 'publish', id: '17', topic: '', data: 1 }, 'invalid_topic', { id: '17' });
   c.ws.send(Buffer.from('{"op":"ping","id":"b"}'), { binary: true });
@@ -115,7 +118,23 @@ test('the client port serves the demo page at / and refuses other paths', async 
     assert.equal(r.stdout, '404', p);
   }
   const bad = new Client(`ws://${h.clientAddr}/elsewhere`);
-  await assert.rejects(bad.opened);
+  await assert.rejects(bad.opened, /Unexpected server response: 404/);
+  // HEAD answers the headers without the body: the next response on the
+  // same connection must follow right after them.
+  const [host, port] = [h.clientAddr.split(':')[0], Number(h.clientAddr.split(':')[1])];
+  const raw = await new Promise((resolve) => {
+    const sock = net.connect(port, host, () => sock.write('HEAD / HTTP/1.1\r\nHost: x\r\n\r\nGET /nope HTTP/1.1\r\nHost: x\r\n\r\n'));
+    let got = '';
+    sock.on('data', (d) => { got += d; });
+    setTimeout(() => { sock.destroy(); resolve(got); }, 500);
+  });
+  assert.match(raw, /^HTTP\/1\.1 200 OK\r\n/);
+  assert.doesNotMatch(raw, /<!doctype/i);
+  assert.match(raw, /\r\n\r\nHTTP\/1\.1 404/);
+  // no upgrade but to WebSocket: h2c is refused
+  const h2 = await curl(['--http2', '-o', '/dev/null', '-w', '%{http_code}', `http://${h.clientAddr}/`]);
+  assert.notEqual(h2.stdout, '200');
+  assert.notEqual(h2.stdout, '101');
 });
 
 async function restError(args, status, code) {
@@ -155,6 +174,12 @@ test('bad REST requests get JSON errors with the right status', async () => {
   const big = JSON.stringify({ x: 'y'.repeat(70000) });
   await restError([...json, '-d', big, url('a.b')], 413, 'payload_too_large');
   await restError([...json, '-H', 'Transfer-Encoding: chunked', '-d', big, url('a.b')], 413, 'payload_too_large');
+  // a chunked body that goes on and on is cut off rather than read to its end
+  const huge = path.join(h.dir, 'huge.json');
+  fs.writeFileSync(huge, '"' + 'z'.repeat(8 << 20) + '"');
+  const cut = await curl([...json, '-H', 'Transfer-Encoding: chunked', '--data-binary', '@' + huge, url('a.b')]);
+  assert.notEqual(cut.code, 0, 'the connection was closed');
+  await until(() => h.logs.some((l) => l.includes('event=api_body_dropped reason=too_large')));
 });
 
 test('after all that, publishing and delivery still work', async () => {
