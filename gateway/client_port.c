@@ -19,7 +19,7 @@
 #include "protocol.h"
 
 #define WRITE_CHUNK 65536 /* bytes coalesced into one write */
-#define CLOSE_GRACE_S 2   /* how long a closing socket may take to flush */
+#define CLOSE_GRACE_S 5   /* how long a closing socket may take to flush */
 #define SEND_STALL_S 30   /* data queued and the socket never writeable: cut */
 
 struct worker;

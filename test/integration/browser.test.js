@@ -29,10 +29,20 @@ class DevTools {
     });
     this.opened = new Promise((r, j) => { this.ws.once('open', r); this.ws.once('error', j); });
   }
+  // Resolves with the command's result; rejects on an error or after 10 s.
   send(method, params = {}, sessionId) {
     const id = this.next++;
     this.ws.send(JSON.stringify({ id, method, params, sessionId }));
-    return new Promise((resolve, reject) => this.pending.set(id, { resolve, reject }));
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(id);
+        reject(new Error(`DevTools ${method} got no answer in 10 s`));
+      }, 10000);
+      this.pending.set(id, {
+        resolve: (v) => { clearTimeout(timer); resolve(v); },
+        reject: (e) => { clearTimeout(timer); reject(e); },
+      });
+    });
   }
 }
 
@@ -45,7 +55,7 @@ before(async () => {
   browser = spawn(CHROMIUM, ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic',
     '--no-first-run', '--disable-background-networking', '--disable-component-update',
     '--disable-sync', `--user-data-dir=${dir}`, '--remote-debugging-address=127.0.0.1',
-    '--remote-debugging-port=0', 'about:blank'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    '--remote-debugging-port=0', 'about:blank'], { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
   const url = await new Promise((resolve, reject) => {
     let err = '';
     const timer = setTimeout(() => reject(new Error('chromium did not start: ' + err)), 20000);
@@ -54,21 +64,28 @@ before(async () => {
       const m = /DevTools listening on (ws:\/\/\S+)/.exec(err);
       if (m) { clearTimeout(timer); resolve(m[1]); }
     });
+    browser.once('exit', (code, sig) => {
+      clearTimeout(timer);
+      reject(new Error(`chromium exited (${code ?? sig}) before listening: ${err}`));
+    });
   });
   dt = new DevTools(url);
   await dt.opened;
   const { targetId } = await dt.send('Target.createTarget', { url: `http://${h.clientAddr}/` });
   ({ sessionId: session } = await dt.send('Target.attachToTarget', { targetId, flatten: true }));
-});
+}, { timeout: 60000 });
 
 after(async () => {
   if (browser) {
-    browser.kill('SIGKILL');
-    await new Promise((r) => browser.once('exit', r));
-    fs.rmSync(dir, { recursive: true, force: true });
+    if (browser.exitCode === null && browser.signalCode === null) {
+      const exited = new Promise((r) => browser.once('exit', r));
+      process.kill(-browser.pid, 'SIGKILL'); // the whole group: renderers and zygote too
+      await exited;
+    }
+    fs.rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
   }
   assert.equal((await h.stop()).code, 0);
-});
+}, { timeout: 30000 });
 
 async function page(expr) {
   const r = await dt.send('Runtime.evaluate', { expression: expr, returnByValue: true }, session);
@@ -76,7 +93,7 @@ async function page(expr) {
 }
 const logText = () => page('document.getElementById("log") ? document.getElementById("log").textContent : ""');
 
-test('a browser tab subscribes from the demo page and sees REST-published events', { skip: !CHROMIUM && 'chromium is not installed (scripts/install-deps.sh --test installs it)' }, async () => {
+test('a browser tab subscribes from the demo page and sees REST-published events', { timeout: 60000, skip: !CHROMIUM && 'chromium is not installed (scripts/install-deps.sh --test installs it)' }, async () => {
   await until(async () => /connected to ws:/.test(await page('document.getElementById("state") ? document.getElementById("state").textContent : ""')), { timeoutMs: 15000 });
   await page('document.getElementById("pattern").value = "orders.*"; document.querySelector("#sub button").click()');
   await until(async () => (await logText()).includes('< {"op":"ack","id":"1"}'));
