@@ -46,16 +46,6 @@ const char *sub_err_name(enum sub_err e)
   return "unknown";
 }
 
-static uint64_t topic_hash(const char *s, size_t n)
-{
-  uint64_t h = 1469598103934665603ull;
-  for(size_t i = 0; i < n; i++) {
-    h ^= (unsigned char)s[i];
-    h *= 1099511628211ull;
-  }
-  return h;
-}
-
 struct sub_broker *sub_broker_new(const struct sub_broker_cfg *cfg)
 {
   if(!cfg || cfg->nsinks < 1 || !cfg->sink_max_events || !cfg->sink_max_bytes ||
@@ -140,7 +130,7 @@ static struct topic_entry *topic_get(struct sub_broker *b, struct stripe *s, uin
       struct topic_entry *e = s->buckets[i];
       while(e) {
         struct topic_entry *next = e->next;
-        size_t j = (topic_hash(e->name, e->len) >> 6) & (n - 1);
+        size_t j = (sub_topic_hash(e->name, e->len) >> 6) & (n - 1);
         e->next = bk[j];
         bk[j] = e;
         e = next;
@@ -218,7 +208,7 @@ enum sub_err sub_broker_publish(struct sub_broker *b, const char *topic, size_t 
 {
   if(!sub_topic_valid(topic, topic_len, NULL))
     return SUB_EINVAL;
-  uint64_t h = topic_hash(topic, topic_len);
+  uint64_t h = sub_topic_hash(topic, topic_len);
   struct stripe *s = &b->stripes[h % STRIPES];
   enum sub_err err = SUB_OK;
   int woken[b->cfg.nsinks];

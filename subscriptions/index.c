@@ -34,12 +34,7 @@ struct sub_index {
 
 static uint32_t seg_hash(const char *s, size_t n)
 {
-  uint32_t h = 2166136261u;
-  for(size_t i = 0; i < n; i++) {
-    h ^= (unsigned char)s[i];
-    h *= 16777619u;
-  }
-  return h;
+  return (uint32_t)sub_topic_hash(s, n);
 }
 
 static struct node *kid_find(const struct node *n, const char *s, size_t len)

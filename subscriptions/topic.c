@@ -108,3 +108,13 @@ bool sub_pattern_matches(const char *pattern, const char *topic)
   }
   return np == nt;
 }
+
+uint64_t sub_topic_hash(const char *s, size_t len)
+{
+  uint64_t h = 1469598103934665603ull;
+  for(size_t i = 0; i < len; i++) {
+    h ^= (unsigned char)s[i];
+    h *= 1099511628211ull;
+  }
+  return h;
+}

@@ -3,6 +3,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* Topics are dot-separated segments of [A-Za-z0-9_-], 1..255 bytes and at
  * most 32 segments in all. Patterns may also use `*` (exactly one segment)
@@ -30,5 +31,9 @@ bool sub_pattern_matches(const char *pattern, const char *topic);
 /* Splits a valid topic or pattern into at most `max` segments, pointing into
  * `s`. Returns the number of segments, or -1 if there are more than `max`. */
 int sub_topic_split(const char *s, size_t len, const char **seg, size_t *seglen, int max);
+
+/* FNV-1a over len bytes: the hash of the topic table and of the trie's
+ * child tables. */
+uint64_t sub_topic_hash(const char *s, size_t len);
 
 #endif
