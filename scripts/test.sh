@@ -3,7 +3,9 @@
 # builds, and runs the whole test suite with ctest: cmocka unit tests, and
 # integration tests against a real heraldd (npm ws, curl, headless Chromium).
 #   HERALD_SANITIZE=1  the same suite on an ASan+UBSan build (build-asan/)
-#   HERALD_VALGRIND=1  also run every unit test under valgrind memcheck
+#   HERALD_VALGRIND=1  then run the unit tests, and the integration tests with
+#                      heraldd, under valgrind memcheck (errors and definite
+#                      or indirect leaks fail the test)
 # Extra arguments go to ctest, e.g. ./scripts/test.sh -L unit
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,7 +22,10 @@ fi
 ctest --test-dir "$dir" --output-on-failure -j2 "$@"
 
 if [ "${HERALD_VALGRIND:-0}" = 1 ]; then
+  vg_opts="--leak-check=full --show-leak-kinds=definite,indirect --errors-for-leak-kinds=definite,indirect"
   ctest --test-dir "$dir" -L unit --output-on-failure \
-    --overwrite MemoryCheckCommandOptions="--leak-check=full --show-leak-kinds=definite,indirect --errors-for-leak-kinds=definite,indirect --error-exitcode=1" \
-    -T memcheck
+    --overwrite MemoryCheckCommandOptions="$vg_opts --error-exitcode=1" -T memcheck
+  # the tests assert heraldd's exit code 0: valgrind's verdict reaches them
+  HERALD_WRAPPER="valgrind -q $vg_opts --error-exitcode=99" \
+    ctest --test-dir "$dir" -L integration --output-on-failure -j2
 fi

@@ -6,13 +6,13 @@ const { execFile } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
-const { HERALDD } = require('./lib/herald');
+const { heralddCommand } = require('./lib/herald');
 
 const REPO = path.resolve(__dirname, '../..');
 
 function run(args) {
   return new Promise((resolve) => {
-    execFile(HERALDD, args, { timeout: 10000 }, (err, stdout, stderr) => {
+    execFile(...heralddCommand(args), { timeout: 60000 }, (err, stdout, stderr) => {
       resolve({ code: err ? err.code : 0, stdout, stderr });
     });
   });

@@ -8,6 +8,15 @@ const path = require('node:path');
 const WebSocket = require('ws');
 
 const HERALDD = process.env.HERALDD || path.resolve(__dirname, '../../../build/heraldd');
+// HERALD_WRAPPER runs heraldd under another program, e.g.
+// HERALD_WRAPPER="valgrind --error-exitcode=99": every test then also
+// checks that program's verdict through heraldd's exit code.
+const WRAPPER = (process.env.HERALD_WRAPPER || '').split(' ').filter(Boolean);
+
+// The command line that runs heraldd with args: [file, argv].
+function heralddCommand(args) {
+  return WRAPPER.length ? [WRAPPER[0], [...WRAPPER.slice(1), HERALDD, ...args]] : [HERALDD, args];
+}
 
 function deepMerge(a, b) {
   const out = { ...a };
@@ -32,13 +41,13 @@ async function startHerald(overrides = {}, { args = [] } = {}) {
   );
   const configPath = path.join(dir, 'herald.json');
   fs.writeFileSync(configPath, JSON.stringify(config, null, 2));
-  const proc = spawn(HERALDD, ['-c', configPath, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(...heralddCommand(['-c', configPath, ...args]), { stdio: ['ignore', 'pipe', 'pipe'] });
   const logs = [];
   const exited = new Promise((resolve) => proc.on('exit', (code, signal) => resolve({ code, signal })));
   let buf = '';
   const listening = new Promise((resolve, reject) => {
     const addrs = {};
-    const timer = setTimeout(() => reject(new Error('heraldd did not start:\n' + logs.join('\n'))), 10000);
+    const timer = setTimeout(() => reject(new Error('heraldd did not start:\n' + logs.join('\n'))), 30000);
     proc.stderr.on('data', (chunk) => {
       buf += chunk.toString();
       let i;
@@ -206,4 +215,4 @@ async function until(fn, { timeoutMs = 5000, stepMs = 20 } = {}) {
   }
 }
 
-module.exports = { HERALDD, startHerald, Client, publish, curl, sleep, until };
+module.exports = { HERALDD, heralddCommand, startHerald, Client, publish, curl, sleep, until };
