@@ -95,6 +95,19 @@ static char adopted_mark;
 
 /* --- the outgoing queue ------------------------------------------------ */
 
+/* Drops every frame but the head when the head is partly written: cutting
+ * a frame short would leave the peer's parser inside it. */
+static void outq_drop_unstarted(struct outq *q)
+{
+  size_t keep = q->off ? 1 : 0;
+  while(q->n > keep) {
+    size_t last = (q->head + q->n - 1) % q->cap;
+    q->bytes -= q->f[last]->len;
+    sub_frame_unref(q->f[last]);
+    q->n--;
+  }
+}
+
 static void outq_clear(struct outq *q)
 {
   for(size_t i = 0; i < q->n; i++)
@@ -142,8 +155,9 @@ static void outq_drop_head(struct outq *q)
 /* --- closing ----------------------------------------------------------- */
 
 /* Starts closing the connection with code/reason: drops what is queued
- * (memory is freed now, not when the peer reads), sends the close frame
- * at the next writeable moment, and kills the socket if that never comes. */
+ * (memory is freed now, not when the peer reads) but the rest of a frame
+ * already partly written, sends the close frame after it at the next
+ * writeable moments, and kills the socket if they never come. */
 static void conn_close(struct conn *c, uint16_t code, const char *reason)
 {
   if(c->closing)
@@ -151,7 +165,7 @@ static void conn_close(struct conn *c, uint16_t code, const char *reason)
   c->closing = true;
   c->close_code = code;
   c->close_reason = reason;
-  outq_clear(&c->out);
+  outq_drop_unstarted(&c->out);
   free(c->rx);
   c->rx = NULL;
   lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, CLOSE_GRACE_S);
@@ -352,6 +366,10 @@ static int conn_write(struct conn *c)
   }
   if(n && lws_write(c->wsi, buf, n, LWS_WRITE_RAW) < (int)n)
     return -1;
+  if(c->closing) { /* the close frame follows; its timeout stays as set */
+    lws_callback_on_writable(c->wsi);
+    return 0;
+  }
   if(c->out.n) {
     lws_callback_on_writable(c->wsi);
     lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, SEND_STALL_S); /* progress: re-arm */
@@ -519,6 +537,8 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
       return 0;
     return conn_receive(c, in, len);
   case LWS_CALLBACK_SERVER_WRITEABLE:
+    if(c->closing && c->out.n)
+      return conn_write(c); /* finish the frame begun, then close */
     if(c->closing) {
       size_t n = strlen(c->close_reason);
       lws_close_reason(wsi, (enum lws_close_status)c->close_code,
