@@ -230,22 +230,20 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
       }
       return MHD_YES;
     }
-    {
-      if(req->len + *upload_size > req->cap) {
-        size_t cap = req->cap ? req->cap : 1024;
-        while(cap < req->len + *upload_size)
-          cap *= 2;
-        if(cap > max)
-          cap = max;
-        char *nb = realloc(req->body, cap);
-        if(!nb)
-          return MHD_NO;
-        req->body = nb;
-        req->cap = cap;
-      }
-      memcpy(req->body + req->len, upload, *upload_size);
-      req->len += *upload_size;
+    if(req->len + *upload_size > req->cap) {
+      size_t cap = req->cap ? req->cap : 1024;
+      while(cap < req->len + *upload_size)
+        cap *= 2;
+      if(cap > max)
+        cap = max;
+      char *nb = realloc(req->body, cap);
+      if(!nb)
+        return MHD_NO;
+      req->body = nb;
+      req->cap = cap;
     }
+    memcpy(req->body + req->len, upload, *upload_size);
+    req->len += *upload_size;
     *upload_size = 0;
     return MHD_YES;
   }
