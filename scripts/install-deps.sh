@@ -9,6 +9,8 @@ PACKAGES=(
   build-essential cmake pkg-config          # the toolchain
   libwebsockets-dev libmicrohttpd-dev       # client port, REST API port
   libjansson-dev libssl-dev                 # JSON; random ids, later HMAC and TLS
+  libpcre2-dev                              # schema `pattern` regexes (ECMA-262 close enough)
+  liburiparser-dev                          # schema $id/$ref URI resolution, uri formats
   libcmocka-dev                             # unit tests (small; the build always has them)
 )
 if [ "${1:-}" = --test ]; then
@@ -16,6 +18,8 @@ if [ "${1:-}" = --test ]; then
     curl                                    # integration tests: a real HTTP client
     chromium                                # integration tests: a real browser tab
     valgrind                                # memory checks of the unit tests
+    json-schema-test-suite                  # the official JSON Schema conformance cases
+    clang                                   # libFuzzer harnesses (clang-14)
   )
 fi
 
