@@ -22,6 +22,7 @@
 struct gw_api {
   const struct gw_config *cfg;
   struct sub_broker *broker;
+  const struct gw_rules *rules;
   struct MHD_Daemon *d;
   int listen_fd;
   atomic_bool quiesced;
@@ -115,6 +116,38 @@ static const char *events_route(const char *url, size_t *topic_len)
   return url + pre;
 }
 
+/* Applies the topic rules to data. Returns true when the publish is refused
+ * (*r then holds the answer: 404 unknown_topic or 422 schema_violation). */
+static bool check_rules(struct gw_api *api, struct MHD_Connection *conn, const char *topic,
+                        size_t topic_len, const json_t *data, enum MHD_Result *r)
+{
+  char name[SUB_TOPIC_MAX + 1];
+  snprintf(name, sizeof(name), "%.*s", (int)topic_len, topic);
+  struct schema_result res;
+  const char *rule;
+  switch(gw_rules_check(api->rules, name, data, &res, &rule)) {
+  case GW_VERDICT_OK: return false;
+  case GW_VERDICT_UNKNOWN_TOPIC:
+    *r = send_error(conn, MHD_HTTP_NOT_FOUND, "unknown_topic",
+                    "no topic rule matches \"%s\" (schemas.unmatched_topics is \"reject\")", name);
+    return true;
+  case GW_VERDICT_INVALID: break;
+  }
+  gw_debug("publish_rejected", "source=rest topic=%s rule=%s errors=%zu", name, rule, res.count);
+  json_t *errors = gw_rules_errors_json(&res);
+  if(!errors) {
+    *r = send_error(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal_error", "out of memory");
+    return true;
+  }
+  char msg[SUB_TOPIC_MAX + 64];
+  snprintf(msg, sizeof(msg), "data does not match the schema of topic rule \"%s\"", rule);
+  *r = send_json(conn, MHD_HTTP_UNPROCESSABLE_CONTENT,
+                 json_pack("{s:{s:s, s:s, s:o, s:b}}", "error", "code", "schema_violation",
+                           "message", msg, "errors", errors, "truncated", res.truncated),
+                 NULL);
+  return true;
+}
+
 static enum MHD_Result publish(struct gw_api *api, struct MHD_Connection *conn, const char *topic,
                                size_t topic_len, struct request *req)
 {
@@ -131,6 +164,13 @@ static enum MHD_Result publish(struct gw_api *api, struct MHD_Connection *conn, 
     return send_error(conn, MHD_HTTP_BAD_REQUEST, "invalid_json",
                       "the body is not valid JSON: %s (line %d, column %d)", jerr.text, jerr.line,
                       jerr.column);
+  if(gw_rules_active(api->rules)) {
+    enum MHD_Result r;
+    if(check_rules(api, conn, topic, topic_len, data, &r)) {
+      json_decref(data);
+      return r;
+    }
+  }
   char *text = json_dumps(data, JSON_COMPACT | JSON_ENCODE_ANY);
   json_decref(data);
   if(!text)
@@ -279,7 +319,8 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
   gw_warn("mhd", "msg=\"%s\"", msg);
 }
 
-struct gw_api *gw_api_start(const struct gw_config *cfg, struct sub_broker *broker, int listen_fd)
+struct gw_api *gw_api_start(const struct gw_config *cfg, struct sub_broker *broker,
+                            const struct gw_rules *rules, int listen_fd)
 {
   struct gw_api *api = calloc(1, sizeof(*api));
   if(!api) {
@@ -288,6 +329,7 @@ struct gw_api *gw_api_start(const struct gw_config *cfg, struct sub_broker *brok
   }
   api->cfg = cfg;
   api->broker = broker;
+  api->rules = rules;
   api->listen_fd = listen_fd;
   unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC |
                    MHD_USE_ERROR_LOG;

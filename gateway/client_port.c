@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -17,6 +18,7 @@
 #include "log.h"
 #include "net.h"
 #include "protocol.h"
+#include "topic_rules.h"
 
 #define WRITE_CHUNK 65536 /* bytes coalesced into one write */
 #define CLOSE_GRACE_S 5   /* how long a closing socket may take to flush */
@@ -76,6 +78,7 @@ struct worker {
 struct gw_client_port {
   const struct gw_config *cfg;
   struct sub_broker *broker;
+  const struct gw_rules *rules;
   int listen_fd;
   int stop_fd; /* eventfd: wakes the acceptor to stop */
   pthread_t acceptor;
@@ -259,6 +262,28 @@ static void handle_unsubscribe(struct conn *c, const struct gw_msg *m)
 
 static void handle_publish(struct conn *c, const struct gw_msg *m)
 {
+  const struct gw_rules *rules = c->w->cp->rules;
+  if(gw_rules_active(rules)) {
+    struct schema_result res;
+    const char *rule;
+    switch(gw_rules_check(rules, m->topic, m->data_value, &res, &rule)) {
+    case GW_VERDICT_OK: break;
+    case GW_VERDICT_UNKNOWN_TOPIC:
+      conn_reply(c, gw_reply_error(m->id, "unknown_topic",
+                                   "no topic rule matches this topic (schemas.unmatched_topics is "
+                                   "\"reject\")"));
+      return;
+    case GW_VERDICT_INVALID: {
+      char msg[SUB_TOPIC_MAX + 64];
+      snprintf(msg, sizeof(msg), "data does not match the schema of topic rule \"%s\"", rule);
+      gw_debug("publish_rejected", "source=ws topic=%s rule=%s errors=%zu", m->topic, rule,
+               res.count);
+      conn_reply(c, gw_reply_schema_violation(m->id, msg, gw_rules_errors_json(&res),
+                                              res.truncated));
+      return;
+    }
+    }
+  }
   struct sub_published pub;
   enum sub_err e =
       sub_broker_publish(c->w->cp->broker, m->topic, m->topic_len, m->data, m->data_len, &pub);
@@ -689,6 +714,7 @@ static void free_port(struct gw_client_port *cp)
 }
 
 struct gw_client_port *gw_client_start(const struct gw_config *cfg, struct sub_broker *broker,
+                                       const struct gw_rules *rules,
                                        int listen_fd)
 {
   struct gw_client_port *cp = calloc(1, sizeof(*cp));
@@ -698,6 +724,7 @@ struct gw_client_port *gw_client_start(const struct gw_config *cfg, struct sub_b
   }
   cp->cfg = cfg;
   cp->broker = broker;
+  cp->rules = rules;
   cp->listen_fd = listen_fd;
   cp->stop_fd = eventfd(0, EFD_CLOEXEC);
   cp->nworkers = cfg->client_workers;

@@ -19,11 +19,13 @@
 #define GW_CLOSE_SLOW_CONSUMER 4008
 
 struct gw_client_port;
+struct gw_rules;
 
 /* Starts the workers and the acceptor on listen_fd (taken over). The broker
- * must have cfg->client_workers sinks. Returns NULL on failure (logged). */
+ * must have cfg->client_workers sinks; rules (may be NULL) check publishes and
+ * must outlive the port. Returns NULL on failure (logged). */
 struct gw_client_port *gw_client_start(const struct gw_config *cfg, struct sub_broker *broker,
-                                       int listen_fd);
+                                       const struct gw_rules *rules, int listen_fd);
 
 /* Stops accepting new clients; those connected keep being served. */
 void gw_client_quiesce(struct gw_client_port *cp);

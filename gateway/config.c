@@ -12,8 +12,14 @@
 
 #include "log.h"
 #include "net.h"
+#include "schema.h"
+#include "topic.h"
 
-enum key_type { K_INT, K_STRING };
+/* schemas/herald/config.json, embedded at build time. */
+extern const char gw_config_schema[];
+extern const size_t gw_config_schema_len;
+
+enum key_type { K_INT, K_STRING, K_ARRAY };
 
 /* Extra validation for a string key: returns NULL when fine, else why not. */
 typedef const char *(*str_check_fn)(const char *value);
@@ -41,6 +47,12 @@ static const char *check_level(const char *v)
   return gw_log_parse_level(v, &l) ? "must be one of debug, info, warn, error" : NULL;
 }
 
+static const char *check_unmatched(const char *v)
+{
+  return strcmp(v, "accept") == 0 || strcmp(v, "reject") == 0 ? NULL
+                                                               : "must be \"accept\" or \"reject\"";
+}
+
 static const char *check_nonempty(const char *v)
 {
   return *v ? NULL : "must not be empty";
@@ -51,6 +63,13 @@ static const char *check_nonempty(const char *v)
 #define STR_KEY(n, field, d, chk)                                 \
   {n, K_STRING, 0, 0, 0, d, chk, offsetof(struct gw_config, field), \
    sizeof(((struct gw_config *)0)->field)}
+/* A JSON array kept as is (its shape is checked by the config schema, its
+ * contents by its user; "topics" patterns here, for the clearer message). */
+#define ARRAY_KEY(n, field) \
+  {n, K_ARRAY, 0, 0, 0, NULL, NULL, offsetof(struct gw_config, field), sizeof(json_t *)}
+
+/* Checks the pattern of every "topics" rule. Returns 0 or -1 with err. */
+static int check_topic_patterns(json_t *topics, char err[GW_CONFIG_ERR_MAX]);
 
 static const struct key keys[] = {
     STR_KEY("client.listen", client_listen, "127.0.0.1:8080", check_listen),
@@ -69,6 +88,9 @@ static const struct key keys[] = {
     INT_KEY("broker.max_topics", broker_max_topics, 1000000, 1, 100000000),
     STR_KEY("data_dir", data_dir, "./var", check_nonempty),
     STR_KEY("log_level", log_level, "info", check_level),
+    ARRAY_KEY("topics", topics),
+    STR_KEY("schemas.unmatched_topics", schemas_unmatched, "accept", check_unmatched),
+    ARRAY_KEY("schemas.remote", schemas_remote),
 };
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
 
@@ -109,7 +131,7 @@ void gw_config_defaults(struct gw_config *cfg)
     char *field = (char *)cfg + k->off;
     if(k->type == K_INT)
       *(int *)field = (int)k->def;
-    else
+    else if(k->type == K_STRING)
       snprintf(field, k->size, "%s", k->sdef);
   }
 }
@@ -143,9 +165,33 @@ static int set_json(struct gw_config *cfg, const struct key *k, json_t *v,
       return fail(err, "%s: expected an integer from %lld to %lld", k->name, k->min, k->max);
     return set_int(cfg, k, json_integer_value(v), err);
   }
+  if(k->type == K_ARRAY) {
+    if(!json_is_array(v))
+      return fail(err, "%s: expected an array", k->name);
+    if(strcmp(k->name, "topics") == 0 && check_topic_patterns(v, err))
+      return -1;
+    json_t **slot = (json_t **)((char *)cfg + k->off);
+    json_decref(*slot);
+    *slot = json_array_size(v) ? json_incref(v) : NULL; /* [] is the default */
+    return 0;
+  }
   if(!json_is_string(v))
     return fail(err, "%s: expected a string", k->name);
   return set_string(cfg, k, json_string_value(v), err);
+}
+
+static int check_topic_patterns(json_t *topics, char err[GW_CONFIG_ERR_MAX])
+{
+  size_t i;
+  json_t *rule;
+  json_array_foreach(topics, i, rule)
+  {
+    const char *pattern = json_string_value(json_object_get(rule, "pattern"));
+    const char *why = NULL;
+    if(pattern && !sub_pattern_valid(pattern, strlen(pattern), &why))
+      return fail(err, "topics[%zu].pattern: \"%.300s\": %s", i, pattern, why);
+  }
+  return 0;
 }
 
 static int load_object(struct gw_config *cfg, json_t *obj, const char *section,
@@ -173,6 +219,61 @@ static int load_object(struct gw_config *cfg, json_t *obj, const char *section,
   return 0;
 }
 
+/* Writes the config key an instance path names: "/topics/0/pattern" ->
+ * "topics[0].pattern"; the root is "(top level)". */
+static void key_of_path(const char *path, char *out, size_t outlen)
+{
+  size_t o = 0;
+  if(!*path) {
+    snprintf(out, outlen, "(top level)");
+    return;
+  }
+  while(*path == '/') {
+    path++;
+    int len = (int)strcspn(path, "/");
+    bool index = len > 0 && strspn(path, "0123456789") == (size_t)len;
+    int n = index ? snprintf(out + o, outlen - o, "[%.*s]", len, path)
+                  : snprintf(out + o, outlen - o, "%s%.*s", o ? "." : "", len, path);
+    if(n < 0 || (size_t)n >= outlen - o)
+      break;
+    o += (size_t)n;
+    path += len;
+  }
+  /* JSON Pointer escapes: ~1 is '/', ~0 is '~'. */
+  char *w = out;
+  for(const char *r = out; *r; r++) {
+    if(r[0] == '~' && (r[1] == '0' || r[1] == '1')) {
+      *w++ = r[1] == '0' ? '~' : '/';
+      r++;
+    } else {
+      *w++ = *r;
+    }
+  }
+  *w = '\0';
+}
+
+/* Checks root against Herald's config schema; the error names the key. */
+static int check_schema(json_t *root, const char *origin, char err[GW_CONFIG_ERR_MAX])
+{
+  json_error_t jerr;
+  char msg[256];
+  json_t *doc = json_loadb(gw_config_schema, gw_config_schema_len, 0, &jerr);
+  struct schema *s = doc ? schema_compile(doc, NULL, msg, sizeof(msg)) : NULL;
+  json_decref(doc);
+  if(!s)
+    return fail(err, "%s: the built-in config schema does not load (%s)", origin,
+                doc ? msg : jerr.text);
+  struct schema_result res;
+  int rc = 0;
+  if(!schema_validate(s, root, &res)) {
+    char key[SCHEMA_PATH_MAX];
+    key_of_path(res.errors[0].instance_path, key, sizeof(key));
+    rc = fail(err, "%s: %s (see docs/config.md)", key, res.errors[0].message);
+  }
+  schema_free(s);
+  return rc;
+}
+
 int gw_config_load_text(struct gw_config *cfg, const char *text, size_t len, const char *origin,
                         char err[GW_CONFIG_ERR_MAX])
 {
@@ -183,8 +284,10 @@ int gw_config_load_text(struct gw_config *cfg, const char *text, size_t len, con
   int rc = -1;
   if(!json_is_object(root))
     fail(err, "%s: the configuration must be a JSON object", origin);
-  else
-    rc = load_object(cfg, root, NULL, err);
+  else if(load_object(cfg, root, NULL, err) == 0)
+    /* The table's messages are the more specific, so it goes first; the
+     * schema then checks what the table cannot (the topics rules' shape). */
+    rc = check_schema(root, origin, err);
   json_decref(root);
   return rc;
 }
@@ -235,6 +338,8 @@ int gw_config_set(struct gw_config *cfg, const char *key, const char *value,
     return fail(err, "%s: unknown key", key);
   if(k->type == K_STRING)
     return set_string(cfg, k, value, err);
+  if(k->type == K_ARRAY)
+    return fail(err, "%s: can only be set in the configuration file", key);
   char *end;
   errno = 0;
   long long v = strtoll(value, &end, 10);
@@ -264,6 +369,17 @@ int gw_config_check(const struct gw_config *cfg, char err[GW_CONFIG_ERR_MAX])
                 "and client.max_message_bytes) by 4096, so at least %d",
                 biggest + 4096);
   return 0;
+}
+
+void gw_config_release(struct gw_config *cfg)
+{
+  for(size_t i = 0; i < NKEYS; i++) {
+    if(keys[i].type != K_ARRAY)
+      continue;
+    json_t **slot = (json_t **)((char *)cfg + keys[i].off);
+    json_decref(*slot);
+    *slot = NULL;
+  }
 }
 
 void gw_config_resolve(struct gw_config *cfg)

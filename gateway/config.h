@@ -3,6 +3,8 @@
 
 #include <stddef.h>
 
+#include <jansson.h>
+
 /* Herald's configuration. Every key is one row of the table in config.c
  * (name, type, default, range, field) and is documented in docs/config.md.
  * Loading validates everything and names the offending key. */
@@ -23,11 +25,14 @@ struct gw_config {
   int broker_max_topics;
   char data_dir[1024];
   char log_level[16];
+  json_t *topics;                /* "topics": [{"pattern","schema"}], NULL when absent */
+  char schemas_unmatched[8];     /* "accept" or "reject": topics no rule matches */
+  json_t *schemas_remote;        /* "schemas.remote": [{"prefix","dir"}], NULL when absent */
 };
 
 #define GW_CONFIG_ERR_MAX 512
 
-/* Fills cfg with the defaults of the table. */
+/* Fills cfg with the defaults of the table (release it with gw_config_release). */
 void gw_config_defaults(struct gw_config *cfg);
 
 /* Loads JSON text over the defaults. Returns 0, or -1 with a message naming
@@ -45,6 +50,9 @@ int gw_config_set(struct gw_config *cfg, const char *key, const char *value,
 
 /* Checks the values that depend on each other. Returns 0 or -1 with err. */
 int gw_config_check(const struct gw_config *cfg, char err[GW_CONFIG_ERR_MAX]);
+
+/* Frees what the loaded configuration holds (the JSON arrays). */
+void gw_config_release(struct gw_config *cfg);
 
 /* Replaces automatic values (workers = 0) with what this machine has. */
 void gw_config_resolve(struct gw_config *cfg);

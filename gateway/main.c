@@ -12,6 +12,7 @@
 
 #include "api.h"
 #include "broker.h"
+#include "topic_rules.h"
 #include "client_port.h"
 #include "config.h"
 #include "log.h"
@@ -120,12 +121,18 @@ int main(int argc, char **argv)
       rc = gw_config_set(&cfg, overrides[i][0], overrides[i][1], err);
   if(rc == 0)
     rc = gw_config_check(&cfg, err);
+  static struct gw_rules *rules; /* schemas are compiled once, here; lives as long as cfg */
+  if(rc == 0)
+    rc = gw_rules_build(&cfg, &rules, err);
   if(rc) {
     fprintf(stderr, "heraldd: configuration error: %s\n", err);
+    gw_config_release(&cfg);
     return 1;
   }
   if(check_only) {
     printf("configuration ok (%s)\n", config_path ? config_path : "embedded default");
+    gw_rules_free(rules);
+    gw_config_release(&cfg);
     return 0;
   }
 
@@ -177,13 +184,13 @@ int main(int argc, char **argv)
     close(api_fd);
     return 1;
   }
-  struct gw_client_port *cp = gw_client_start(&cfg, broker, client_fd);
+  struct gw_client_port *cp = gw_client_start(&cfg, broker, rules, client_fd);
   if(!cp) {
     close(api_fd);
     sub_broker_free(broker);
     return 1;
   }
-  struct gw_api *api = gw_api_start(&cfg, broker, api_fd);
+  struct gw_api *api = gw_api_start(&cfg, broker, rules, api_fd);
   if(!api) {
     gw_client_stop(cp, 0);
     sub_broker_free(broker);
@@ -203,6 +210,8 @@ int main(int argc, char **argv)
   gw_api_stop(api, API_DRAIN_MS);      /* finish REST requests in flight */
   gw_client_stop(cp, CLIENT_DRAIN_MS); /* then close clients with 1001 */
   sub_broker_free(broker);
+  gw_rules_free(rules);
+  gw_config_release(&cfg);
   gw_info("stopped", NULL);
   return 0;
 }

@@ -146,6 +146,7 @@ int gw_proto_parse(const char *buf, size_t len, struct gw_msg *msg, struct gw_pr
       goto out;
     }
     msg->data_len = strlen(msg->data);
+    msg->data_value = json_incref(data);
   }
   rc = 0;
 out:
@@ -157,6 +158,8 @@ void gw_msg_clear(struct gw_msg *msg)
 {
   free(msg->data);
   msg->data = NULL;
+  json_decref(msg->data_value);
+  msg->data_value = NULL;
 }
 
 static struct sub_frame *dump_frame(json_t *obj)
@@ -194,4 +197,14 @@ struct sub_frame *gw_reply_error(const char *id, const char *code, const char *m
     return dump_frame(json_pack("{s:s, s:s, s:s, s:s}", "op", "error", "id", id, "code", code,
                                 "message", message));
   return dump_frame(json_pack("{s:s, s:s, s:s}", "op", "error", "code", code, "message", message));
+}
+
+struct sub_frame *gw_reply_schema_violation(const char *id, const char *message, json_t *errors,
+                                            bool truncated)
+{
+  if(!errors)
+    return NULL;
+  return dump_frame(json_pack("{s:s, s:s, s:s, s:s, s:o, s:b}", "op", "error", "id", id, "code",
+                              "schema_violation", "message", message, "errors", errors,
+                              "truncated", truncated));
 }

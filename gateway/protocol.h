@@ -4,6 +4,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include <jansson.h>
+
 #include "event.h"
 
 /* The herald.v1 WebSocket protocol (docs/protocol.md): parsing what clients
@@ -20,6 +22,7 @@ struct gw_msg {
   size_t topic_len;
   char *data; /* publish: compact JSON text of `data` (malloc'd), else NULL */
   size_t data_len;
+  json_t *data_value; /* publish: `data` itself (one reference), for schema checks */
 };
 
 struct gw_proto_err {
@@ -43,5 +46,8 @@ struct sub_frame *gw_reply_ack(const char *id);
 struct sub_frame *gw_reply_ack_publish(const char *id, const char *event_id, unsigned long long seq);
 struct sub_frame *gw_reply_pong(const char *id);
 struct sub_frame *gw_reply_error(const char *id, const char *code, const char *message);
+/* The schema_violation error with its list of errors (errors: stolen). */
+struct sub_frame *gw_reply_schema_violation(const char *id, const char *message, json_t *errors,
+                                            bool truncated);
 
 #endif

@@ -48,7 +48,9 @@ static void assert_load_fails(const char *text, const char *piece1, const char *
 {
   struct gw_config cfg;
   char err[GW_CONFIG_ERR_MAX];
-  if(load(&cfg, text, err) != -1)
+  int rc = load(&cfg, text, err);
+  gw_config_release(&cfg); /* a failed load may have kept arrays */
+  if(rc != -1)
     fail_msg("loaded, but should have failed: %s", text);
   if(!err[0])
     fail_msg("no error message for: %s", text);
@@ -56,6 +58,43 @@ static void assert_load_fails(const char *text, const char *piece1, const char *
     fail_msg("error for %s is \"%s\": does not mention \"%s\"", text, err, piece1);
   if(piece2 && !strstr(err, piece2))
     fail_msg("error for %s is \"%s\": does not mention \"%s\"", text, err, piece2);
+}
+
+/* "topics" and "schemas": kept for the topic rules, shape-checked by the
+ * config schema, each error naming the key. */
+static void test_topic_rules_keys(void **state)
+{
+  (void)state;
+  struct gw_config cfg;
+  char err[GW_CONFIG_ERR_MAX];
+  assert_int_equal(load(&cfg,
+                        "{\"topics\":[{\"pattern\":\"orders.>\",\"schema\":true}],"
+                        "\"schemas\":{\"unmatched_topics\":\"reject\","
+                        "\"remote\":[{\"prefix\":\"https://x/\",\"dir\":\"/tmp\"}]}}",
+                        err),
+                   0);
+  assert_int_equal(json_array_size(cfg.topics), 1);
+  assert_int_equal(json_array_size(cfg.schemas_remote), 1);
+  assert_string_equal(cfg.schemas_unmatched, "reject");
+  gw_config_release(&cfg);
+  assert_null(cfg.topics);
+  assert_null(cfg.schemas_remote);
+
+  /* An empty list is the default (NULL), so the embedded config equals it. */
+  assert_int_equal(load(&cfg, "{\"topics\":[]}", err), 0);
+  assert_null(cfg.topics);
+
+  assert_load_fails("{\"topics\":{}}", "topics", "array");
+  assert_load_fails("{\"topics\":[{\"pattern\":\"a\"}]}", "topics[0]", "schema");
+  assert_load_fails("{\"topics\":[{\"pattern\":\"a\",\"schema\":true,\"x\":1}]}", "topics[0].x",
+                    NULL);
+  assert_load_fails("{\"topics\":[{\"pattern\":\"a\",\"schema\":true},{\"pattern\":5,\"schema\":true}]}",
+                    "topics[1].pattern", NULL);
+  assert_load_fails("{\"schemas\":{\"unmatched_topics\":\"maybe\"}}", "schemas.unmatched_topics",
+                    "accept");
+  assert_load_fails("{\"schemas\":{\"remote\":[{\"prefix\":\"x\"}]}}", "schemas.remote[0]", "dir");
+  assert_int_equal(gw_config_set(&cfg, "topics", "[]", err), -1);
+  assert_non_null(strstr(err, "configuration file"));
 }
 
 static void test_defaults(void **state)
@@ -553,6 +592,7 @@ int main(void)
 {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_defaults),
+      cmocka_unit_test(test_topic_rules_keys),
       cmocka_unit_test(test_embedded_default),
       cmocka_unit_test(test_load_conf_file),
       cmocka_unit_test(test_partial),

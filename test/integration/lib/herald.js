@@ -7,7 +7,7 @@ const os = require('node:os');
 const path = require('node:path');
 const WebSocket = require('ws');
 
-const HERALDD = process.env.HERALDD || path.resolve(__dirname, '../../../build/heraldd');
+const HERALDD = path.resolve(process.env.HERALDD || path.join(__dirname, '../../../build/heraldd'));
 // HERALD_WRAPPER runs heraldd under another program, e.g.
 // HERALD_WRAPPER="valgrind --error-exitcode=99": every test then also
 // checks that program's verdict through heraldd's exit code.
@@ -28,7 +28,7 @@ function deepMerge(a, b) {
 
 // Starts heraldd with the given config overrides. Resolves once both ports
 // listen; the result has the URLs, the process, its log lines and stop().
-async function startHerald(overrides = {}, { args = [] } = {}) {
+async function startHerald(overrides = {}, { args = [], cwd } = {}) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'herald-test-'));
   const config = deepMerge(
     {
@@ -41,7 +41,7 @@ async function startHerald(overrides = {}, { args = [] } = {}) {
   );
   const configPath = path.join(dir, 'herald.json');
   fs.writeFileSync(configPath, JSON.stringify(config, null, 2));
-  const proc = spawn(...heralddCommand(['-c', configPath, ...args]), { stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(...heralddCommand(['-c', configPath, ...args]), { stdio: ['ignore', 'pipe', 'pipe'], cwd });
   const logs = [];
   const exited = new Promise((resolve) => proc.on('exit', (code, signal) => resolve({ code, signal })));
   let buf = '';

@@ -1,0 +1,202 @@
+#include "topic_rules.h"
+
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "topic.h"
+
+#define MAX_RULES 1024
+#define MAX_REMOTES 32
+
+struct rule {
+  char *pattern;
+  struct schema *schema; /* NULL: the rule accepts any data */
+};
+
+struct gw_rules {
+  struct rule *rules;
+  size_t n;
+  bool reject_unmatched;
+};
+
+static int fail(char err[GW_CONFIG_ERR_MAX], const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static int fail(char err[GW_CONFIG_ERR_MAX], const char *fmt, ...)
+{
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(err, GW_CONFIG_ERR_MAX, fmt, ap);
+  va_end(ap);
+  return -1;
+}
+
+/* Reads schemas.remote into maps. Returns the count, or -1 with err. */
+static int remote_mappings(const struct gw_config *cfg, struct schema_mapping *maps,
+                           char err[GW_CONFIG_ERR_MAX])
+{
+  size_t i;
+  json_t *m;
+  int n = 0;
+  json_array_foreach(cfg->schemas_remote, i, m)
+  {
+    const char *prefix = json_string_value(json_object_get(m, "prefix"));
+    const char *dir = json_string_value(json_object_get(m, "dir"));
+    if(!prefix || !dir || !*prefix || !*dir)
+      return fail(err, "schemas.remote[%zu]: needs \"prefix\" and \"dir\" strings", i);
+    if(n == MAX_REMOTES)
+      return fail(err, "schemas.remote: at most %d entries", MAX_REMOTES);
+    maps[n].prefix = prefix;
+    maps[n].dir = dir;
+    n++;
+  }
+  return n;
+}
+
+/* Compiles one rule's schema: a file path, or an inline schema whose relative
+ * $refs resolve in the working directory. */
+static int compile_rule(struct rule *r, size_t i, json_t *spec, struct schema_mapping *maps,
+                        size_t nmaps, char err[GW_CONFIG_ERR_MAX])
+{
+  char msg[GW_CONFIG_ERR_MAX - 64];
+  struct schema_options opts = {.mappings = maps, .mapping_count = nmaps};
+  if(json_is_string(spec)) {
+    r->schema = schema_compile_file(json_string_value(spec), &opts, msg, sizeof(msg));
+    if(!r->schema)
+      return fail(err, "topics[%zu].schema: %s", i, msg);
+    return 0;
+  }
+  if(!json_is_object(spec) && !json_is_boolean(spec))
+    return fail(err, "topics[%zu].schema: expected a file name or an inline schema", i);
+  char cwd[PATH_MAX], base[PATH_MAX + 16], prefix[PATH_MAX + 16];
+  if(!getcwd(cwd, sizeof(cwd)))
+    return fail(err, "topics[%zu].schema: cannot read the working directory", i);
+  snprintf(base, sizeof(base), "file://%s/", cwd);
+  snprintf(prefix, sizeof(prefix), "file://%s/", cwd);
+  maps[nmaps].prefix = prefix;
+  maps[nmaps].dir = cwd;
+  opts.base_uri = base;
+  opts.mapping_count = nmaps + 1;
+  r->schema = schema_compile(spec, &opts, msg, sizeof(msg));
+  if(!r->schema)
+    return fail(err, "topics[%zu].schema (inline): %s", i, msg);
+  return 0;
+}
+
+int gw_rules_build(const struct gw_config *cfg, struct gw_rules **out, char err[GW_CONFIG_ERR_MAX])
+{
+  struct schema_mapping maps[MAX_REMOTES + 1];
+  *out = NULL;
+  struct gw_rules *r = calloc(1, sizeof(*r));
+  if(!r)
+    return fail(err, "out of memory");
+  r->reject_unmatched = strcmp(cfg->schemas_unmatched, "reject") == 0;
+  int nmaps = remote_mappings(cfg, maps, err);
+  if(nmaps < 0)
+    goto fail;
+  size_t n = json_array_size(cfg->topics);
+  if(n > MAX_RULES) {
+    fail(err, "topics: at most %d rules", MAX_RULES);
+    goto fail;
+  }
+  if(n && !(r->rules = calloc(n, sizeof(*r->rules)))) {
+    fail(err, "out of memory");
+    goto fail;
+  }
+  for(size_t i = 0; i < n; i++, r->n++) {
+    json_t *rule = json_array_get(cfg->topics, i);
+    const char *pattern = json_string_value(json_object_get(rule, "pattern"));
+    const char *why = NULL;
+    if(!pattern) {
+      fail(err, "topics[%zu].pattern: expected a topic pattern string", i);
+      goto fail;
+    }
+    if(!sub_pattern_valid(pattern, strlen(pattern), &why)) {
+      fail(err, "topics[%zu].pattern: \"%s\": %s", i, pattern, why);
+      goto fail;
+    }
+    if(!(r->rules[i].pattern = strdup(pattern))) {
+      fail(err, "out of memory");
+      goto fail;
+    }
+    json_t *spec = json_object_get(rule, "schema");
+    if(!spec) {
+      fail(err, "topics[%zu].schema: missing (a file name or an inline schema)", i);
+      r->n++;
+      goto fail;
+    }
+    if(compile_rule(&r->rules[i], i, spec, maps, (size_t)nmaps, err)) {
+      r->n++;
+      goto fail;
+    }
+  }
+  *out = r;
+  return 0;
+fail:
+  gw_rules_free(r);
+  return -1;
+}
+
+bool gw_rules_active(const struct gw_rules *r)
+{
+  return r && (r->n || r->reject_unmatched);
+}
+
+enum gw_verdict gw_rules_check(const struct gw_rules *r, const char *topic, const json_t *data,
+                               struct schema_result *res, const char **rule_pattern)
+{
+  if(rule_pattern)
+    *rule_pattern = NULL;
+  if(res) {
+    res->count = 0;
+    res->truncated = false;
+  }
+  if(!r)
+    return GW_VERDICT_OK;
+  for(size_t i = 0; i < r->n; i++) {
+    if(!sub_pattern_matches(r->rules[i].pattern, topic))
+      continue;
+    if(rule_pattern)
+      *rule_pattern = r->rules[i].pattern;
+    /* Valid data, the common case, takes the quiet path (no error paths
+     * built); only failures are validated again to collect the errors. */
+    const struct schema *s = r->rules[i].schema;
+    if(s && !schema_validate(s, data, NULL)) {
+      if(res)
+        schema_validate(s, data, res);
+      return GW_VERDICT_INVALID;
+    }
+    return GW_VERDICT_OK;
+  }
+  return r->reject_unmatched ? GW_VERDICT_UNKNOWN_TOPIC : GW_VERDICT_OK;
+}
+
+json_t *gw_rules_errors_json(const struct schema_result *res)
+{
+  json_t *arr = json_array();
+  for(size_t i = 0; arr && i < res->count; i++) {
+    const struct schema_error *e = &res->errors[i];
+    if(json_array_append_new(arr,
+                             json_pack("{s:s, s:s, s:s}", "instance_path", e->instance_path,
+                                       "keyword_path", e->keyword_path, "message", e->message))) {
+      json_decref(arr);
+      return NULL;
+    }
+  }
+  return arr;
+}
+
+void gw_rules_free(struct gw_rules *r)
+{
+  if(!r)
+    return;
+  for(size_t i = 0; i < r->n; i++) {
+    free(r->rules[i].pattern);
+    schema_free(r->rules[i].schema);
+  }
+  free(r->rules);
+  free(r);
+}
