@@ -51,7 +51,7 @@ static bool validate_file(const struct schema *s, const char *path)
   for(size_t i = 0; i < res.count; i++) {
     const struct schema_error *e = &res.errors[i];
     printf("%s: %s: %s (schema %s)\n", path, *e->instance_path ? e->instance_path : "(root)",
-           e->message, e->keyword_path);
+           e->message, *e->keyword_path ? e->keyword_path : "(root)");
   }
   if(res.truncated)
     printf("%s: more than %d errors; the rest are not shown\n", path, SCHEMA_MAX_ERRORS);
