@@ -101,6 +101,11 @@ for src in test/fuzz/*_fuzz.c; do
 done
 
 echo "fuzz: total: $total_runs runs, ${total_cpu}s CPU"
+
+# Inputs that once crashed or hung a harness must keep passing.
+if ! ctest --test-dir build-fuzz -L fuzz --output-on-failure >&2; then
+  failed+=(regressions)
+fi
 if [ "${#failed[@]}" -gt 0 ]; then
   echo "fuzz: findings in ${failed[*]}" >&2
   exit 1
