@@ -112,9 +112,7 @@ static int is_section(const char *name)
   return 0;
 }
 
-static int fail(char err[GW_CONFIG_ERR_MAX], const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-static int fail(char err[GW_CONFIG_ERR_MAX], const char *fmt, ...)
+int gw_config_error(char err[GW_CONFIG_ERR_MAX], const char *fmt, ...)
 {
   va_list ap;
   va_start(ap, fmt);
@@ -122,6 +120,7 @@ static int fail(char err[GW_CONFIG_ERR_MAX], const char *fmt, ...)
   va_end(ap);
   return -1;
 }
+#define fail gw_config_error
 
 void gw_config_defaults(struct gw_config *cfg)
 {

@@ -32,6 +32,10 @@ struct gw_config {
 
 #define GW_CONFIG_ERR_MAX 512
 
+/* Writes a configuration error message to err; returns -1. */
+int gw_config_error(char err[GW_CONFIG_ERR_MAX], const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
 /* Fills cfg with the defaults of the table (release it with gw_config_release). */
 void gw_config_defaults(struct gw_config *cfg);
 

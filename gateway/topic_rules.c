@@ -23,16 +23,7 @@ struct gw_rules {
   bool reject_unmatched;
 };
 
-static int fail(char err[GW_CONFIG_ERR_MAX], const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-static int fail(char err[GW_CONFIG_ERR_MAX], const char *fmt, ...)
-{
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(err, GW_CONFIG_ERR_MAX, fmt, ap);
-  va_end(ap);
-  return -1;
-}
+#define fail gw_config_error
 
 /* Reads schemas.remote into maps. Returns the count, or -1 with err. */
 static int remote_mappings(const struct gw_config *cfg, struct schema_mapping *maps,
