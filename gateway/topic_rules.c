@@ -62,15 +62,7 @@ static int compile_rule(struct rule *r, size_t i, json_t *spec, struct schema_ma
   }
   if(!json_is_object(spec) && !json_is_boolean(spec))
     return fail(err, "topics[%zu].schema: expected a file name or an inline schema", i);
-  char cwd[PATH_MAX], base[PATH_MAX + 16], prefix[PATH_MAX + 16];
-  if(!getcwd(cwd, sizeof(cwd)))
-    return fail(err, "topics[%zu].schema: cannot read the working directory", i);
-  snprintf(base, sizeof(base), "file://%s/", cwd);
-  snprintf(prefix, sizeof(prefix), "file://%s/", cwd);
-  maps[nmaps].prefix = prefix;
-  maps[nmaps].dir = cwd;
-  opts.base_uri = base;
-  opts.mapping_count = nmaps + 1;
+  opts.base_dir = "."; /* relative $refs: the working directory, like file names */
   r->schema = schema_compile(spec, &opts, msg, sizeof(msg));
   if(!r->schema)
     return fail(err, "topics[%zu].schema (inline): %s", i, msg);

@@ -43,7 +43,10 @@ static bool validate_file(const struct schema *s, const char *path)
   json_error_t jerr;
   json_t *inst = json_load_file(path, JSON_DECODE_ANY, &jerr);
   if(!inst) {
-    printf("%s: not JSON: line %d column %d: %s\n", path, jerr.line, jerr.column, jerr.text);
+    if(jerr.line < 0) /* not a syntax error: the file could not be read */
+      printf("%s: cannot read: %s\n", path, jerr.text);
+    else
+      printf("%s: not JSON: line %d column %d: %s\n", path, jerr.line, jerr.column, jerr.text);
     return false;
   }
   struct schema_result res;

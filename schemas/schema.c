@@ -18,6 +18,7 @@
 #include "schema.h"
 
 #include <errno.h>
+#include <float.h>
 #include <limits.h>
 #include <math.h>
 #include <stdarg.h>
@@ -25,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <uriparser/Uri.h>
 
@@ -359,12 +361,28 @@ out:
   return out;
 }
 
+static uint64_t str_hash(const char *s)
+{
+  uint64_t h = 1469598103934665603ULL;
+  for(; *s; s++) {
+    h ^= (unsigned char)*s;
+    h *= 1099511628211ULL;
+  }
+  return h;
+}
+
+/* Resources are a hash table (open addressing): a schema may hold tens of
+ * thousands of $ids, and a list made compiling it quadratic. */
 static json_t *resource_find(const struct compiler *c, const char *uri)
 {
-  for(size_t i = 0; i < c->resource_count; i++)
+  if(!c->resource_cap)
+    return NULL;
+  for(size_t i = str_hash(uri) & (c->resource_cap - 1);; i = (i + 1) & (c->resource_cap - 1)) {
+    if(!c->resources[i].uri)
+      return NULL;
     if(!strcmp(c->resources[i].uri, uri))
       return c->resources[i].node;
-  return NULL;
+  }
 }
 
 /* Registers uri -> node; the first registration of a URI wins. */
@@ -372,18 +390,30 @@ static void resource_add(struct compiler *c, const char *uri, json_t *node)
 {
   if(resource_find(c, uri))
     return;
-  if(c->resource_count == c->resource_cap) {
-    size_t cap = c->resource_cap ? c->resource_cap * 2 : 16;
-    struct resource *r = realloc(c->resources, cap * sizeof(*r));
+  if((c->resource_count + 1) * 2 > c->resource_cap) {
+    size_t cap = c->resource_cap ? c->resource_cap * 2 : 64;
+    struct resource *r = calloc(cap, sizeof(*r));
     if(!r) {
       fail_oom(c);
       return;
     }
+    for(size_t i = 0; i < c->resource_cap; i++) {
+      if(!c->resources[i].uri)
+        continue;
+      size_t j = str_hash(c->resources[i].uri) & (cap - 1);
+      while(r[j].uri)
+        j = (j + 1) & (cap - 1);
+      r[j] = c->resources[i];
+    }
+    free(c->resources);
     c->resources = r;
     c->resource_cap = cap;
   }
-  c->resources[c->resource_count].uri = uri;
-  c->resources[c->resource_count].node = node;
+  size_t i = str_hash(uri) & (c->resource_cap - 1);
+  while(c->resources[i].uri)
+    i = (i + 1) & (c->resource_cap - 1);
+  c->resources[i].uri = uri;
+  c->resources[i].node = node;
   c->resource_count++;
 }
 
@@ -588,6 +618,8 @@ static int load_document(struct compiler *c, const char *uri)
       return -1;
     }
     const char *rest = uri + strlen(m->prefix);
+    if(*rest == '/') /* a prefix given without its trailing slash */
+      rest++;
     char *file = strstr(rest, "%00") || strpbrk(rest, "?\\") ? NULL : percent_decode(c, rest);
     /* Stay inside the mapped directory: no ".." segment, no absolute path. */
     if(!file || !*file || file[0] == '/' || has_dotdot_segment(file)) {
@@ -708,6 +740,21 @@ static struct node *compile_ref(struct compiler *c, const char *base, const char
     fragment = hash + 1;
   }
   json_t *target = resource_find(c, abs);
+  if(!target && *fragment && *fragment != '/') {
+    /* "uri#name" may name a subschema of an already loaded document (an
+     * embedded "$id": "http://x/bar#foo") although "uri" names none. */
+    char *anchor = arena_printf(c->s, "%s#%s", abs, fragment);
+    if(!anchor) {
+      fail_oom(c);
+      return NULL;
+    }
+    json_t *named = resource_find(c, anchor);
+    if(named) {
+      const char *b = ptrmap_get(&c->bases, named);
+      const char *nloc = ptrmap_get(&c->locs, named);
+      return compile_node(c, named, b ? b : abs, nloc ? nloc : anchor);
+    }
+  }
   if(!target) {
     if(load_document(c, abs))
       return NULL;
@@ -1151,45 +1198,23 @@ out:
   return s;
 }
 
-struct schema *schema_compile(json_t *doc, const struct schema_options *opts, char *err,
-                              size_t errlen)
+/* Compiles doc with the directory dir (absolute, ending in '/') serving its
+ * relative $refs besides opts' mappings; base_file (absolute, or NULL for
+ * the directory itself) is its base URI. Both become percent-encoded file:
+ * URIs (a path may hold spaces, '%' or '#'). */
+static struct schema *compile_in_dir(json_t *doc, const struct schema_options *opts,
+                                     const char *dir, const char *base_file, char *err,
+                                     size_t errlen)
 {
-  return compile(doc, opts, true, err, errlen);
-}
-
-struct schema *schema_compile_file(const char *path, const struct schema_options *opts, char *err,
-                                   size_t errlen)
-{
-  json_error_t jerr;
   struct schema *s = NULL;
-  char *abs = realpath(path, NULL);
-  if(!abs) {
-    snprintf(err, errlen, "%s: %s", path, strerror(errno));
-    return NULL;
-  }
-  json_t *doc = json_load_file(abs, JSON_REJECT_DUPLICATES, &jerr);
-  if(!doc) {
-    snprintf(err, errlen, "%s:%d:%d: %s", path, jerr.line, jerr.column, jerr.text);
-    goto out;
-  }
-  /* The file's own directory serves its relative $refs, besides the
-   * caller's mappings. */
-  char *dir = strdup(abs), *slash = dir ? strrchr(dir, '/') : NULL;
   size_t n = opts ? opts->mapping_count : 0;
+  const char *b = base_file ? base_file : dir;
   struct schema_mapping *maps = calloc(n + 1, sizeof(*maps));
-  char *base = NULL, *prefix = NULL;
-  if(!dir || !maps || !slash) {
-    snprintf(err, errlen, "out of memory");
-    goto out_maps;
-  }
-  slash[1] = '\0';
-  /* file: URIs percent-encode what a path may hold (spaces, '%', '#'). */
-  base = malloc(7 + 3 * strlen(abs) + 1);
-  prefix = malloc(7 + 3 * strlen(dir) + 1);
-  if(!base || !prefix || uriUnixFilenameToUriStringA(abs, base) ||
+  char *base = malloc(8 + 3 * strlen(b) + 1), *prefix = malloc(8 + 3 * strlen(dir) + 1);
+  if(!maps || !base || !prefix || uriUnixFilenameToUriStringA(b, base) ||
      uriUnixFilenameToUriStringA(dir, prefix)) {
     snprintf(err, errlen, "out of memory");
-    goto out_maps;
+    goto out;
   }
   for(size_t i = 0; i < n; i++)
     maps[i] = opts->mappings[i];
@@ -1199,16 +1224,63 @@ struct schema *schema_compile_file(const char *path, const struct schema_options
                              .mappings = maps,
                              .mapping_count = n + 1,
                              .formats_off = opts && opts->formats_off};
-  char msg[512];
-  s = compile(doc, &o, true, msg, sizeof msg);
-  if(!s)
-    snprintf(err, errlen, "%s: %s", path, msg);
-out_maps:
+  s = compile(doc, &o, true, err, errlen);
+out:
   free(base);
   free(prefix);
   free(maps);
+  return s;
+}
+
+struct schema *schema_compile(json_t *doc, const struct schema_options *opts, char *err,
+                              size_t errlen)
+{
+  if(!opts || !opts->base_dir || opts->base_uri)
+    return compile(doc, opts, true, err, errlen);
+  char *dir = realpath(opts->base_dir, NULL), *slashed = NULL;
+  if(!dir) {
+    snprintf(err, errlen, "%s: %s", opts->base_dir, strerror(errno));
+    return NULL;
+  }
+  struct schema *s = NULL;
+  if(asprintf(&slashed, "%s%s", dir, dir[strlen(dir) - 1] == '/' ? "" : "/") < 0)
+    snprintf(err, errlen, "out of memory");
+  else
+    s = compile_in_dir(doc, opts, slashed, NULL, err, errlen);
+  free(slashed);
   free(dir);
+  return s;
+}
+
+struct schema *schema_compile_file(const char *path, const struct schema_options *opts, char *err,
+                                   size_t errlen)
+{
+  json_error_t jerr;
+  struct schema *s = NULL;
+  char *abs = realpath(path, NULL), *dir = NULL;
+  if(!abs) {
+    snprintf(err, errlen, "%s: %s", path, strerror(errno));
+    return NULL;
+  }
+  json_t *doc = json_load_file(abs, JSON_REJECT_DUPLICATES, &jerr);
+  if(!doc) {
+    snprintf(err, errlen, "%s:%d:%d: %s", path, jerr.line, jerr.column, jerr.text);
+    goto out;
+  }
+  /* The file's own directory serves its relative $refs. */
+  dir = strdup(abs);
+  char *slash = dir ? strrchr(dir, '/') : NULL;
+  if(!slash) {
+    snprintf(err, errlen, "out of memory");
+    goto out;
+  }
+  slash[1] = '\0';
+  char msg[512];
+  s = compile_in_dir(doc, opts, dir, abs, msg, sizeof msg);
+  if(!s)
+    snprintf(err, errlen, "%s: %s", path, msg);
 out:
+  free(dir);
   json_decref(doc);
   free(abs);
   return s;
@@ -1235,6 +1307,18 @@ json_t *schema_metaschema(void)
   return json_loadb(schema_meta_draft07, schema_meta_draft07_len, 0, NULL);
 }
 
+/* Work left for one schema_validate call, shared by its quiet sub-checks:
+ * anyOf/oneOf/if try branches that may recurse, so depth alone does not bound
+ * the work ({"anyOf":[{"$ref":"#"},{"$ref":"#"}]} has 2^depth paths). */
+struct budget {
+  unsigned long steps;
+  bool exhausted;
+  bool regex_gave_up;
+  bool regex_slow;
+  unsigned regex_calls;
+  struct timespec regex_t0; /* thread CPU time at the 16th match */
+};
+
 /* ---- JSON equality and hashing as JSON Schema sees them ---- */
 
 static bool num_is_integral(const json_t *v, long long *out)
@@ -1244,7 +1328,7 @@ static bool num_is_integral(const json_t *v, long long *out)
     return true;
   }
   double d = json_real_value(v);
-  if(d == floor(d) && d >= -9.2e18 && d <= 9.2e18) {
+  if(d == floor(d) && d >= -9223372036854775808.0 && d < 9223372036854775808.0) {
     *out = (long long)d;
     return true;
   }
@@ -1337,9 +1421,13 @@ static uint64_t json_hash(const json_t *v)
   switch(json_typeof(v)) {
   case JSON_INTEGER:
   case JSON_REAL: {
-    /* By value as a double: num_cmp compares an integer with a real as
-     * doubles, so equal numbers always have equal doubles (-0.0 is 0.0). */
-    double d = json_number_value(v);
+    /* Whole numbers that fit in 64 bits by their integer value (1 and 1.0
+     * alike; hashing them as doubles made 2^62 + k all collide), others by
+     * their bits (-0.0 is 0.0). Equal numbers always hash alike. */
+    long long i;
+    if(num_is_integral(v, &i))
+      return mix(1, (uint64_t)i);
+    double d = json_real_value(v);
     if(d == 0)
       d = 0;
     uint64_t bits;
@@ -1379,7 +1467,7 @@ static int hashed_cmp(const void *a, const void *b)
 
 /* Returns 1 when all items are distinct, 0 when two are equal (their indexes
  * in dup_a and dup_b), -1 when out of memory. O(n log n). */
-static int unique_items(const json_t *arr, size_t *dup_a, size_t *dup_b)
+static int unique_items(const json_t *arr, size_t *dup_a, size_t *dup_b, struct budget *b)
 {
   size_t n = json_array_size(arr);
   if(n < 2)
@@ -1404,27 +1492,24 @@ static int unique_items(const json_t *arr, size_t *dup_a, size_t *dup_b)
   qsort(hs, n, sizeof(*hs), hashed_cmp);
   int rc = 1;
   for(size_t i = 0; i < n && rc; i++)
-    for(size_t j = i + 1; j < n && hs[j].h == hs[i].h; j++)
+    for(size_t j = i + 1; j < n && hs[j].h == hs[i].h; j++) {
+      if(++b->steps > SCHEMA_MAX_STEPS) { /* colliding hashes cost a compare each */
+        b->exhausted = true;
+        rc = -1;
+        break;
+      }
       if(schema_json_equal(json_array_get(arr, hs[i].i), json_array_get(arr, hs[j].i))) {
         *dup_a = hs[i].i < hs[j].i ? hs[i].i : hs[j].i;
         *dup_b = hs[i].i < hs[j].i ? hs[j].i : hs[i].i;
         rc = 0;
         break;
       }
+    }
   free(hs);
   return rc;
 }
 
 /* ---- validation ---- */
-
-/* Work left for one schema_validate call, shared by its quiet sub-checks:
- * anyOf/oneOf/if try branches that may recurse, so depth alone does not bound
- * the work ({"anyOf":[{"$ref":"#"},{"$ref":"#"}]} has 2^depth paths). */
-struct budget {
-  unsigned long steps;
-  bool exhausted;
-  bool regex_gave_up;
-};
 
 /* The instance path of report mode (quiet checks carry none). */
 struct ipath {
@@ -1470,6 +1555,25 @@ static void utf8_repair(char *s)
   *w = '\0';
 }
 
+/* Copies the JSON Pointer src into out (size outlen). When it does not fit,
+ * or when cut is set, it is cut at a token boundary and "/..." appended, so
+ * the result stays a well-formed pointer (no half "~0" escape). */
+static void pointer_cut(char *out, size_t outlen, const char *src, bool cut)
+{
+  size_t len = strlen(src);
+  if(!cut && len < outlen) {
+    memcpy(out, src, len + 1);
+    return;
+  }
+  size_t keep = len < outlen - 5 ? len : outlen - 5; /* room for "/..." */
+  while(keep > 0 && src[keep] != '/' && keep < len)
+    keep--;
+  if(keep == len && !cut) /* fits after all */
+    keep = len;
+  memcpy(out, src, keep);
+  memcpy(out + keep, "/...", 5);
+}
+
 /* Records one error at the current instance path; false when the error list
  * is full (validation may stop). */
 static void report(struct vctx *v, const struct node *k, const char *keyword, const char *fmt, ...)
@@ -1485,14 +1589,12 @@ static void report(struct vctx *v, const struct node *k, const char *keyword, co
   }
   struct schema_error *e = &r->errors[r->count++];
   if(v->path->want > v->path->len)
-    snprintf(e->instance_path, sizeof e->instance_path, "%.*s/...",
-             (int)(sizeof e->instance_path - 8), v->path->buf);
+    pointer_cut(e->instance_path, sizeof e->instance_path, v->path->buf, true);
   else
     snprintf(e->instance_path, sizeof e->instance_path, "%s", v->path->buf);
-  int n = snprintf(e->keyword_path, sizeof e->keyword_path, "%s%s%s", k->loc, *keyword ? "/" : "",
-                   keyword);
-  if(n < 0 || (size_t)n >= sizeof e->keyword_path)
-    memcpy(e->keyword_path + sizeof e->keyword_path - 4, "...", 4);
+  char kw[SCHEMA_PATH_MAX * 2];
+  snprintf(kw, sizeof kw, "%s%s%s", k->loc, *keyword ? "/" : "", keyword);
+  pointer_cut(e->keyword_path, sizeof e->keyword_path, kw, false);
   va_list ap;
   va_start(ap, fmt);
   vsnprintf(e->message, sizeof e->message, fmt, ap);
@@ -1627,17 +1729,20 @@ static void number_text(const json_t *n, char *buf, size_t len)
 
 static bool multiple_of(const json_t *inst, const json_t *m)
 {
-  if(json_is_integer(inst) && json_is_integer(m)) {
-    json_int_t d = json_integer_value(m);
-    return d > 0 && json_integer_value(inst) % d == 0;
-  }
-  double x = json_number_value(inst), d = json_number_value(m);
-  if(!(d > 0))
+  long long x, d;
+  /* Whole numbers (1 and 1.0 alike) that fit in 64 bits: exact. */
+  if(num_is_integral(inst, &x) && num_is_integral(m, &d))
+    return d > 0 && (d == 1 || x % d == 0);
+  double xf = json_number_value(inst), df = json_number_value(m);
+  if(!(df > 0))
     return false;
-  double q = x / d;
+  double q = xf / df;
   if(!isfinite(q))
     return false;
-  return fabs(q - nearbyint(q)) <= 1e-9 * fmax(1.0, fabs(q));
+  /* The quotient's own rounding error grows with it (a few ulps); a fixed
+   * 1e-9 would refuse true multiples, a relative 1e-9 accepted anything
+   * past 5e8. */
+  return fabs(q - nearbyint(q)) <= fmax(1e-9, 8 * DBL_EPSILON * fabs(q));
 }
 
 /* Counts code points of valid UTF-8. */
@@ -1696,10 +1801,25 @@ static bool validate_chars(const struct node *k, const char *s, size_t len, stru
  * refused at once instead of one give-up per string inside an anyOf. */
 static int regex_search(struct vctx *v, const struct schema_regex *re, const char *s, size_t len)
 {
-  v->budget->steps += len / 64;
+  struct budget *b = v->budget;
+  b->steps += len / 64;
+  /* Each match is capped, but thousands of strings could each take most of
+   * the cap: past 16 matches, the CPU time they take is watched too. */
+  if(++b->regex_calls % 16 == 0) {
+    struct timespec now;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &now);
+    if(b->regex_calls == 16) {
+      b->regex_t0 = now;
+    } else if((now.tv_sec - b->regex_t0.tv_sec) * 1000000000LL +
+                  (now.tv_nsec - b->regex_t0.tv_nsec) >
+              SCHEMA_MAX_REGEX_NS) {
+      b->exhausted = b->regex_slow = true;
+      return -1;
+    }
+  }
   int m = schema_regex_search(re, s, len);
   if(m < 0)
-    v->budget->exhausted = v->budget->regex_gave_up = true;
+    b->exhausted = b->regex_gave_up = true;
   return m;
 }
 
@@ -1736,7 +1856,9 @@ static bool validate_chars(const struct node *k, const char *s, size_t len, stru
       ok = false;
       if(quiet(v))
         return false;
-      if(m < 0)
+      if(m < 0 && v->budget->regex_slow)
+        ; /* out of pattern time: schema_validate says so once, at the end */
+      else if(m < 0)
         report(v, k, "pattern", "pattern \"%.120s\" gave up (match limit)",
                schema_regex_source(k->pattern));
       else
@@ -1771,13 +1893,15 @@ static bool validate_array(const struct node *k, const json_t *inst, struct vctx
   }
   if(k->unique_items) {
     size_t a = 0, b = 0;
-    int u = unique_items(inst, &a, &b);
+    int u = unique_items(inst, &a, &b, v->budget);
     if(u != 1) {
       ok = false;
       if(quiet(v))
         return false;
-      if(u < 0)
+      if(u < 0 && !v->budget->exhausted)
         report(v, k, "uniqueItems", "out of memory checking uniqueness");
+      else if(u < 0)
+        ; /* out of steps: schema_validate says so once, at the end */
       else
         report(v, k, "uniqueItems", "items %zu and %zu are equal", a, b);
     }
@@ -1917,8 +2041,9 @@ static bool validate_object(const struct node *k, const json_t *inst, struct vct
         ok = false;
         if(quiet(v))
           return false;
-        report(v, k, "patternProperties", "pattern \"%.120s\" gave up (match limit)",
-               schema_regex_source(k->pattern_properties[i].re));
+        if(!v->budget->regex_slow)
+          report(v, k, "patternProperties", "pattern \"%.120s\" gave up (match limit)",
+                 schema_regex_source(k->pattern_properties[i].re));
         continue;
       }
       if(!m)
@@ -2025,13 +2150,12 @@ static bool validate(const struct node *k, const json_t *inst, struct vctx *v)
   if(v->budget->exhausted)
     return false;
   if(++v->budget->steps > SCHEMA_MAX_STEPS) {
-    v->budget->exhausted = true;
-    report(v, k, "", "validation needs more than %d steps; the data is refused", SCHEMA_MAX_STEPS);
+    v->budget->exhausted = true; /* schema_validate reports it, once */
     return false;
   }
   if(++v->depth > SCHEMA_MAX_DEPTH) {
     v->depth--;
-    report(v, k, "", "nesting deeper than %d levels (instance depth plus $ref hops)",
+    report(v, k, "", "subschemas nested deeper than %d levels",
            SCHEMA_MAX_DEPTH);
     return false;
   }
@@ -2095,7 +2219,7 @@ out:
 
 bool schema_validate(const struct schema *s, const json_t *instance, struct schema_result *res)
 {
-  struct budget budget = {0, false, false};
+  struct budget budget = {.steps = 0};
   struct ipath path;
   struct vctx v = {.budget = &budget, .res = res, .path = res ? &path : NULL};
   path.buf[0] = '\0';
@@ -2112,6 +2236,9 @@ bool schema_validate(const struct schema *s, const json_t *instance, struct sche
     v.path->len = v.path->want = 0;
     if(budget.regex_gave_up)
       report(&v, s->root, "", "a pattern gave up on this data (match limit); the data is refused");
+    else if(budget.regex_slow)
+      report(&v, s->root, "", "patterns took more than %lld ms of CPU on this data; it is refused",
+             SCHEMA_MAX_REGEX_NS / 1000000);
     else
       report(&v, s->root, "", "validation needs more than %d steps; the data is refused",
              SCHEMA_MAX_STEPS);

@@ -19,11 +19,15 @@
 #define SCHEMA_MAX_ERRORS 10
 #define SCHEMA_PATH_MAX 256
 #define SCHEMA_MESSAGE_MAX 256
-/* Nesting of subschema evaluation (instance depth plus $ref hops). */
+/* Nesting of subschema evaluation (each properties/items/allOf... level;
+ * $ref hops are free). */
 #define SCHEMA_MAX_DEPTH 256
 /* Subschema evaluations in one schema_validate call; past it the data is
  * refused (branching recursion could otherwise take exponential time). */
 #define SCHEMA_MAX_STEPS 1000000
+/* CPU time pattern matching may take in one schema_validate call (checked
+ * every 16 matches); past it the data is refused. */
+#define SCHEMA_MAX_REGEX_NS 100000000LL
 
 struct schema;
 
@@ -50,6 +54,9 @@ struct schema_options {
   /* Base URI of the root document when it has no $id; NULL means
    * "urn:herald:root" (relative refs then resolve only by fragment). */
   const char *base_uri;
+  /* For schema_compile without base_uri: a directory whose files serve the
+   * schema's relative $refs (its file: URI becomes the base). */
+  const char *base_dir;
   const struct schema_mapping *mappings;
   size_t mapping_count;
   /* Assert `format` (default true: the zero value of this struct means on). */
