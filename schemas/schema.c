@@ -116,6 +116,12 @@ struct node {
   struct node_list all_of, any_of, one_of;
   struct node *not_;
 
+  /* Every `required` name is one of the first 64 `properties`: quiet
+   * validation checks them by bits set in the property loop instead of a
+   * hash lookup each. */
+  uint64_t required_bits;
+  bool required_by_bits;
+
   /* Only string keywords (or a boolean schema): a property name can be
    * checked as bytes, without making a JSON string of it (propertyNames). */
   bool string_only;
@@ -726,6 +732,7 @@ static json_t *pointer_walk(struct compiler *c, json_t *node, const char *ptr, c
 }
 
 static struct node *compile_node(struct compiler *c, json_t *n, const char *base, const char *loc);
+static long find_property(const struct node *k, const char *key);
 
 /* Resolves a $ref found at a subschema whose base is base. */
 static struct node *compile_ref(struct compiler *c, const char *base, const char *ref)
@@ -1003,6 +1010,14 @@ static void compile_object_keywords(struct compiler *c, struct node *k, json_t *
         k->property_count++;
     }
     qsort(k->properties, k->property_count, sizeof(*k->properties), prop_cmp);
+  }
+  k->required_by_bits = k->required_count > 0;
+  for(size_t i = 0; i < k->required_count && k->required_by_bits; i++) {
+    long pi = find_property(k, k->required[i]);
+    if(pi < 0 || pi >= 64)
+      k->required_by_bits = false;
+    else
+      k->required_bits |= 1ULL << pi;
   }
   v = json_object_get(n, "patternProperties");
   if(json_is_object(v) && json_object_size(v)) {
@@ -1939,20 +1954,21 @@ static bool validate_array(const struct node *k, const json_t *inst, struct vctx
   return ok;
 }
 
-static const struct node *find_property(const struct node *k, const char *key)
+/* The index of key in k's sorted properties, or -1. */
+static long find_property(const struct node *k, const char *key)
 {
   size_t lo = 0, hi = k->property_count;
   while(lo < hi) {
     size_t mid = (lo + hi) / 2;
     int c = strcmp(key, k->properties[mid].key);
     if(!c)
-      return k->properties[mid].schema;
+      return (long)mid;
     if(c < 0)
       hi = mid;
     else
       lo = mid + 1;
   }
-  return NULL;
+  return -1;
 }
 
 /* Checks a property name against a propertyNames schema, quietly. */
@@ -1990,7 +2006,9 @@ static bool validate_object(const struct node *k, const json_t *inst, struct vct
     report(v, k, "minProperties", "object of %zu properties has fewer than %lld", n,
            k->min_properties);
   }
-  for(size_t i = 0; i < k->required_count; i++) {
+  bool by_bits = quiet(v) && k->required_by_bits;
+  uint64_t seen = 0;
+  for(size_t i = 0; !by_bits && i < k->required_count; i++) {
     if(json_object_get(inst, k->required[i]))
       continue;
     ok = false;
@@ -2025,7 +2043,10 @@ static bool validate_object(const struct node *k, const json_t *inst, struct vct
       break;
     size_t klen = json_object_iter_key_len(json_object_key_to_iter(key));
     bool matched = false;
-    const struct node *p = find_property(k, key);
+    long pi = find_property(k, key);
+    const struct node *p = pi >= 0 ? k->properties[pi].schema : NULL;
+    if(pi >= 0 && pi < 64)
+      seen |= 1ULL << pi;
     size_t saved = path_push(v, key, klen);
     if(p) {
       matched = true;
@@ -2081,6 +2102,8 @@ static bool validate_object(const struct node *k, const json_t *inst, struct vct
       }
     }
   }
+  if(by_bits && (seen & k->required_bits) != k->required_bits)
+    return false; /* quiet: some required property is missing */
   return ok;
 }
 
@@ -2155,8 +2178,7 @@ static bool validate(const struct node *k, const json_t *inst, struct vctx *v)
   }
   if(++v->depth > SCHEMA_MAX_DEPTH) {
     v->depth--;
-    report(v, k, "", "subschemas nested deeper than %d levels",
-           SCHEMA_MAX_DEPTH);
+    report(v, k, "", "subschemas nested deeper than %d levels", SCHEMA_MAX_DEPTH);
     return false;
   }
   bool ok = true;
