@@ -602,9 +602,9 @@ static int load_document(struct compiler *c, const char *uri)
   json_error_t jerr;
   json_t *doc = NULL;
   if(!strcmp(uri, META_URI)) {
-    doc = json_loadb(schema_meta_draft07, schema_meta_draft07_len, 0, &jerr);
+    doc = schema_metaschema();
     if(!doc) {
-      fail(c, "built-in meta-schema: %s", jerr.text);
+      fail_oom(c); /* the embedded text is valid JSON: only memory can fail */
       return -1;
     }
   } else {
@@ -1334,6 +1334,16 @@ struct budget {
   struct timespec regex_t0; /* thread CPU time at the 16th match */
 };
 
+/* Spends one step. False when the budget is (or now becomes) exhausted. */
+static bool budget_spend(struct budget *b)
+{
+  if(b->exhausted || ++b->steps > SCHEMA_MAX_STEPS) {
+    b->exhausted = true;
+    return false;
+  }
+  return true;
+}
+
 /* ---- JSON equality and hashing as JSON Schema sees them ---- */
 
 static bool num_is_integral(const json_t *v, long long *out)
@@ -1508,8 +1518,7 @@ static int unique_items(const json_t *arr, size_t *dup_a, size_t *dup_b, struct 
   int rc = 1;
   for(size_t i = 0; i < n && rc; i++)
     for(size_t j = i + 1; j < n && hs[j].h == hs[i].h; j++) {
-      if(++b->steps > SCHEMA_MAX_STEPS) { /* colliding hashes cost a compare each */
-        b->exhausted = true;
+      if(!budget_spend(b)) { /* colliding hashes cost a compare each */
         rc = -1;
         break;
       }
@@ -1583,8 +1592,6 @@ static void pointer_cut(char *out, size_t outlen, const char *src, bool cut)
   size_t keep = len < outlen - 5 ? len : outlen - 5; /* room for "/..." */
   while(keep > 0 && src[keep] != '/' && keep < len)
     keep--;
-  if(keep == len && !cut) /* fits after all */
-    keep = len;
   memcpy(out, src, keep);
   memcpy(out + keep, "/...", 5);
 }
@@ -1974,16 +1981,14 @@ static long find_property(const struct node *k, const char *key)
 /* Checks a property name against a propertyNames schema, quietly. */
 static bool property_name_ok(const struct node *k, const char *key, size_t klen, struct vctx *v)
 {
-  if(k->boolean >= 0 || !k->string_only || k->ref) {
+  if(!k->string_only) { /* never set for boolean or $ref nodes */
     json_t *name = json_stringn_nocheck(key, klen);
     bool good = name && test(k, name, v);
     json_decref(name);
     return good;
   }
-  if(v->budget->exhausted || ++v->budget->steps > SCHEMA_MAX_STEPS) {
-    v->budget->exhausted = true;
+  if(!budget_spend(v->budget))
     return false;
-  }
   struct vctx q = {.budget = v->budget, .res = NULL, .depth = v->depth};
   return validate_chars(k, key, klen, &q);
 }
@@ -2170,12 +2175,8 @@ static bool validate_combinators(const struct node *k, const json_t *inst, struc
 /* Validates inst against k; records errors unless quiet. */
 static bool validate(const struct node *k, const json_t *inst, struct vctx *v)
 {
-  if(v->budget->exhausted)
+  if(!budget_spend(v->budget)) /* schema_validate reports it, once */
     return false;
-  if(++v->budget->steps > SCHEMA_MAX_STEPS) {
-    v->budget->exhausted = true; /* schema_validate reports it, once */
-    return false;
-  }
   if(++v->depth > SCHEMA_MAX_DEPTH) {
     v->depth--;
     report(v, k, "", "subschemas nested deeper than %d levels", SCHEMA_MAX_DEPTH);
