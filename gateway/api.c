@@ -1,6 +1,7 @@
 #include "api.h"
 
 #include <jansson.h>
+#include <pthread.h>
 #include <microhttpd.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -22,11 +23,22 @@
 struct gw_api {
   const struct gw_config *cfg;
   struct sub_broker *broker;
+  struct hook_service *hooks;
   const struct gw_rules *rules;
   struct MHD_Daemon *d;
   int listen_fd;
   atomic_bool quiesced;
   atomic_int inflight;
+};
+
+enum route {
+  R_PUBLISH,         /* POST /v1/topics/{topic}/events */
+  R_HOOKS,           /* /v1/webhooks */
+  R_HOOK,            /* /v1/webhooks/{id} */
+  R_HOOK_ROTATE,     /* /v1/webhooks/{id}/rotate-secret */
+  R_HOOK_DELIVERIES, /* /v1/webhooks/{id}/deliveries */
+  R_HOOK_RETRY,      /* /v1/webhooks/{id}/deliveries/{delivery}/retry */
+  R_HOOK_REPLAY,     /* /v1/webhooks/{id}/replay */
 };
 
 /* One request's state, kept by libmicrohttpd between calls. */
@@ -35,10 +47,19 @@ struct request {
   size_t len, cap;
   bool too_large;
   size_t discarded; /* body bytes dropped after too_large */
+  enum route route;
+  char id[64], sub[32]; /* the endpoint and delivery ids of a webhooks route */
+  /* a publish waiting for its commit (suspended connection) */
+  struct MHD_Connection *conn;
+  struct hook_publish pub;
+  char *data_text;
+  char idem[HOOK_IDEM_KEY_MAX + 1];
+  pthread_mutex_t lock;
+  bool pending, done, suspended;
 };
 
-static enum MHD_Result send_json(struct MHD_Connection *conn, unsigned status, json_t *obj,
-                                 const char *allow)
+static enum MHD_Result send_json_hdr(struct MHD_Connection *conn, unsigned status, json_t *obj,
+                                     const char *allow, const char *hname, const char *hvalue)
 {
   char *text = obj ? json_dumps(obj, JSON_COMPACT) : NULL;
   json_decref(obj);
@@ -53,9 +74,17 @@ static enum MHD_Result send_json(struct MHD_Connection *conn, unsigned status, j
   MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
   if(allow)
     MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, allow);
+  if(hname)
+    MHD_add_response_header(r, hname, hvalue);
   enum MHD_Result ret = MHD_queue_response(conn, status, r);
   MHD_destroy_response(r);
   return ret;
+}
+
+static enum MHD_Result send_json(struct MHD_Connection *conn, unsigned status, json_t *obj,
+                                 const char *allow)
+{
+  return send_json_hdr(conn, status, obj, allow, NULL, NULL);
 }
 
 /* Answers {"error":{"code","message"}}; `allow` (may be NULL) sets Allow. */
@@ -90,8 +119,8 @@ static enum MHD_Result method_not_allowed(struct MHD_Connection *conn, const cha
 {
   va_list ap;
   va_start(ap, fmt);
-  enum MHD_Result r = send_error_allow(conn, MHD_HTTP_METHOD_NOT_ALLOWED, allow,
-                                       "method_not_allowed", fmt, ap);
+  enum MHD_Result r =
+      send_error_allow(conn, MHD_HTTP_METHOD_NOT_ALLOWED, allow, "method_not_allowed", fmt, ap);
   va_end(ap);
   return r;
 }
@@ -148,9 +177,40 @@ static bool check_rules(struct gw_api *api, struct MHD_Connection *conn, const c
   return true;
 }
 
+/* Answers a publish from its outcome (p->status). */
+static enum MHD_Result publish_answer(struct MHD_Connection *conn, const char *topic,
+                                      size_t topic_len, const struct hook_publish *p)
+{
+  if(p->status != 202) {
+    if(p->status >= 500)
+      gw_warn("publish_failed", "source=rest topic=%.*s error=%s", (int)topic_len, topic,
+              p->error_code);
+    return send_error(conn, (unsigned)p->status, p->error_code, "%s", p->error_message);
+  }
+  gw_debug("published", "source=rest topic=%.*s seq=%llu id=%s%s", (int)topic_len, topic,
+           (unsigned long long)p->pub.seq, p->pub.id, p->replayed ? " replayed=true" : "");
+  return send_json_hdr(conn, MHD_HTTP_ACCEPTED,
+                       json_pack("{s:s, s:s%, s:I}", "id", p->pub.id, "topic", topic, topic_len,
+                                 "seq", (json_int_t)p->pub.seq),
+                       NULL, p->replayed ? "Idempotent-Replayed" : NULL, "true");
+}
+
+/* The dispatcher finished a publish that waits for its commit. */
+static void publish_done(struct hook_publish *p)
+{
+  struct request *req = p->arg;
+  pthread_mutex_lock(&req->lock);
+  req->done = true;
+  if(req->suspended)
+    MHD_resume_connection(req->conn);
+  pthread_mutex_unlock(&req->lock);
+}
+
 static enum MHD_Result publish(struct gw_api *api, struct MHD_Connection *conn, const char *topic,
                                size_t topic_len, struct request *req)
 {
+  if(req->pending) /* resumed: the commit is done */
+    return publish_answer(conn, topic, topic_len, &req->pub);
   if(req->too_large)
     return send_error(conn, MHD_HTTP_CONTENT_TOO_LARGE, "payload_too_large",
                       "the body is larger than %d bytes (api.max_body_bytes)",
@@ -171,36 +231,153 @@ static enum MHD_Result publish(struct gw_api *api, struct MHD_Connection *conn, 
       return r;
     }
   }
-  char *text = json_dumps(data, JSON_COMPACT | JSON_ENCODE_ANY);
+  req->data_text = json_dumps(data, JSON_COMPACT | JSON_ENCODE_ANY);
   json_decref(data);
-  if(!text)
+  if(!req->data_text)
     return send_error(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal_error", "out of memory");
 
-  struct sub_published pub;
-  enum sub_err e = sub_broker_publish(api->broker, topic, topic_len, text, strlen(text), &pub);
-  free(text);
-  switch(e) {
-  case SUB_OK:
-    gw_debug("published", "source=rest topic=%.*s seq=%llu id=%s", (int)topic_len, topic,
-             (unsigned long long)pub.seq, pub.id);
-    return send_json(conn, MHD_HTTP_ACCEPTED,
-                     json_pack("{s:s, s:s%, s:I}", "id", pub.id, "topic", topic, topic_len, "seq",
-                               (json_int_t)pub.seq),
-                     NULL);
-  case SUB_EOVERLOADED:
-    gw_warn("publish_failed", "source=rest error=overloaded");
-    return send_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "overloaded",
-                      "client workers are falling behind; retry later");
-  case SUB_ETOOMANYTOPICS:
-    gw_warn("publish_failed", "source=rest error=too_many_topics");
-    return send_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "too_many_topics",
-                      "the topic table is full (broker.max_topics)");
-  case SUB_EINVAL:
-    return send_error(conn, MHD_HTTP_BAD_REQUEST, "invalid_topic", "invalid topic");
-  case SUB_ENOMEM:
-    break;
+  struct hook_publish *p = &req->pub;
+  p->topic = topic;
+  p->topic_len = topic_len;
+  p->data = req->data_text;
+  p->data_len = strlen(req->data_text);
+  p->idem_key = req->idem[0] ? req->idem : NULL;
+  p->done = publish_done;
+  p->arg = req;
+  req->conn = conn;
+  if(hook_publish(api->hooks, p) == HOOK_PUB_DONE)
+    return publish_answer(conn, topic, topic_len, p);
+  /* Waits for the commit without holding an API thread: resumed by
+   * publish_done, which may already have run. */
+  pthread_mutex_lock(&req->lock);
+  req->pending = true;
+  bool done = req->done;
+  if(!done) {
+    MHD_suspend_connection(conn);
+    req->suspended = true;
   }
-  return send_error(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal_error", "out of memory");
+  pthread_mutex_unlock(&req->lock);
+  return done ? publish_answer(conn, topic, topic_len, p) : MHD_YES;
+}
+
+/* Parses /v1/webhooks[/{id}[/...]] into req. Returns false when the path is
+ * not a webhooks route. */
+static bool hooks_route(const char *url, struct request *req)
+{
+  static const char pre[] = "/v1/webhooks";
+  if(strncmp(url, pre, sizeof(pre) - 1) != 0)
+    return false;
+  const char *p = url + sizeof(pre) - 1;
+  if(*p == '\0' || strcmp(p, "/") == 0) {
+    req->route = R_HOOKS;
+    return true;
+  }
+  if(*p != '/')
+    return false;
+  p++;
+  char seg[4][64];
+  int n = 0;
+  while(*p && n < 4) {
+    size_t len = strcspn(p, "/");
+    if(len == 0 || len >= sizeof(seg[0]))
+      return false;
+    memcpy(seg[n], p, len);
+    seg[n++][len] = '\0';
+    p += len;
+    if(*p == '/')
+      p++;
+  }
+  if(*p)
+    return false;
+  snprintf(req->id, sizeof(req->id), "%s", seg[0]);
+  if(n == 1)
+    req->route = R_HOOK;
+  else if(n == 2 && strcmp(seg[1], "rotate-secret") == 0)
+    req->route = R_HOOK_ROTATE;
+  else if(n == 2 && strcmp(seg[1], "deliveries") == 0)
+    req->route = R_HOOK_DELIVERIES;
+  else if(n == 2 && strcmp(seg[1], "replay") == 0)
+    req->route = R_HOOK_REPLAY;
+  else if(n == 4 && strcmp(seg[1], "deliveries") == 0 && strcmp(seg[3], "retry") == 0 &&
+          strlen(seg[2]) < sizeof(req->sub)) {
+    req->route = R_HOOK_RETRY;
+    snprintf(req->sub, sizeof(req->sub), "%s", seg[2]);
+  } else
+    return false;
+  return true;
+}
+
+/* The methods a webhooks route takes, for 405 and Allow. */
+static const char *hooks_methods(enum route r)
+{
+  switch(r) {
+  case R_HOOKS: return "GET, POST";
+  case R_HOOK: return "GET, PATCH, DELETE";
+  case R_HOOK_DELIVERIES: return "GET";
+  default: return "POST";
+  }
+}
+
+static bool method_in(const char *method, const char *list)
+{
+  size_t n = strlen(method);
+  for(const char *p = list; (p = strstr(p, method)); p += n)
+    if((p == list || p[-1] == ' ') && (p[n] == ',' || p[n] == '\0'))
+      return true;
+  return false;
+}
+
+/* Runs a webhooks route once its body (if any) is in. */
+static enum MHD_Result hooks_call(struct gw_api *api, struct MHD_Connection *conn,
+                                  const char *method, struct request *req)
+{
+  if(req->too_large)
+    return send_error(conn, MHD_HTTP_CONTENT_TOO_LARGE, "payload_too_large",
+                      "the body is larger than %d bytes (api.max_body_bytes)",
+                      api->cfg->api_max_body_bytes);
+  json_t *body = NULL;
+  bool wants_body = strcmp(method, "POST") == 0 || strcmp(method, "PATCH") == 0;
+  if(wants_body && req->len) {
+    json_error_t jerr;
+    body = json_loadb(req->body, req->len, 0, &jerr);
+    if(!body)
+      return send_error(conn, MHD_HTTP_BAD_REQUEST, "invalid_json",
+                        "the body is not valid JSON: %s (line %d, column %d)", jerr.text, jerr.line,
+                        jerr.column);
+  }
+  if(wants_body && !body &&
+     (req->route == R_HOOKS || req->route == R_HOOK || req->route == R_HOOK_REPLAY))
+    return send_error(conn, MHD_HTTP_BAD_REQUEST, "invalid_json",
+                      "the body is empty: send a JSON object");
+  const char *cursor = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "cursor");
+  const char *limit = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "limit");
+  json_t *out = NULL;
+  int status;
+  bool get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
+  struct hook_service *h = api->hooks;
+  switch(req->route) {
+  case R_HOOKS:
+    status = get ? hook_api_list(h, cursor, limit, &out) : hook_api_create(h, body, &out);
+    break;
+  case R_HOOK:
+    status = get                            ? hook_api_get(h, req->id, &out)
+             : strcmp(method, "PATCH") == 0 ? hook_api_patch(h, req->id, body, &out)
+                                            : hook_api_delete(h, req->id, &out);
+    break;
+  case R_HOOK_ROTATE: status = hook_api_rotate(h, req->id, &out); break;
+  case R_HOOK_DELIVERIES:
+    status = hook_api_deliveries(h, req->id,
+                                 MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "status"),
+                                 cursor, limit, &out);
+    break;
+  case R_HOOK_RETRY: status = hook_api_retry(h, req->id, req->sub, &out); break;
+  case R_HOOK_REPLAY: status = hook_api_replay(h, req->id, body, &out); break;
+  default: status = 500; break;
+  }
+  json_decref(body);
+  if(!out)
+    return send_error(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal_error", "out of memory");
+  return send_json(conn, (unsigned)status, out, NULL);
 }
 
 static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char *url,
@@ -215,6 +392,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
     req = calloc(1, sizeof(*req));
     if(!req)
       return MHD_NO;
+    pthread_mutex_init(&req->lock, NULL);
     *req_cls = req;
     atomic_fetch_add(&api->inflight, 1);
 
@@ -230,8 +408,26 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
     }
     size_t topic_len;
     const char *topic = events_route(url, &topic_len);
-    if(!topic)
-      return send_error(conn, MHD_HTTP_NOT_FOUND, "not_found", "no such route: %s", url);
+    if(!topic) {
+      if(!hooks_route(url, req))
+        return send_error(conn, MHD_HTTP_NOT_FOUND, "not_found", "no such route: %s", url);
+      const char *allow = hooks_methods(req->route);
+      if(!method_in(method, allow))
+        return method_not_allowed(conn, allow, "use %s", allow);
+      if(strcmp(method, "POST") == 0 || strcmp(method, "PATCH") == 0) {
+        const char *ct = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Type");
+        const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
+        bool empty = cl && strcmp(cl, "0") == 0;
+        if(ct && !is_json_type(ct))
+          return send_error(conn, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type",
+                            "Content-Type must be application/json");
+        if(!ct && !empty && req->route != R_HOOK_ROTATE && req->route != R_HOOK_RETRY)
+          return send_error(conn, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type",
+                            "Content-Type must be application/json");
+      }
+      return MHD_YES; /* a body may follow */
+    }
+    req->route = R_PUBLISH;
     if(strcmp(method, MHD_HTTP_METHOD_POST) != 0)
       return method_not_allowed(conn, "POST", "use POST to publish");
     const char *why = NULL;
@@ -246,6 +442,13 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
       return send_error(conn, MHD_HTTP_CONTENT_TOO_LARGE, "payload_too_large",
                         "the body is larger than %d bytes (api.max_body_bytes)",
                         api->cfg->api_max_body_bytes);
+    const char *key = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Idempotency-Key");
+    if(key) {
+      if(!hook_idem_valid(key))
+        return send_error(conn, MHD_HTTP_BAD_REQUEST, "invalid_idempotency_key",
+                          "Idempotency-Key must be 1 to 255 visible ASCII characters");
+      snprintf(req->idem, sizeof(req->idem), "%s", key);
+    }
     return MHD_YES; /* the body follows */
   }
 
@@ -288,6 +491,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
     return MHD_YES;
   }
 
+  if(req->route != R_PUBLISH)
+    return hooks_call(api, conn, method, req);
   size_t topic_len;
   const char *topic = events_route(url, &topic_len);
   return publish(api, conn, topic, topic_len, req);
@@ -303,6 +508,8 @@ static void completed(void *cls, struct MHD_Connection *conn, void **req_cls,
   if(!req)
     return;
   free(req->body);
+  free(req->data_text);
+  pthread_mutex_destroy(&req->lock);
   free(req);
   *req_cls = NULL;
   atomic_fetch_sub(&api->inflight, 1);
@@ -320,7 +527,7 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 }
 
 struct gw_api *gw_api_start(const struct gw_config *cfg, struct sub_broker *broker,
-                            const struct gw_rules *rules, int listen_fd)
+                            struct hook_service *hooks, const struct gw_rules *rules, int listen_fd)
 {
   struct gw_api *api = calloc(1, sizeof(*api));
   if(!api) {
@@ -329,16 +536,17 @@ struct gw_api *gw_api_start(const struct gw_config *cfg, struct sub_broker *brok
   }
   api->cfg = cfg;
   api->broker = broker;
+  api->hooks = hooks;
   api->rules = rules;
   api->listen_fd = listen_fd;
   unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC |
-                   MHD_USE_ERROR_LOG;
-  api->d = MHD_start_daemon(
-      flags, 0, NULL, NULL, handle, api, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, api,
-      MHD_OPTION_LISTEN_SOCKET, listen_fd,
-      MHD_OPTION_THREAD_POOL_SIZE, (unsigned)cfg->api_threads, MHD_OPTION_CONNECTION_LIMIT,
-      (unsigned)cfg->api_max_connections, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
-      MHD_OPTION_NOTIFY_COMPLETED, completed, api, MHD_OPTION_END);
+                   MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
+  api->d =
+      MHD_start_daemon(flags, 0, NULL, NULL, handle, api, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, api,
+                       MHD_OPTION_LISTEN_SOCKET, listen_fd, MHD_OPTION_THREAD_POOL_SIZE,
+                       (unsigned)cfg->api_threads, MHD_OPTION_CONNECTION_LIMIT,
+                       (unsigned)cfg->api_max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
+                       (unsigned)30, MHD_OPTION_NOTIFY_COMPLETED, completed, api, MHD_OPTION_END);
   if(!api->d) {
     gw_error("api_start_failed", NULL); /* MHD has closed listen_fd */
     free(api);

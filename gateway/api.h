@@ -3,12 +3,14 @@
 
 #include "broker.h"
 #include "config.h"
+#include "hooks.h"
 #include "topic_rules.h"
 
 /* The REST API port (libmicrohttpd, its own epoll thread pool):
  *   POST /v1/topics/{topic}/events   publish; the JSON body is the event's data
  *   GET  /healthz                    the process is alive
  *   GET  /readyz                     the process accepts work (503 while stopping)
+ *   /v1/webhooks[...]                the webhook endpoints API (docs/webhooks.md)
  * Errors are {"error":{"code","message"}} with the fitting status; a schema
  * violation (422) adds "errors" and "truncated". */
 
@@ -17,7 +19,8 @@ struct gw_api;
 /* Starts serving on listen_fd (taken over); rules (may be NULL) check
  * publishes and must outlive the API. Returns NULL on failure (logged). */
 struct gw_api *gw_api_start(const struct gw_config *cfg, struct sub_broker *broker,
-                            const struct gw_rules *rules, int listen_fd);
+                            struct hook_service *hooks, const struct gw_rules *rules,
+                            int listen_fd);
 
 /* Stops accepting connections; /readyz answers 503 from now on. */
 void gw_api_quiesce(struct gw_api *api);

@@ -79,6 +79,7 @@ struct gw_client_port {
   const struct gw_config *cfg;
   struct sub_broker *broker;
   const struct gw_rules *rules;
+  struct hook_service *hooks;
   int listen_fd;
   int stop_fd; /* eventfd: wakes the acceptor to stop */
   pthread_t acceptor;
@@ -284,18 +285,17 @@ static void handle_publish(struct conn *c, const struct gw_msg *m)
     }
     }
   }
-  struct sub_published pub;
-  enum sub_err e =
-      sub_broker_publish(c->w->cp->broker, m->topic, m->topic_len, m->data, m->data_len, &pub);
-  if(e == SUB_OK) {
-    conn_reply(c, gw_reply_ack_publish(m->id, pub.id, (unsigned long long)pub.seq));
+  /* Waits for the commit when webhooks match the topic: this worker's
+   * other connections wait too, for one group commit (an fsync). */
+  struct hook_publish p = {.topic = m->topic, .topic_len = m->topic_len, .data = m->data,
+                           .data_len = m->data_len};
+  hook_publish_wait(c->w->cp->hooks, &p);
+  if(p.status == 202) {
+    conn_reply(c, gw_reply_ack_publish(m->id, p.pub.id, (unsigned long long)p.pub.seq));
     return;
   }
-  const char *msg = e == SUB_EOVERLOADED     ? "the gateway is overloaded; retry later"
-                    : e == SUB_ETOOMANYTOPICS ? "too many distinct topics"
-                                              : "out of memory";
-  gw_warn("publish_failed", "source=ws topic=%s error=%s", m->topic, sub_err_name(e));
-  conn_reply(c, gw_reply_error(m->id, e == SUB_ENOMEM ? "internal_error" : sub_err_name(e), msg));
+  gw_warn("publish_failed", "source=ws topic=%s error=%s", m->topic, p.error_code);
+  conn_reply(c, gw_reply_error(m->id, p.error_code, p.error_message));
 }
 
 static void handle_message(struct conn *c, const char *buf, size_t len, bool binary)
@@ -714,6 +714,7 @@ static void free_port(struct gw_client_port *cp)
 }
 
 struct gw_client_port *gw_client_start(const struct gw_config *cfg, struct sub_broker *broker,
+                                       struct hook_service *hooks,
                                        const struct gw_rules *rules,
                                        int listen_fd)
 {
@@ -724,6 +725,7 @@ struct gw_client_port *gw_client_start(const struct gw_config *cfg, struct sub_b
   }
   cp->cfg = cfg;
   cp->broker = broker;
+  cp->hooks = hooks;
   cp->rules = rules;
   cp->listen_fd = listen_fd;
   cp->stop_fd = eventfd(0, EFD_CLOEXEC);

@@ -5,6 +5,7 @@
 
 #include "broker.h"
 #include "config.h"
+#include "hooks.h"
 
 /* The client port: WebSocket clients at /ws, speaking herald.v1.
  *
@@ -22,9 +23,10 @@ struct gw_client_port;
 struct gw_rules;
 
 /* Starts the workers and the acceptor on listen_fd (taken over). The broker
- * must have cfg->client_workers sinks; rules (may be NULL) check publishes and
+ * must have cfg->client_workers sinks; publishes go through hooks; rules (may be NULL) check publishes and
  * must outlive the port. Returns NULL on failure (logged). */
 struct gw_client_port *gw_client_start(const struct gw_config *cfg, struct sub_broker *broker,
+                                       struct hook_service *hooks,
                                        const struct gw_rules *rules, int listen_fd);
 
 /* Stops accepting new clients; those connected keep being served. */

@@ -12,6 +12,7 @@
 
 #include "log.h"
 #include "net.h"
+#include "guard.h"
 #include "schema.h"
 #include "topic.h"
 
@@ -66,7 +67,15 @@ static const char *check_nonempty(const char *v)
 /* A JSON array kept as is (its shape is checked by the config schema, its
  * contents by its user; "topics" patterns here, for the clearer message). */
 #define ARRAY_KEY(n, field) \
-  {n, K_ARRAY, 0, 0, 0, NULL, NULL, offsetof(struct gw_config, field), sizeof(json_t *)}
+  {n, K_ARRAY, 0, 0, 0, "[]", NULL, offsetof(struct gw_config, field), sizeof(json_t *)}
+/* An array key whose default (JSON text) is not []; the field stays NULL
+ * while the value equals the default, and the user of the field knows it. */
+#define ARRAY_KEY_DEF(n, field, d) \
+  {n, K_ARRAY, 0, 0, 0, d, NULL, offsetof(struct gw_config, field), sizeof(json_t *)}
+
+/* Checks the elements of webhooks.schedule and webhooks.allowed_cidrs.
+ * Returns 0 or -1 with err. */
+static int check_webhook_array(const char *name, json_t *v, char err[GW_CONFIG_ERR_MAX]);
 
 /* Checks the pattern of every "topics" rule. Returns 0 or -1 with err. */
 static int check_topic_patterns(json_t *topics, char err[GW_CONFIG_ERR_MAX]);
@@ -91,6 +100,21 @@ static const struct key keys[] = {
     ARRAY_KEY("topics", topics),
     STR_KEY("schemas.unmatched_topics", schemas_unmatched, "accept", check_unmatched),
     ARRAY_KEY("schemas.remote", schemas_remote),
+    ARRAY_KEY("webhooks.endpoints", webhooks_endpoints),
+    ARRAY_KEY_DEF("webhooks.schedule", webhooks_schedule, "[0,5,300,1800,7200,18000,36000,36000]"),
+    ARRAY_KEY("webhooks.allowed_cidrs", webhooks_allowed_cidrs),
+    INT_KEY("webhooks.jitter_percent", webhooks_jitter_percent, 20, 0, 100),
+    INT_KEY("webhooks.connect_timeout_ms", webhooks_connect_timeout_ms, 5000, 100, 600000),
+    INT_KEY("webhooks.request_timeout_ms", webhooks_request_timeout_ms, 15000, 100, 600000),
+    INT_KEY("webhooks.max_in_flight", webhooks_max_in_flight, 256, 1, 10000),
+    INT_KEY("webhooks.max_in_flight_per_endpoint", webhooks_max_in_flight_per_endpoint, 4, 1,
+            1000),
+    INT_KEY("webhooks.disable_after_s", webhooks_disable_after_s, 432000, 1, 31536000),
+    INT_KEY("webhooks.secret_rotation_s", webhooks_secret_rotation_s, 86400, 0, 31536000),
+    INT_KEY("webhooks.retention_s", webhooks_retention_s, 604800, 1, 31536000),
+    INT_KEY("webhooks.idempotency_ttl_s", webhooks_idempotency_ttl_s, 86400, 1, 31536000),
+    INT_KEY("webhooks.store_max_mb", webhooks_store_max_mb, 0, 0, 16777216),
+    INT_KEY("webhooks.commit_queue_max", webhooks_commit_queue_max, 65536, 1, 10000000),
 };
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
 
@@ -169,14 +193,44 @@ static int set_json(struct gw_config *cfg, const struct key *k, json_t *v,
       return fail(err, "%s: expected an array", k->name);
     if(strcmp(k->name, "topics") == 0 && check_topic_patterns(v, err))
       return -1;
+    if(check_webhook_array(k->name, v, err))
+      return -1;
     json_t **slot = (json_t **)((char *)cfg + k->off);
+    json_t *def = json_loads(k->sdef, 0, NULL);
+    bool is_default = def && json_equal(v, def);
+    json_decref(def);
     json_decref(*slot);
-    *slot = json_array_size(v) ? json_incref(v) : NULL; /* [] is the default */
+    *slot = is_default ? NULL : json_incref(v);
     return 0;
   }
   if(!json_is_string(v))
     return fail(err, "%s: expected a string", k->name);
   return set_string(cfg, k, json_string_value(v), err);
+}
+
+static int check_webhook_array(const char *name, json_t *v, char err[GW_CONFIG_ERR_MAX])
+{
+  size_t i;
+  json_t *e;
+  if(strcmp(name, "webhooks.schedule") == 0) {
+    if(json_array_size(v) < 1 || json_array_size(v) > 32)
+      return fail(err, "%s: 1 to 32 delays in seconds", name);
+    json_array_foreach(v, i, e) {
+      if(!json_is_integer(e) || json_integer_value(e) < 0 || json_integer_value(e) > 31536000)
+        return fail(err, "%s[%zu]: a delay in seconds from 0 to 31536000", name, i);
+    }
+  }
+  else if(strcmp(name, "webhooks.allowed_cidrs") == 0) {
+    json_array_foreach(v, i, e) {
+      struct hook_cidr c;
+      const char *why = "expected a string";
+      if(!json_is_string(e) || hook_cidr_parse(json_string_value(e), &c, &why))
+        return fail(err, "%s[%zu]: %s (e.g. \"127.0.0.0/8\")", name, i, why);
+    }
+    if(json_array_size(v) > 64)
+      return fail(err, "%s: at most 64 ranges", name);
+  }
+  return 0;
 }
 
 static int check_topic_patterns(json_t *topics, char err[GW_CONFIG_ERR_MAX])

@@ -28,6 +28,20 @@ struct gw_config {
   json_t *topics;                /* "topics": [{"pattern","schema"}], NULL when absent */
   char schemas_unmatched[8];     /* "accept" or "reject": topics no rule matches */
   json_t *schemas_remote;        /* "schemas.remote": [{"prefix","dir"}], NULL when absent */
+  json_t *webhooks_endpoints;    /* "webhooks.endpoints": declared endpoints, NULL when absent */
+  json_t *webhooks_schedule;     /* retry delays in seconds, NULL: the default schedule */
+  json_t *webhooks_allowed_cidrs; /* target ranges let through the guard, NULL when absent */
+  int webhooks_jitter_percent;
+  int webhooks_connect_timeout_ms;
+  int webhooks_request_timeout_ms;
+  int webhooks_max_in_flight;
+  int webhooks_max_in_flight_per_endpoint;
+  int webhooks_disable_after_s;
+  int webhooks_secret_rotation_s;
+  int webhooks_retention_s;
+  int webhooks_idempotency_ttl_s;
+  int webhooks_store_max_mb;
+  int webhooks_commit_queue_max;
 };
 
 #define GW_CONFIG_ERR_MAX 512

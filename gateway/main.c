@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,27 +16,27 @@
 #include "topic_rules.h"
 #include "client_port.h"
 #include "config.h"
+#include "hooks.h"
 #include "log.h"
 #include "net.h"
 
-#define API_DRAIN_MS 2000   /* in-flight REST requests */
+#define API_DRAIN_MS 2000    /* in-flight REST requests */
 #define CLIENT_DRAIN_MS 2500 /* close handshakes; both stay under 5 s in all */
 
 static void usage(FILE *out)
 {
-  fprintf(out,
-          "Usage: heraldd [OPTIONS]\n"
-          "Herald: a real-time gateway that fans REST-published events out to WebSocket\n"
-          "subscribers.\n\n"
-          "  -c, --config FILE          load FILE instead of the embedded default config\n"
-          "      --client-listen H:P    WebSocket client port address (client.listen)\n"
-          "      --api-listen H:P       REST API port address (api.listen)\n"
-          "      --data-dir DIR         where durable state lives (data_dir)\n"
-          "      --log-level LEVEL      debug, info, warn or error (log_level)\n"
-          "      --check-config         validate the configuration and exit (0 ok, 1 not)\n"
-          "  -V, --version              print the version and exit\n"
-          "  -h, --help                 print this help and exit\n\n"
-          "Keys and defaults: docs/config.md. Protocol: docs/protocol.md.\n");
+  fprintf(out, "Usage: heraldd [OPTIONS]\n"
+               "Herald: a real-time gateway that fans REST-published events out to WebSocket\n"
+               "subscribers.\n\n"
+               "  -c, --config FILE          load FILE instead of the embedded default config\n"
+               "      --client-listen H:P    WebSocket client port address (client.listen)\n"
+               "      --api-listen H:P       REST API port address (api.listen)\n"
+               "      --data-dir DIR         where durable state lives (data_dir)\n"
+               "      --log-level LEVEL      debug, info, warn or error (log_level)\n"
+               "      --check-config         validate the configuration and exit (0 ok, 1 not)\n"
+               "  -V, --version              print the version and exit\n"
+               "  -h, --help                 print this help and exit\n\n"
+               "Keys and defaults: docs/config.md. Protocol: docs/protocol.md.\n");
 }
 
 /* Creates dir and its parents like mkdir -p. Returns 0 or -1 with errno. */
@@ -59,6 +60,60 @@ static int mkdir_p(const char *dir)
     return -1;
   }
   return access(path, W_OK);
+}
+
+static void hooks_log(int level, const char *event, const char *fmt, ...)
+{
+  char buf[1024] = "";
+  if(fmt) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof(buf), fmt, ap);
+    va_end(ap);
+  }
+  gw_log((enum gw_log_level)level, event, fmt ? "%s" : NULL, buf);
+}
+
+/* Fills the webhooks service's settings from the configuration. */
+static void hooks_config(const struct gw_config *cfg, struct hook_config *hc)
+{
+  static const int default_schedule[] = {0, 5, 300, 1800, 7200, 18000, 36000, 36000};
+  memset(hc, 0, sizeof(*hc));
+  snprintf(hc->db_path, sizeof(hc->db_path), "%s/herald.db", cfg->data_dir);
+  if(cfg->webhooks_schedule) {
+    size_t i;
+    json_t *v;
+    json_array_foreach(cfg->webhooks_schedule, i, v)
+    {
+      hc->schedule_s[i] = (int)json_integer_value(v); /* 1..32 entries, checked at load */
+    }
+    hc->schedule_n = json_array_size(cfg->webhooks_schedule);
+  } else {
+    memcpy(hc->schedule_s, default_schedule, sizeof(default_schedule));
+    hc->schedule_n = sizeof(default_schedule) / sizeof(default_schedule[0]);
+  }
+  hc->jitter = cfg->webhooks_jitter_percent / 100.0;
+  hc->connect_timeout_ms = cfg->webhooks_connect_timeout_ms;
+  hc->request_timeout_ms = cfg->webhooks_request_timeout_ms;
+  hc->max_inflight = cfg->webhooks_max_in_flight;
+  hc->max_inflight_per_endpoint = cfg->webhooks_max_in_flight_per_endpoint;
+  hc->disable_after_ms = (int64_t)cfg->webhooks_disable_after_s * 1000;
+  hc->rotation_ms = (int64_t)cfg->webhooks_secret_rotation_s * 1000;
+  hc->retention_ms = (int64_t)cfg->webhooks_retention_s * 1000;
+  hc->idempotency_ttl_ms = (int64_t)cfg->webhooks_idempotency_ttl_s * 1000;
+  hc->store_max_bytes = (int64_t)cfg->webhooks_store_max_mb << 20;
+  hc->commit_queue_max = cfg->webhooks_commit_queue_max;
+  if(cfg->webhooks_allowed_cidrs) {
+    size_t i;
+    json_t *v;
+    json_array_foreach(cfg->webhooks_allowed_cidrs, i, v)
+    {
+      if(hook_cidr_parse(json_string_value(v), &hc->allowed[hc->nallowed], NULL) == 0)
+        hc->nallowed++; /* at most 64, checked at load */
+    }
+  }
+  hc->endpoints = cfg->webhooks_endpoints;
+  hc->log = hooks_log;
 }
 
 /* Lifts the soft open-file limit to the hard one: every client is a socket. */
@@ -86,10 +141,8 @@ int main(int argc, char **argv)
       {NULL, 0, NULL, 0},
   };
   const char *config_path = NULL;
-  const char *overrides[4][2] = {{"client.listen", NULL},
-                                 {"api.listen", NULL},
-                                 {"data_dir", NULL},
-                                 {"log_level", NULL}};
+  const char *overrides[4][2] = {
+      {"client.listen", NULL}, {"api.listen", NULL}, {"data_dir", NULL}, {"log_level", NULL}};
   int check_only = 0, c;
   while((c = getopt_long(argc, argv, "c:Vh", opts, NULL)) != -1) {
     switch(c) {
@@ -184,15 +237,28 @@ int main(int argc, char **argv)
     close(api_fd);
     return 1;
   }
-  struct gw_client_port *cp = gw_client_start(&cfg, broker, rules, client_fd);
-  if(!cp) {
+  struct hook_config hc;
+  hooks_config(&cfg, &hc);
+  char herr[512];
+  struct hook_service *hooks = hook_start(&hc, broker, herr);
+  if(!hooks) {
+    gw_error("webhooks_failed", "error=\"%s\"", herr);
+    close(client_fd);
     close(api_fd);
     sub_broker_free(broker);
     return 1;
   }
-  struct gw_api *api = gw_api_start(&cfg, broker, rules, api_fd);
+  struct gw_client_port *cp = gw_client_start(&cfg, broker, hooks, rules, client_fd);
+  if(!cp) {
+    close(api_fd);
+    hook_stop(hooks);
+    sub_broker_free(broker);
+    return 1;
+  }
+  struct gw_api *api = gw_api_start(&cfg, broker, hooks, rules, api_fd);
   if(!api) {
     gw_client_stop(cp, 0);
+    hook_stop(hooks);
     sub_broker_free(broker);
     return 1;
   }
@@ -209,6 +275,7 @@ int main(int argc, char **argv)
   gw_client_quiesce(cp);
   gw_api_stop(api, API_DRAIN_MS);      /* finish REST requests in flight */
   gw_client_stop(cp, CLIENT_DRAIN_MS); /* then close clients with 1001 */
+  hook_stop(hooks);                    /* no publish can come now */
   sub_broker_free(broker);
   gw_rules_free(rules);
   gw_config_release(&cfg);

@@ -10,6 +10,7 @@
 struct topic_entry {
   struct topic_entry *next;
   uint64_t seq;
+  atomic_size_t held; /* events held, not yet released: later publishes wait behind them */
   size_t len;
   char name[];
 };
@@ -32,6 +33,8 @@ struct sub_broker {
   struct stripe stripes[STRIPES];
   atomic_size_t topics;
   struct sink *sinks;
+  sub_hold_fn hold;
+  void *hold_arg;
 };
 
 const char *sub_err_name(enum sub_err e)
@@ -48,8 +51,7 @@ const char *sub_err_name(enum sub_err e)
 
 struct sub_broker *sub_broker_new(const struct sub_broker_cfg *cfg)
 {
-  if(!cfg || cfg->nsinks < 1 || !cfg->sink_max_events || !cfg->sink_max_bytes ||
-     !cfg->max_topics)
+  if(!cfg || cfg->nsinks < 1 || !cfg->sink_max_events || !cfg->sink_max_bytes || !cfg->max_topics)
     return NULL;
   struct sub_broker *b = calloc(1, sizeof(*b));
   if(!b)
@@ -144,6 +146,7 @@ static struct topic_entry *topic_get(struct sub_broker *b, struct stripe *s, uin
   if(!e)
     return NULL;
   e->seq = 0;
+  atomic_init(&e->held, 0);
   e->len = len;
   memcpy(e->name, topic, len);
   size_t j = (h >> 6) & (s->nbuckets - 1);
@@ -203,9 +206,59 @@ static enum sub_err sinks_lock_reserve(struct sub_broker *b, size_t len)
   return err;
 }
 
-enum sub_err sub_broker_publish(struct sub_broker *b, const char *topic, size_t topic_len,
-                                const char *data, size_t data_len, struct sub_published *out)
+void sub_broker_set_hold(struct sub_broker *b, sub_hold_fn hold, void *arg)
 {
+  b->hold = hold;
+  b->hold_arg = arg;
+}
+
+/* Appends ev to every sink queue. With `reserved` the sinks are locked and
+ * have room already (sinks_lock_reserve); otherwise they are locked here
+ * and grown as needed, past the caps. Consumes the reference. Returns
+ * SUB_ENOMEM only when !reserved and a queue could not grow (ev dropped). */
+static enum sub_err sinks_push(struct sub_broker *b, struct sub_event *ev, bool reserved,
+                               int *woken)
+{
+  for(int i = 0; i < b->cfg.nsinks; i++) {
+    struct sink *k = &b->sinks[i];
+    if(!reserved) {
+      pthread_mutex_lock(&k->lock);
+      if(k->q.n == k->q.cap) {
+        size_t cap = k->q.cap ? k->q.cap * 2 : 256;
+        struct sub_event **evs = realloc(k->q.ev, cap * sizeof(*evs));
+        if(!evs) { /* the sinks before this one got it: the rest miss it */
+          pthread_mutex_unlock(&k->lock);
+          sub_event_unref(ev);
+          return SUB_ENOMEM;
+        }
+        k->q.ev = evs;
+        k->q.cap = cap;
+      }
+    }
+    woken[i] = k->q.n == 0;
+    /* The last sink takes our reference: a sink already unlocked may have
+     * been taken from and its reference dropped, so ref before handing out. */
+    k->q.ev[k->q.n++] = i < b->cfg.nsinks - 1 ? sub_event_ref(ev) : ev;
+    atomic_store_explicit(&k->depth, k->q.n, memory_order_relaxed);
+    atomic_fetch_add_explicit(&k->bytes, ev->frame->len, memory_order_relaxed);
+    pthread_mutex_unlock(&k->lock); /* locked by sinks_lock_reserve or above */
+  }
+  return SUB_OK;
+}
+
+static void wake_sinks(struct sub_broker *b, const int *woken)
+{
+  if(b->cfg.wake)
+    for(int i = 0; i < b->cfg.nsinks; i++)
+      if(woken[i])
+        b->cfg.wake(b->cfg.wake_arg, i);
+}
+
+enum sub_err sub_broker_publish_held(struct sub_broker *b, const char *topic, size_t topic_len,
+                                     const char *data, size_t data_len, bool hold, void *ctx,
+                                     struct sub_published *out, bool *held)
+{
+  *held = false;
   if(!sub_topic_valid(topic, topic_len, NULL))
     return SUB_EINVAL;
   uint64_t h = sub_topic_hash(topic, topic_len);
@@ -223,6 +276,7 @@ enum sub_err sub_broker_publish(struct sub_broker *b, const char *topic, size_t 
   struct topic_entry *e = topic_get(b, s, h, topic, topic_len, &err);
   if(!e)
     goto out;
+  err = SUB_OK;
   uint64_t ms;
   if(sub_id_new(out->id, &ms)) {
     err = SUB_ENOMEM;
@@ -233,31 +287,76 @@ enum sub_err sub_broker_publish(struct sub_broker *b, const char *topic, size_t 
     err = SUB_ENOMEM;
     goto out;
   }
+  if(b->hold && (hold || atomic_load(&e->held) > 0)) {
+    /* out is complete before the callback: the holder may finish the
+     * publish (and its caller read out) before this function returns. */
+    out->seq = e->seq + 1;
+    out->ms = ms;
+    ev->held = e;
+    atomic_fetch_add(&e->held, 1);
+    if(b->hold(b->hold_arg, ev, hold ? ctx : NULL)) {
+      atomic_fetch_sub(&e->held, 1);
+      ev->held = NULL;
+      err = SUB_EOVERLOADED;
+      goto out;
+    }
+    ev = NULL; /* owned by the hold callback now */
+    e->seq++;
+    *held = true;
+    goto out;
+  }
   err = sinks_lock_reserve(b, ev->frame->len);
   if(err)
     goto out;
   e->seq++;
   out->seq = e->seq;
   out->ms = ms;
-  for(int i = 0; i < b->cfg.nsinks; i++) {
-    struct sink *k = &b->sinks[i];
-    woken[i] = k->q.n == 0;
-    /* The last sink takes our reference: a sink already unlocked may have
-     * been taken from and its reference dropped, so ref before handing out. */
-    k->q.ev[k->q.n++] = i < b->cfg.nsinks - 1 ? sub_event_ref(ev) : ev;
-    atomic_store_explicit(&k->depth, k->q.n, memory_order_relaxed);
-    atomic_fetch_add_explicit(&k->bytes, ev->frame->len, memory_order_relaxed);
-    pthread_mutex_unlock(&k->lock); /* locked by sinks_lock_reserve */
-  }
+  sinks_push(b, ev, true, woken);
   ev = NULL; /* owned by the sink queues now */
 out:
   pthread_mutex_unlock(&s->lock);
   sub_event_unref(ev);
-  if(err == SUB_OK && b->cfg.wake)
-    for(int i = 0; i < b->cfg.nsinks; i++)
-      if(woken[i])
-        b->cfg.wake(b->cfg.wake_arg, i);
+  if(err == SUB_OK && !*held)
+    wake_sinks(b, woken);
   return err;
+}
+
+enum sub_err sub_broker_publish(struct sub_broker *b, const char *topic, size_t topic_len,
+                                const char *data, size_t data_len, struct sub_published *out)
+{
+  bool held;
+  return sub_broker_publish_held(b, topic, topic_len, data, data_len, false, NULL, out, &held);
+}
+
+void sub_broker_release(struct sub_broker *b, struct sub_event *ev, bool deliver)
+{
+  struct topic_entry *e = ev->held;
+  ev->held = NULL;
+  if(deliver) {
+    int woken[b->cfg.nsinks];
+    memset(woken, 0, sizeof(woken));
+    /* Queued before the count drops: a publish that then finds no held
+     * event on the topic queues behind this one. */
+    sinks_push(b, sub_event_ref(ev), false, woken);
+    wake_sinks(b, woken);
+  }
+  atomic_fetch_sub(&e->held, 1);
+  sub_event_unref(ev);
+}
+
+int sub_broker_seed(struct sub_broker *b, const char *topic, size_t topic_len, uint64_t seq)
+{
+  if(!sub_topic_valid(topic, topic_len, NULL))
+    return -1;
+  uint64_t h = sub_topic_hash(topic, topic_len);
+  struct stripe *s = &b->stripes[h % STRIPES];
+  enum sub_err err;
+  pthread_mutex_lock(&s->lock);
+  struct topic_entry *e = topic_get(b, s, h, topic, topic_len, &err);
+  if(e && e->seq < seq)
+    e->seq = seq;
+  pthread_mutex_unlock(&s->lock);
+  return e ? 0 : -1;
 }
 
 size_t sub_broker_take(struct sub_broker *b, int sink, struct sub_batch *batch)

@@ -1,6 +1,7 @@
 #ifndef HERALD_BROKER_H
 #define HERALD_BROKER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -36,6 +37,13 @@ struct sub_broker_cfg {
   void *wake_arg;
 };
 
+/* Takes a held event (see sub_broker_publish_held): called under the
+ * topic's lock, so the held events of one topic arrive in seq order. It
+ * owns the reference passed and must later hand the event to
+ * sub_broker_release. Returns 0, or -1 to refuse it (the publish then fails
+ * with SUB_EOVERLOADED and gives its seq back). */
+typedef int (*sub_hold_fn)(void *arg, struct sub_event *ev, void *ctx);
+
 struct sub_published {
   char id[SUB_ID_LEN + 1];
   uint64_t seq;
@@ -54,6 +62,29 @@ void sub_broker_set_wake(struct sub_broker *b, void (*wake)(void *arg, int sink)
  * fills *out; on error nothing was queued and no seq was used. */
 enum sub_err sub_broker_publish(struct sub_broker *b, const char *topic, size_t topic_len,
                                 const char *data, size_t data_len, struct sub_published *out);
+
+/* Sets the hold callback (see sub_broker_publish_held). */
+void sub_broker_set_hold(struct sub_broker *b, sub_hold_fn hold, void *arg);
+
+/* Like sub_broker_publish, but when `hold` is true the event is not queued
+ * to the sinks: with its id and seq it goes to the hold callback with `ctx`
+ * (*held is then true), to be released once it is safe to deliver (made
+ * durable). While a topic has held events, every publish on it is held too
+ * (with ctx NULL), so events of a topic still enter the sinks in seq order. */
+enum sub_err sub_broker_publish_held(struct sub_broker *b, const char *topic, size_t topic_len,
+                                     const char *data, size_t data_len, bool hold, void *ctx,
+                                     struct sub_published *out, bool *held);
+
+/* Ends the hold of an event taken by the hold callback (consuming its
+ * reference): queues it to every sink when `deliver` (past the caps: it has
+ * been accepted already), else drops it (its seq stays unused: a gap).
+ * Held events of a topic must be released in the order they were held. */
+void sub_broker_release(struct sub_broker *b, struct sub_event *ev, bool deliver);
+
+/* Raises a topic's seq counter to at least `seq` (restored from the durable
+ * store at start-up, before any publish). Returns 0, or -1 when out of
+ * memory or the table is full. */
+int sub_broker_seed(struct sub_broker *b, const char *topic, size_t topic_len, uint64_t seq);
 
 /* A sink's batch: taken from the queue in one swap, processed without locks. */
 struct sub_batch {

@@ -114,7 +114,15 @@ struct sub_event *sub_event_new(const char *topic, size_t topic_len, uint64_t se
   memcpy(ev->topic, topic, topic_len);
   ev->topic[topic_len] = '\0';
   ev->topic_len = topic_len;
+  ev->held = NULL;
+  ev->data_off = (size_t)hn;
   return ev;
+}
+
+const char *sub_event_data(const struct sub_event *ev, size_t *len)
+{
+  *len = ev->frame->payload_len - ev->data_off - 1;
+  return sub_frame_payload(ev->frame) + ev->data_off;
 }
 
 struct sub_event *sub_event_ref(struct sub_event *ev)

@@ -37,12 +37,16 @@ struct sub_event {
   char topic[SUB_TOPIC_MAX + 1];
   size_t topic_len;
   struct sub_frame *frame; /* {"op":"event",...}: owned */
+  void *held;              /* the broker's topic entry while the event is held */
+  size_t data_off;         /* where data starts in the frame's payload */
 };
 
 /* Builds the event and its frame. `data` is the compact JSON text of the
  * event's data. Returns it with one reference, or NULL when out of memory. */
 struct sub_event *sub_event_new(const char *topic, size_t topic_len, uint64_t seq,
                                 const char *id, uint64_t ms, const char *data, size_t data_len);
+/* The event's data (compact JSON text, not NUL-terminated) in its frame. */
+const char *sub_event_data(const struct sub_event *ev, size_t *len);
 struct sub_event *sub_event_ref(struct sub_event *ev);
 void sub_event_unref(struct sub_event *ev);
 

@@ -1,0 +1,1416 @@
+/* The webhooks service: the endpoint registry, publishing through the
+ * durable queue (holding events in the broker until they are committed),
+ * idempotency keys, and the endpoints API. The dispatcher thread that
+ * commits and sends lives in dispatch.c. */
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <netdb.h>
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+#include <openssl/evp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "hooks_internal.h"
+#include "id.h"
+#include "topic.h"
+
+#define ENDPOINT_MAX_TOPICS 100
+#define ENDPOINT_URL_MAX 2048
+#define ENDPOINT_DESC_MAX 1024
+#define ENDPOINTS_MAX 10000
+#define PAGE_DEFAULT 50
+#define PAGE_MAX 250
+
+void hook_log(struct hook_service *h, int level, const char *event, const char *fmt, ...)
+{
+  if(!h->cfg.log)
+    return;
+  char buf[768];
+  buf[0] = '\0';
+  if(fmt) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof(buf), fmt, ap);
+    va_end(ap);
+  }
+  h->cfg.log(level, event, fmt ? "%s" : NULL, buf);
+}
+
+struct blob *blob_new(const char *data, size_t len)
+{
+  struct blob *b = malloc(sizeof(*b) + len + 1);
+  if(!b)
+    return NULL;
+  atomic_init(&b->refs, 1);
+  b->len = len;
+  memcpy(b->data, data, len);
+  b->data[len] = '\0';
+  return b;
+}
+
+struct blob *blob_ref(struct blob *b)
+{
+  atomic_fetch_add_explicit(&b->refs, 1, memory_order_relaxed);
+  return b;
+}
+
+void blob_unref(struct blob *b)
+{
+  if(b && atomic_fetch_sub_explicit(&b->refs, 1, memory_order_acq_rel) == 1)
+    free(b);
+}
+
+/* ---- answers ---- */
+
+static int api_error(json_t **out, int status, const char *code, const char *field, const char *fmt,
+                     ...) __attribute__((format(printf, 5, 6)));
+static int api_error(json_t **out, int status, const char *code, const char *field, const char *fmt,
+                     ...)
+{
+  char msg[384];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof(msg), fmt, ap);
+  va_end(ap);
+  json_t *e = json_pack("{s:s, s:s}", "code", code, "message", msg);
+  if(e && field)
+    json_object_set_new(e, "field", json_string(field));
+  *out = e ? json_pack("{s:o}", "error", e) : NULL;
+  return status;
+}
+
+static int db_error(struct hook_service *h, json_t **out, sqlite3 *db)
+{
+  int rc = sqlite3_extended_errcode(db);
+  hook_log(h, HLOG_ERROR, "store_failed", "error=\"%s\"", sqlite3_errmsg(db));
+  if((rc & 0xff) == SQLITE_FULL)
+    return api_error(out, 503, "store_full", NULL, "the webhook store is full");
+  return api_error(out, 503, "store_failed", NULL, "the webhook store failed: %s",
+                   sqlite3_errstr(rc));
+}
+
+static void time_iso(int64_t ms, char out[SUB_TIME_LEN + 1])
+{
+  sub_time_format((uint64_t)ms, out);
+}
+
+/* ---- the registry ---- */
+
+void endpoint_free(struct endpoint *ep)
+{
+  if(!ep)
+    return;
+  for(size_t i = 0; i < ep->qlen; i++)
+    blob_unref(ep->q[(ep->qhead + i) % HOOK_READY_MAX].body);
+  free(ep->url);
+  free(ep->description);
+  json_decref(ep->topics);
+  OPENSSL_cleanse(ep->secret, sizeof(ep->secret));
+  OPENSSL_cleanse(ep->old_secret, sizeof(ep->old_secret));
+  free(ep);
+}
+
+struct endpoint *endpoint_find_locked(struct hook_service *h, const char *id)
+{
+  for(size_t i = 0; i < h->neps; i++)
+    if(!h->eps[i]->deleted && strcmp(h->eps[i]->id, id) == 0)
+      return h->eps[i];
+  return NULL;
+}
+
+bool endpoint_matches(const struct endpoint *ep, const char *topic)
+{
+  size_t i;
+  json_t *v;
+  json_array_foreach(ep->topics, i, v)
+  {
+    if(sub_pattern_matches(json_string_value(v), topic))
+      return true;
+  }
+  return false;
+}
+
+static int registry_add_locked(struct hook_service *h, struct endpoint *ep)
+{
+  if(h->neps == h->cap) {
+    size_t cap = h->cap ? h->cap * 2 : 16;
+    struct endpoint **n = realloc(h->eps, cap * sizeof(*n));
+    if(!n)
+      return -1;
+    h->eps = n;
+    h->cap = cap;
+  }
+  ep->more = true; /* its pending deliveries, if any, are in the store */
+  h->eps[h->neps++] = ep;
+  return 0;
+}
+
+/* ---- endpoint fields: validation shared by the API and the config ---- */
+
+/* Checks every address `host` resolves to against the target guard.
+ * Returns NULL when fine, else why not (in buf). */
+static const char *check_host(struct hook_service *h, const char *host, char *buf, size_t n)
+{
+  struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res = NULL;
+  char bare[256];
+  size_t len = strlen(host);
+  if(len >= 2 && host[0] == '[' && host[len - 1] == ']') { /* an IPv6 literal */
+    snprintf(bare, sizeof(bare), "%.*s", (int)(len - 2), host + 1);
+    host = bare;
+  }
+  int rc = getaddrinfo(host, NULL, &hints, &res);
+  if(rc) {
+    snprintf(buf, n, "the host \"%s\" does not resolve (%s)", host, gai_strerror(rc));
+    return buf;
+  }
+  const char *why = NULL;
+  for(struct addrinfo *a = res; a && !why; a = a->ai_next) {
+    const char *cls = hook_guard_check(h->cfg.allowed, h->cfg.nallowed, a->ai_addr);
+    if(cls) {
+      char addr[INET6_ADDRSTRLEN] = "?";
+      if(a->ai_family == AF_INET)
+        inet_ntop(AF_INET, &((struct sockaddr_in *)a->ai_addr)->sin_addr, addr, sizeof(addr));
+      else if(a->ai_family == AF_INET6)
+        inet_ntop(AF_INET6, &((struct sockaddr_in6 *)a->ai_addr)->sin6_addr, addr, sizeof(addr));
+      snprintf(buf, n,
+               "the host \"%s\" resolves to %s, a %s address: refused (webhooks.allowed_cidrs "
+               "lets ranges through)",
+               host, addr, cls);
+      why = buf;
+    }
+  }
+  freeaddrinfo(res);
+  return why;
+}
+
+/* Returns NULL when `url` is an acceptable target, else why not (in buf). */
+static const char *check_url(struct hook_service *h, const char *url, char *buf, size_t n)
+{
+  if(strlen(url) > ENDPOINT_URL_MAX)
+    return "longer than 2048 bytes";
+  CURLU *u = curl_url();
+  if(!u)
+    return "out of memory";
+  const char *why = NULL;
+  char *scheme = NULL, *host = NULL, *user = NULL, *frag = NULL;
+  if(curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK) {
+    why = "not a valid absolute URL";
+    goto out;
+  }
+  curl_url_get(u, CURLUPART_SCHEME, &scheme, 0);
+  curl_url_get(u, CURLUPART_HOST, &host, 0);
+  curl_url_get(u, CURLUPART_USER, &user, 0);
+  curl_url_get(u, CURLUPART_FRAGMENT, &frag, 0);
+  if(!scheme || (strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0))
+    why = "the scheme must be http or https";
+  else if(!host || !*host)
+    why = "the URL has no host";
+  else if(user)
+    why = "credentials in the URL are not accepted";
+  else if(frag)
+    why = "a fragment (#...) is not sent: remove it";
+  else
+    why = check_host(h, host, buf, n);
+out:
+  curl_free(scheme);
+  curl_free(host);
+  curl_free(user);
+  curl_free(frag);
+  curl_url_cleanup(u);
+  return why;
+}
+
+/* Validates a topics array. Returns NULL or why not. */
+static const char *check_topics(const json_t *v, char *buf, size_t n)
+{
+  if(!json_is_array(v) || json_array_size(v) == 0)
+    return "must be a non-empty array of topic patterns";
+  if(json_array_size(v) > ENDPOINT_MAX_TOPICS)
+    return "at most 100 patterns";
+  size_t i;
+  json_t *p;
+  json_array_foreach(v, i, p)
+  {
+    const char *why = NULL;
+    if(!json_is_string(p)) {
+      snprintf(buf, n, "element %zu is not a string", i);
+      return buf;
+    }
+    if(!sub_pattern_valid(json_string_value(p), json_string_length(p), &why)) {
+      snprintf(buf, n, "element %zu \"%.64s\": %s", i, json_string_value(p), why);
+      return buf;
+    }
+  }
+  return NULL;
+}
+
+/* Applies the fields of body to ep (creating: all required ones must be
+ * there). Returns 0, or an HTTP status with *out set (422 naming a field). */
+static int apply_fields(struct hook_service *h, struct endpoint *ep, const json_t *body,
+                        bool creating, bool from_config, json_t **out)
+{
+  if(!json_is_object(body))
+    return api_error(out, 400, "invalid_json", NULL, "the body must be a JSON object");
+  char buf[384];
+  const char *key;
+  json_t *v;
+  json_object_foreach((json_t *)body, key, v)
+  {
+    if(strcmp(key, "url") == 0) {
+      const char *why = json_is_string(v) ? check_url(h, json_string_value(v), buf, sizeof(buf))
+                                          : "must be a string";
+      if(why)
+        return api_error(out, 422, "invalid_field", "url", "url: %s", why);
+    } else if(strcmp(key, "topics") == 0) {
+      const char *why = check_topics(v, buf, sizeof(buf));
+      if(why)
+        return api_error(out, 422, "invalid_field", "topics", "topics: %s", why);
+    } else if(strcmp(key, "description") == 0) {
+      if(!json_is_string(v) || json_string_length(v) > ENDPOINT_DESC_MAX)
+        return api_error(out, 422, "invalid_field", "description",
+                         "description: must be a string of at most 1024 bytes");
+    } else if(strcmp(key, "secret") == 0) {
+      struct hook_secret s;
+      const char *why = "must be a string";
+      if(!creating)
+        return api_error(out, 422, "invalid_field", "secret",
+                         "secret: cannot be changed here; use POST "
+                         "/v1/webhooks/{id}/rotate-secret");
+      if(!json_is_string(v) || hook_secret_parse(json_string_value(v), &s, &why))
+        return api_error(out, 422, "invalid_field", "secret",
+                         "secret: %s (whsec_ followed by base64 of 24 to 64 bytes)", why);
+      OPENSSL_cleanse(&s, sizeof(s));
+    } else if(strcmp(key, "enabled") == 0 || strcmp(key, "ordered") == 0) {
+      if(!json_is_boolean(v))
+        return api_error(out, 422, "invalid_field", key, "%s: must be true or false", key);
+    } else if(!(from_config && strcmp(key, "id") == 0))
+      return api_error(out, 422, "invalid_field", key, "%s: unknown field", key);
+  }
+  if(creating && !json_object_get(body, "url"))
+    return api_error(out, 422, "invalid_field", "url", "url: required");
+  if(creating && !json_object_get(body, "topics"))
+    return api_error(out, 422, "invalid_field", "topics", "topics: required");
+  if(from_config && !json_object_get(body, "secret"))
+    return api_error(out, 422, "invalid_field", "secret",
+                     "secret: required for an endpoint declared in the config");
+
+  /* Everything checked: apply. */
+  json_t *url = json_object_get(body, "url"), *topics = json_object_get(body, "topics"),
+         *desc = json_object_get(body, "description"), *secret = json_object_get(body, "secret");
+  char *nurl = url ? strdup(json_string_value(url)) : NULL;
+  char *ndesc = desc ? strdup(json_string_value(desc)) : NULL;
+  if((url && !nurl) || (desc && !ndesc)) {
+    free(nurl);
+    free(ndesc);
+    return api_error(out, 500, "internal_error", NULL, "out of memory");
+  }
+  if(nurl) {
+    free(ep->url);
+    ep->url = nurl;
+  }
+  if(ndesc) {
+    free(ep->description);
+    ep->description = ndesc;
+  }
+  if(topics) {
+    json_decref(ep->topics);
+    ep->topics = json_deep_copy(topics);
+  }
+  if(secret)
+    snprintf(ep->secret, sizeof(ep->secret), "%s", json_string_value(secret));
+  if(json_object_get(body, "enabled")) {
+    bool en = json_is_true(json_object_get(body, "enabled"));
+    if(en && !ep->enabled) {
+      ep->disabled_reason[0] = '\0';
+      ep->failing_since_ms = 0;
+    } else if(!en && ep->enabled)
+      snprintf(ep->disabled_reason, sizeof(ep->disabled_reason), "by_request");
+    ep->enabled = en;
+  }
+  if(json_object_get(body, "ordered"))
+    ep->ordered = json_is_true(json_object_get(body, "ordered"));
+  return 0;
+}
+
+static json_t *endpoint_json(const struct endpoint *ep, bool with_secret)
+{
+  char created[SUB_TIME_LEN + 1], updated[SUB_TIME_LEN + 1];
+  time_iso(ep->created_ms, created);
+  time_iso(ep->updated_ms, updated);
+  json_t *o =
+      json_pack("{s:s, s:s, s:O, s:s, s:b, s:b, s:s, s:s}", "id", ep->id, "url", ep->url, "topics",
+                ep->topics, "description", ep->description ? ep->description : "", "enabled",
+                ep->enabled, "ordered", ep->ordered, "created_at", created, "updated_at", updated);
+  if(!o)
+    return NULL;
+  if(!ep->enabled && ep->disabled_reason[0])
+    json_object_set_new(o, "disabled_reason", json_string(ep->disabled_reason));
+  if(ep->from_config)
+    json_object_set_new(o, "from_config", json_true());
+  if(with_secret)
+    json_object_set_new(o, "secret", json_string(ep->secret));
+  return o;
+}
+
+/* Writes ep's row (insert or replace). Called with db_lock held. */
+static int endpoint_save(sqlite3 *db, const struct endpoint *ep)
+{
+  static const char sql[] =
+      "INSERT INTO endpoints(id,url,topics,description,secret,old_secret,old_until_ms,enabled,"
+      "ordered,from_config,created_ms,updated_ms,failing_since_ms,disabled_reason)"
+      " VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14) ON CONFLICT(id) DO UPDATE SET"
+      " url=?2,topics=?3,description=?4,secret=?5,old_secret=?6,old_until_ms=?7,enabled=?8,"
+      "ordered=?9,from_config=?10,updated_ms=?12,failing_since_ms=?13,disabled_reason=?14";
+  sqlite3_stmt *st;
+  if(sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+    return -1;
+  char *topics = json_dumps(ep->topics, JSON_COMPACT);
+  sqlite3_bind_text(st, 1, ep->id, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 2, ep->url, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 3, topics ? topics : "[]", -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 4, ep->description ? ep->description : "", -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 5, ep->secret, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 6, ep->old_secret, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(st, 7, ep->old_until_ms);
+  sqlite3_bind_int(st, 8, ep->enabled);
+  sqlite3_bind_int(st, 9, ep->ordered);
+  sqlite3_bind_int(st, 10, ep->from_config);
+  sqlite3_bind_int64(st, 11, ep->created_ms);
+  sqlite3_bind_int64(st, 12, ep->updated_ms);
+  sqlite3_bind_int64(st, 13, ep->failing_since_ms);
+  sqlite3_bind_text(st, 14, ep->disabled_reason, -1, SQLITE_STATIC);
+  int rc = topics ? sqlite3_step(st) : SQLITE_NOMEM;
+  sqlite3_finalize(st);
+  free(topics);
+  return rc == SQLITE_DONE ? 0 : -1;
+}
+
+/* A copy of ep's persistent fields (not its dispatcher state). */
+static struct endpoint *endpoint_clone(const struct endpoint *ep)
+{
+  struct endpoint *c = calloc(1, sizeof(*c));
+  if(!c)
+    return NULL;
+  memcpy(c->id, ep->id, sizeof(c->id));
+  c->url = strdup(ep->url);
+  c->description = strdup(ep->description ? ep->description : "");
+  c->topics = json_deep_copy(ep->topics);
+  memcpy(c->secret, ep->secret, sizeof(c->secret));
+  memcpy(c->old_secret, ep->old_secret, sizeof(c->old_secret));
+  c->old_until_ms = ep->old_until_ms;
+  c->enabled = ep->enabled;
+  c->ordered = ep->ordered;
+  c->from_config = ep->from_config;
+  c->created_ms = ep->created_ms;
+  c->updated_ms = ep->updated_ms;
+  c->failing_since_ms = ep->failing_since_ms;
+  memcpy(c->disabled_reason, ep->disabled_reason, sizeof(c->disabled_reason));
+  if(!c->url || !c->description || !c->topics) {
+    endpoint_free(c);
+    return NULL;
+  }
+  return c;
+}
+
+/* Copies the persistent fields of src into the live endpoint dst. */
+static void endpoint_adopt(struct endpoint *dst, struct endpoint *src)
+{
+  char *u = dst->url, *d = dst->description;
+  json_t *t = dst->topics;
+  dst->url = src->url;
+  dst->description = src->description;
+  dst->topics = src->topics;
+  src->url = u;
+  src->description = d;
+  src->topics = t;
+  memcpy(dst->secret, src->secret, sizeof(dst->secret));
+  memcpy(dst->old_secret, src->old_secret, sizeof(dst->old_secret));
+  dst->old_until_ms = src->old_until_ms;
+  dst->enabled = src->enabled;
+  dst->ordered = src->ordered;
+  dst->updated_ms = src->updated_ms;
+  dst->failing_since_ms = src->failing_since_ms;
+  memcpy(dst->disabled_reason, src->disabled_reason, sizeof(dst->disabled_reason));
+}
+
+/* ---- the endpoints API ---- */
+
+int hook_api_create(struct hook_service *h, const json_t *body, json_t **out)
+{
+  struct endpoint *ep = calloc(1, sizeof(*ep));
+  if(!ep)
+    return api_error(out, 500, "internal_error", NULL, "out of memory");
+  ep->enabled = true;
+  int status = apply_fields(h, ep, body, true, false, out);
+  if(status)
+    goto fail;
+  uint64_t ms;
+  if(sub_id_new(ep->id, &ms) ||
+     (!ep->secret[0] && hook_secret_generate(32, ep->secret, sizeof(ep->secret)))) {
+    status = api_error(out, 500, "internal_error", NULL, "no random bytes");
+    goto fail;
+  }
+  if(!ep->description)
+    ep->description = strdup("");
+  ep->created_ms = ep->updated_ms = (int64_t)ms;
+  pthread_mutex_lock(&h->lock);
+  size_t n = h->neps;
+  pthread_mutex_unlock(&h->lock);
+  if(n >= ENDPOINTS_MAX) {
+    status = api_error(out, 409, "too_many_endpoints", NULL, "at most %d endpoints", ENDPOINTS_MAX);
+    goto fail;
+  }
+  pthread_mutex_lock(&h->db_lock);
+  int rc = endpoint_save(h->api_db, ep);
+  if(rc)
+    status = db_error(h, out, h->api_db);
+  pthread_mutex_unlock(&h->db_lock);
+  if(rc)
+    goto fail;
+  *out = endpoint_json(ep, true);
+  pthread_mutex_lock(&h->lock);
+  rc = registry_add_locked(h, ep);
+  pthread_mutex_unlock(&h->lock);
+  if(rc) { /* stored; the next start loads it */
+    json_decref(*out);
+    status = api_error(out, 500, "internal_error", NULL, "out of memory");
+    goto fail;
+  }
+  hook_log(h, HLOG_INFO, "endpoint_created", "id=%s topics=%zu", ep->id,
+           json_array_size(ep->topics));
+  return 201;
+fail:
+  endpoint_free(ep);
+  return status;
+}
+
+static int parse_limit(const char *limit, json_t **out, int *n)
+{
+  *n = PAGE_DEFAULT;
+  if(!limit)
+    return 0;
+  char *end;
+  long v = strtol(limit, &end, 10);
+  if(!*limit || *end || v < 1 || v > PAGE_MAX)
+    return api_error(out, 400, "invalid_parameter", "limit", "limit: a number from 1 to %d",
+                     PAGE_MAX);
+  *n = (int)v;
+  return 0;
+}
+
+int hook_api_list(struct hook_service *h, const char *cursor, const char *limit, json_t **out)
+{
+  int n, status = parse_limit(limit, out, &n);
+  if(status)
+    return status;
+  json_t *data = json_array();
+  const char *last = NULL;
+  bool more = false;
+  pthread_mutex_lock(&h->lock);
+  /* Ids sort by creation time; the registry is small (<= ENDPOINTS_MAX). */
+  for(;;) {
+    struct endpoint *best = NULL;
+    for(size_t i = 0; i < h->neps; i++) {
+      struct endpoint *e = h->eps[i];
+      if(e->deleted || (cursor && strcmp(e->id, cursor) <= 0) || (last && strcmp(e->id, last) <= 0))
+        continue;
+      if(!best || strcmp(e->id, best->id) < 0)
+        best = e;
+    }
+    if(!best)
+      break;
+    if(json_array_size(data) == (size_t)n) {
+      more = true;
+      break;
+    }
+    json_array_append_new(data, endpoint_json(best, false));
+    last = best->id;
+  }
+  json_t *next = more && last ? json_string(last) : json_null();
+  pthread_mutex_unlock(&h->lock);
+  *out = json_pack("{s:o, s:o}", "data", data, "next_cursor", next);
+  return 200;
+}
+
+int hook_api_get(struct hook_service *h, const char *id, json_t **out)
+{
+  pthread_mutex_lock(&h->lock);
+  struct endpoint *ep = endpoint_find_locked(h, id);
+  *out = ep ? endpoint_json(ep, false) : NULL;
+  pthread_mutex_unlock(&h->lock);
+  if(!ep)
+    return api_error(out, 404, "not_found", NULL, "no webhook endpoint %s", id);
+  return 200;
+}
+
+int hook_api_patch(struct hook_service *h, const char *id, const json_t *body, json_t **out)
+{
+  pthread_mutex_lock(&h->lock);
+  struct endpoint *live = endpoint_find_locked(h, id);
+  struct endpoint *c = live ? endpoint_clone(live) : NULL;
+  pthread_mutex_unlock(&h->lock);
+  if(!live)
+    return api_error(out, 404, "not_found", NULL, "no webhook endpoint %s", id);
+  if(!c)
+    return api_error(out, 500, "internal_error", NULL, "out of memory");
+  /* Changes are made on a copy, stored, then swapped in: a failure leaves
+   * the endpoint as it was. */
+  int status = apply_fields(h, c, body, false, false, out);
+  if(status)
+    goto out;
+  c->updated_ms = (int64_t)sub_now_ms();
+  pthread_mutex_lock(&h->db_lock);
+  if(endpoint_save(h->api_db, c))
+    status = db_error(h, out, h->api_db);
+  pthread_mutex_unlock(&h->db_lock);
+  if(status)
+    goto out;
+  pthread_mutex_lock(&h->lock);
+  live = endpoint_find_locked(h, id);
+  if(live) {
+    endpoint_adopt(live, c);
+    *out = endpoint_json(live, false);
+  }
+  pthread_mutex_unlock(&h->lock);
+  atomic_store(&h->poke, true);
+  curl_multi_wakeup(h->multi);
+  status = live ? 200 : api_error(out, 404, "not_found", NULL, "no webhook endpoint %s", id);
+out:
+  endpoint_free(c);
+  return status;
+}
+
+int hook_api_delete(struct hook_service *h, const char *id, json_t **out)
+{
+  pthread_mutex_lock(&h->lock);
+  bool found = endpoint_find_locked(h, id) != NULL;
+  pthread_mutex_unlock(&h->lock);
+  if(!found)
+    return api_error(out, 404, "not_found", NULL, "no webhook endpoint %s", id);
+  pthread_mutex_lock(&h->db_lock);
+  sqlite3_stmt *st[3] = {NULL, NULL, NULL};
+  static const char *sql[3] = {
+      "DELETE FROM attempts WHERE delivery IN (SELECT id FROM deliveries WHERE endpoint=?1)",
+      "DELETE FROM deliveries WHERE endpoint=?1", "DELETE FROM endpoints WHERE id=?1"};
+  int rc = store_exec(h->api_db, "BEGIN IMMEDIATE");
+  for(int i = 0; i < 3 && !rc; i++) {
+    rc = sqlite3_prepare_v2(h->api_db, sql[i], -1, &st[i], NULL) != SQLITE_OK;
+    if(!rc) {
+      sqlite3_bind_text(st[i], 1, id, -1, SQLITE_STATIC);
+      rc = sqlite3_step(st[i]) != SQLITE_DONE;
+    }
+  }
+  int status = 0;
+  if(!rc)
+    rc = store_exec(h->api_db, "COMMIT");
+  if(rc) {
+    status = db_error(h, out, h->api_db);
+    store_exec(h->api_db, "ROLLBACK");
+  }
+  for(int i = 0; i < 3; i++)
+    sqlite3_finalize(st[i]);
+  pthread_mutex_unlock(&h->db_lock);
+  if(status)
+    return status;
+  pthread_mutex_lock(&h->lock);
+  struct endpoint *ep = endpoint_find_locked(h, id);
+  if(ep)
+    ep->deleted = true; /* the dispatcher frees it once nothing is in flight */
+  pthread_mutex_unlock(&h->lock);
+  curl_multi_wakeup(h->multi);
+  hook_log(h, HLOG_INFO, "endpoint_deleted", "id=%s", id);
+  *out = json_pack("{s:s, s:b}", "id", id, "deleted", 1);
+  return 200;
+}
+
+int hook_api_rotate(struct hook_service *h, const char *id, json_t **out)
+{
+  pthread_mutex_lock(&h->lock);
+  struct endpoint *live = endpoint_find_locked(h, id);
+  struct endpoint *c = live ? endpoint_clone(live) : NULL;
+  pthread_mutex_unlock(&h->lock);
+  if(!live)
+    return api_error(out, 404, "not_found", NULL, "no webhook endpoint %s", id);
+  if(!c)
+    return api_error(out, 500, "internal_error", NULL, "out of memory");
+  int status = 0;
+  int64_t now = (int64_t)sub_now_ms();
+  memcpy(c->old_secret, c->secret, sizeof(c->secret));
+  c->old_until_ms = now + h->cfg.rotation_ms;
+  if(hook_secret_generate(32, c->secret, sizeof(c->secret))) {
+    status = api_error(out, 500, "internal_error", NULL, "no random bytes");
+    goto out;
+  }
+  c->updated_ms = now;
+  pthread_mutex_lock(&h->db_lock);
+  if(endpoint_save(h->api_db, c))
+    status = db_error(h, out, h->api_db);
+  pthread_mutex_unlock(&h->db_lock);
+  if(status)
+    goto out;
+  char until[SUB_TIME_LEN + 1];
+  time_iso(c->old_until_ms, until);
+  pthread_mutex_lock(&h->lock);
+  live = endpoint_find_locked(h, id);
+  if(live)
+    endpoint_adopt(live, c);
+  pthread_mutex_unlock(&h->lock);
+  if(!live) {
+    status = api_error(out, 404, "not_found", NULL, "no webhook endpoint %s", id);
+    goto out;
+  }
+  hook_log(h, HLOG_INFO, "endpoint_secret_rotated", "id=%s old_until=%s", id, until);
+  *out = json_pack("{s:s, s:s, s:s}", "id", id, "secret", live ? c->secret : "",
+                   "previous_secret_expires_at", until);
+  status = 200;
+out:
+  endpoint_free(c);
+  return status;
+}
+
+static const char *status_name(int s)
+{
+  switch(s) {
+  case D_DELIVERED: return "delivered";
+  case D_FAILED: return "failed";
+  default: return "pending";
+  }
+}
+
+int hook_api_deliveries(struct hook_service *h, const char *id, const char *status,
+                        const char *cursor, const char *limit, json_t **out)
+{
+  int n, rc = parse_limit(limit, out, &n);
+  if(rc)
+    return rc;
+  int want = -1; /* all; pending also takes D_QUEUED */
+  if(status) {
+    if(strcmp(status, "pending") == 0)
+      want = D_PENDING;
+    else if(strcmp(status, "delivered") == 0)
+      want = D_DELIVERED;
+    else if(strcmp(status, "failed") == 0)
+      want = D_FAILED;
+    else
+      return api_error(out, 400, "invalid_parameter", "status",
+                       "status: one of pending, delivered, failed");
+  }
+  int64_t after = INT64_MAX;
+  if(cursor) {
+    char *end;
+    long long v = strtoll(cursor, &end, 10);
+    if(!*cursor || *end || v < 1)
+      return api_error(out, 400, "invalid_parameter", "cursor", "cursor: not a cursor");
+    after = v;
+  }
+  pthread_mutex_lock(&h->lock);
+  bool found = endpoint_find_locked(h, id) != NULL;
+  pthread_mutex_unlock(&h->lock);
+  if(!found)
+    return api_error(out, 404, "not_found", NULL, "no webhook endpoint %s", id);
+
+  static const char q[] =
+      "SELECT d.id, d.event_id, e.topic, e.seq, d.status, d.next_ms, d.created_ms"
+      " FROM deliveries d LEFT JOIN events e ON e.id = d.event_id"
+      " WHERE d.endpoint=?1 AND d.id < ?2 AND (?3 < 0 OR d.status=?3"
+      " OR (?3=0 AND d.status=3)) ORDER BY d.id DESC LIMIT ?4";
+  static const char qa[] = "SELECT n, ms, http_status, latency_us, error, response FROM attempts"
+                           " WHERE delivery=?1 ORDER BY n";
+  json_t *data = json_array();
+  int64_t last = 0;
+  bool more = false;
+  int status_code = 200;
+  pthread_mutex_lock(&h->db_lock);
+  sqlite3_stmt *st = NULL, *sa = NULL;
+  if(sqlite3_prepare_v2(h->api_db, q, -1, &st, NULL) != SQLITE_OK ||
+     sqlite3_prepare_v2(h->api_db, qa, -1, &sa, NULL) != SQLITE_OK) {
+    status_code = db_error(h, out, h->api_db);
+    goto done;
+  }
+  sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(st, 2, after);
+  sqlite3_bind_int(st, 3, want);
+  sqlite3_bind_int(st, 4, n + 1);
+  int r;
+  while((r = sqlite3_step(st)) == SQLITE_ROW) {
+    if(json_array_size(data) == (size_t)n) {
+      more = true;
+      break;
+    }
+    int64_t did = sqlite3_column_int64(st, 0);
+    int s = sqlite3_column_int(st, 4);
+    char created[SUB_TIME_LEN + 1];
+    time_iso(sqlite3_column_int64(st, 6), created);
+    const char *topic = (const char *)sqlite3_column_text(st, 2);
+    json_t *d = json_pack("{s:I, s:s, s:s, s:I, s:s, s:s}", "id", (json_int_t)did, "event_id",
+                          (const char *)sqlite3_column_text(st, 1), "topic", topic ? topic : "",
+                          "seq", (json_int_t)sqlite3_column_int64(st, 3), "status", status_name(s),
+                          "created_at", created);
+    if(s == D_PENDING || s == D_QUEUED) {
+      char next[SUB_TIME_LEN + 1];
+      time_iso(sqlite3_column_int64(st, 5), next);
+      json_object_set_new(d, "next_attempt_at", json_string(next));
+    }
+    json_t *attempts = json_array();
+    sqlite3_reset(sa);
+    sqlite3_bind_int64(sa, 1, did);
+    while(sqlite3_step(sa) == SQLITE_ROW) {
+      char at[SUB_TIME_LEN + 1];
+      time_iso(sqlite3_column_int64(sa, 1), at);
+      json_t *a = json_pack("{s:i, s:s, s:f}", "n", sqlite3_column_int(sa, 0), "at", at,
+                            "latency_ms", (double)sqlite3_column_int64(sa, 3) / 1000.0);
+      int hs = sqlite3_column_int(sa, 2);
+      json_object_set_new(a, "http_status", hs ? json_integer(hs) : json_null());
+      const char *err = (const char *)sqlite3_column_text(sa, 4);
+      json_object_set_new(a, "error", err ? json_string(err) : json_null());
+      const void *resp = sqlite3_column_blob(sa, 5);
+      int rlen = sqlite3_column_bytes(sa, 5);
+      /* Response bytes are the receiver's: shown as text, invalid UTF-8 repaired. */
+      json_t *rs = resp ? json_stringn_nocheck(resp, (size_t)rlen) : json_null();
+      if(resp && !json_stringn((const char *)resp, (size_t)rlen)) {
+        json_decref(rs);
+        char *copy = malloc((size_t)rlen + 1);
+        for(int i = 0; copy && i < rlen; i++) {
+          unsigned char ch = ((const unsigned char *)resp)[i];
+          copy[i] = ch < 0x80 ? (char)ch : '?';
+        }
+        rs = copy ? json_stringn(copy, (size_t)rlen) : json_null();
+        free(copy);
+      }
+      json_object_set_new(a, "response", rs ? rs : json_null());
+      json_array_append_new(attempts, a);
+    }
+    json_object_set_new(d, "attempts", attempts);
+    json_array_append_new(data, d);
+    last = did;
+  }
+  if(r != SQLITE_ROW && r != SQLITE_DONE)
+    status_code = db_error(h, out, h->api_db);
+done:
+  sqlite3_finalize(st);
+  sqlite3_finalize(sa);
+  pthread_mutex_unlock(&h->db_lock);
+  if(status_code != 200) {
+    json_decref(data);
+    return status_code;
+  }
+  char next[24];
+  snprintf(next, sizeof(next), "%lld", (long long)last);
+  *out =
+      json_pack("{s:o, s:o}", "data", data, "next_cursor", more ? json_string(next) : json_null());
+  return 200;
+}
+
+/* Runs one UPDATE with id and an optional second text/int parameter on the
+ * API connection. Returns the rows changed, or -1 (with *out set). */
+static int64_t api_update(struct hook_service *h, const char *sql, const char *ep_id, int64_t a,
+                          int64_t b, json_t **out, int *status)
+{
+  pthread_mutex_lock(&h->db_lock);
+  sqlite3_stmt *st = NULL;
+  int64_t changed = -1;
+  if(sqlite3_prepare_v2(h->api_db, sql, -1, &st, NULL) == SQLITE_OK) {
+    sqlite3_bind_text(st, 1, ep_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, a);
+    sqlite3_bind_int64(st, 3, b);
+    if(sqlite3_step(st) == SQLITE_DONE)
+      changed = sqlite3_changes64(h->api_db);
+  }
+  if(changed < 0)
+    *status = db_error(h, out, h->api_db);
+  sqlite3_finalize(st);
+  pthread_mutex_unlock(&h->db_lock);
+  return changed;
+}
+
+int hook_api_retry(struct hook_service *h, const char *id, const char *delivery, json_t **out)
+{
+  char *end;
+  long long did = strtoll(delivery, &end, 10);
+  if(!*delivery || *end || did < 1)
+    return api_error(out, 404, "not_found", NULL, "no delivery %s", delivery);
+  pthread_mutex_lock(&h->lock);
+  bool found = endpoint_find_locked(h, id) != NULL;
+  pthread_mutex_unlock(&h->lock);
+  if(!found)
+    return api_error(out, 404, "not_found", NULL, "no webhook endpoint %s", id);
+  int status = 0;
+  int64_t now = (int64_t)sub_now_ms();
+  int64_t n = api_update(h,
+                         "UPDATE deliveries SET status=0, attempts=0, next_ms=?3, updated_ms=?3"
+                         " WHERE endpoint=?1 AND id=?2 AND status IN (1,2)",
+                         id, did, now, out, &status);
+  if(n < 0)
+    return status;
+  if(n == 0) {
+    /* Tell "pending already" (409) from "no such delivery" (404). */
+    pthread_mutex_lock(&h->db_lock);
+    sqlite3_stmt *st = NULL;
+    bool exists = false;
+    if(sqlite3_prepare_v2(h->api_db, "SELECT 1 FROM deliveries WHERE endpoint=?1 AND id=?2", -1,
+                          &st, NULL) == SQLITE_OK) {
+      sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+      sqlite3_bind_int64(st, 2, did);
+      exists = sqlite3_step(st) == SQLITE_ROW;
+    }
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&h->db_lock);
+    if(exists)
+      return api_error(out, 409, "delivery_pending", NULL,
+                       "delivery %lld is pending already: it will be attempted as scheduled", did);
+    return api_error(out, 404, "not_found", NULL, "no delivery %lld of endpoint %s", did, id);
+  }
+  atomic_store(&h->poke, true);
+  curl_multi_wakeup(h->multi);
+  *out = json_pack("{s:I, s:s}", "id", (json_int_t)did, "status", "pending");
+  return 202;
+}
+
+/* Parses RFC 3339 ("2026-11-28T04:00:00Z", "...00.123+01:00") into Unix
+ * milliseconds. Returns 0 or -1. */
+static int parse_rfc3339(const char *s, int64_t *ms)
+{
+  struct tm tm = {0};
+  const char *p = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
+  if(!p)
+    return -1;
+  int64_t frac = 0;
+  if(*p == '.') {
+    int digits = 0;
+    for(p++; isdigit((unsigned char)*p); p++, digits++)
+      if(digits < 3)
+        frac = frac * 10 + (*p - '0');
+    if(!digits)
+      return -1;
+    for(; digits < 3; digits++)
+      frac *= 10;
+  }
+  int64_t off = 0;
+  if(*p == 'Z' || *p == 'z')
+    p++;
+  else if(*p == '+' || *p == '-') {
+    int hh, mm;
+    if(sscanf(p + 1, "%2d:%2d", &hh, &mm) != 2 || hh > 23 || mm > 59)
+      return -1;
+    off = (hh * 60 + mm) * 60 * (*p == '+' ? 1 : -1);
+    p += 6;
+  } else
+    return -1;
+  if(*p)
+    return -1;
+  *ms = ((int64_t)timegm(&tm) - off) * 1000 + frac;
+  return 0;
+}
+
+int hook_api_replay(struct hook_service *h, const char *id, const json_t *body, json_t **out)
+{
+  json_t *since = json_is_object(body) ? json_object_get(body, "since") : NULL;
+  if(!json_is_string(since))
+    return api_error(out, 422, "invalid_field", "since",
+                     "since: required, an RFC 3339 time or an event id");
+  const char *s = json_string_value(since);
+  int64_t ms;
+  if(parse_rfc3339(s, &ms)) {
+    /* An event id: a UUIDv7 carries its millisecond in its first 48 bits. */
+    unsigned v[6];
+    if(strlen(s) != SUB_ID_LEN || s[14] != '7' ||
+       sscanf(s, "%2x%2x%2x%2x-%2x%2x", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5]) != 6)
+      return api_error(out, 422, "invalid_field", "since",
+                       "since: neither an RFC 3339 time nor an event id");
+    ms = 0;
+    for(int i = 0; i < 6; i++)
+      ms = ms << 8 | v[i];
+  }
+  pthread_mutex_lock(&h->lock);
+  bool found = endpoint_find_locked(h, id) != NULL;
+  pthread_mutex_unlock(&h->lock);
+  if(!found)
+    return api_error(out, 404, "not_found", NULL, "no webhook endpoint %s", id);
+  int status = 0;
+  int64_t now = (int64_t)sub_now_ms();
+  int64_t n = api_update(h,
+                         "UPDATE deliveries SET status=0, attempts=0, next_ms=?3, updated_ms=?3"
+                         " WHERE endpoint=?1 AND status IN (1,2) AND event_ms >= ?2",
+                         id, ms, now, out, &status);
+  if(n < 0)
+    return status;
+  atomic_store(&h->poke, true);
+  curl_multi_wakeup(h->multi);
+  hook_log(h, HLOG_INFO, "endpoint_replay", "id=%s since_ms=%lld requeued=%lld", id, (long long)ms,
+           (long long)n);
+  *out = json_pack("{s:I}", "requeued", (json_int_t)n);
+  return 202;
+}
+
+/* ---- publishing ---- */
+
+bool hook_idem_valid(const char *key)
+{
+  size_t n = strlen(key);
+  if(n == 0 || n > HOOK_IDEM_KEY_MAX)
+    return false;
+  for(size_t i = 0; i < n; i++)
+    if(key[i] < 0x21 || key[i] > 0x7e)
+      return false;
+  return true;
+}
+
+/* The broker's hold callback: queues the event for the next commit, with
+ * the endpoints it goes to. Runs under the topic's lock. */
+static int on_hold(void *arg, struct sub_event *ev, void *ctx)
+{
+  struct hook_service *h = arg;
+  struct item *it = calloc(1, sizeof(*it));
+  if(!it)
+    return -1;
+  it->ev = ev;
+  it->p = ctx;
+  pthread_mutex_lock(&h->lock);
+  if(h->nqueue >= (size_t)h->cfg.commit_queue_max || atomic_load(&h->stop))
+    goto refuse;
+  size_t n = 0;
+  for(size_t i = 0; i < h->neps; i++)
+    n += h->eps[i]->enabled && !h->eps[i]->deleted && endpoint_matches(h->eps[i], ev->topic);
+  if(n) {
+    it->eps = malloc(n * sizeof(*it->eps));
+    it->ordered = malloc(n * sizeof(*it->ordered));
+    if(!it->eps || !it->ordered)
+      goto refuse;
+    for(size_t i = 0; i < h->neps; i++) {
+      struct endpoint *e = h->eps[i];
+      if(e->enabled && !e->deleted && endpoint_matches(e, ev->topic)) {
+        memcpy(it->eps[it->neps], e->id, sizeof(e->id));
+        it->ordered[it->neps++] = e->ordered;
+      }
+    }
+  }
+  if(h->qtail)
+    h->qtail->next = it;
+  else
+    h->qhead = it;
+  h->qtail = it;
+  h->nqueue++;
+  pthread_mutex_unlock(&h->lock);
+  curl_multi_wakeup(h->multi);
+  return 0;
+refuse:
+  pthread_mutex_unlock(&h->lock);
+  free(it->eps);
+  free(it->ordered);
+  free(it);
+  return -1;
+}
+
+static bool claims_add(struct hook_service *h, const char *key)
+{
+  bool ok = false;
+  pthread_mutex_lock(&h->lock);
+  for(size_t i = 0; i < h->nclaims; i++)
+    if(strcmp(h->claims[i], key) == 0)
+      goto out;
+  if(h->nclaims == h->claims_cap) {
+    size_t cap = h->claims_cap ? h->claims_cap * 2 : 16;
+    char **n = realloc(h->claims, cap * sizeof(*n));
+    if(!n)
+      goto out;
+    h->claims = n;
+    h->claims_cap = cap;
+  }
+  h->claims[h->nclaims] = strdup(key);
+  ok = h->claims[h->nclaims] != NULL;
+  h->nclaims += ok;
+out:
+  pthread_mutex_unlock(&h->lock);
+  return ok;
+}
+
+void claims_release(struct hook_service *h, const char *key)
+{
+  pthread_mutex_lock(&h->lock);
+  for(size_t i = 0; i < h->nclaims; i++)
+    if(strcmp(h->claims[i], key) == 0) {
+      free(h->claims[i]);
+      h->claims[i] = h->claims[--h->nclaims];
+      break;
+    }
+  pthread_mutex_unlock(&h->lock);
+}
+
+static enum hook_pub_state pub_fail(struct hook_publish *p, int status, const char *code,
+                                    const char *msg)
+{
+  p->status = status;
+  p->error_code = code;
+  snprintf(p->error_message, sizeof(p->error_message), "%s", msg);
+  return HOOK_PUB_DONE;
+}
+
+/* Looks the key up. Returns 1 when answered (replay or conflict: p is
+ * done), 0 when the key is new, -1 on a store error (p is done). */
+static int idem_lookup(struct hook_service *h, struct hook_publish *p)
+{
+  static const char q[] = "SELECT hash, response FROM idempotency WHERE key=?1 AND ms >= ?2";
+  int ret = 0;
+  pthread_mutex_lock(&h->db_lock);
+  sqlite3_stmt *st = NULL;
+  if(sqlite3_prepare_v2(h->api_db, q, -1, &st, NULL) != SQLITE_OK) {
+    ret = -1;
+    goto out;
+  }
+  sqlite3_bind_text(st, 1, p->idem_key, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(st, 2, (int64_t)sub_now_ms() - h->cfg.idempotency_ttl_ms);
+  int rc = sqlite3_step(st);
+  if(rc == SQLITE_DONE)
+    goto out;
+  if(rc != SQLITE_ROW) {
+    ret = -1;
+    goto out;
+  }
+  ret = 1;
+  const void *hash = sqlite3_column_blob(st, 0);
+  if(sqlite3_column_bytes(st, 0) != 32 || memcmp(hash, p->idem_hash, 32) != 0) {
+    pub_fail(p, 409, "idempotency_conflict",
+             "this Idempotency-Key was used with a different topic or body");
+    goto out;
+  }
+  json_t *r = json_loads((const char *)sqlite3_column_text(st, 1), 0, NULL);
+  const char *id = json_string_value(json_object_get(r, "id"));
+  if(!id || strlen(id) != SUB_ID_LEN) {
+    json_decref(r);
+    ret = -1;
+    goto out;
+  }
+  memcpy(p->pub.id, id, SUB_ID_LEN + 1);
+  p->pub.seq = (uint64_t)json_integer_value(json_object_get(r, "seq"));
+  p->pub.ms = (uint64_t)json_integer_value(json_object_get(r, "ms"));
+  json_decref(r);
+  p->status = 202;
+  p->replayed = true;
+out:
+  if(ret < 0)
+    pub_fail(p, 503, "store_failed", "the webhook store could not be read");
+  sqlite3_finalize(st);
+  pthread_mutex_unlock(&h->db_lock);
+  return ret;
+}
+
+enum hook_pub_state hook_publish(struct hook_service *h, struct hook_publish *p)
+{
+  p->status = 0;
+  p->replayed = false;
+  p->error_code = NULL;
+  p->error_message[0] = '\0';
+  p->idem_claimed = false;
+  bool hold = false;
+  if(p->idem_key) {
+    EVP_MD_CTX *c = EVP_MD_CTX_new();
+    bool hashed = c && EVP_DigestInit_ex(c, EVP_sha256(), NULL) &&
+                  EVP_DigestUpdate(c, p->topic, p->topic_len) && EVP_DigestUpdate(c, "\n", 1) &&
+                  EVP_DigestUpdate(c, p->data, p->data_len) &&
+                  EVP_DigestFinal_ex(c, p->idem_hash, NULL);
+    EVP_MD_CTX_free(c);
+    if(!hashed)
+      return pub_fail(p, 500, "internal_error", "out of memory");
+    if(!claims_add(h, p->idem_key))
+      return pub_fail(p, 409, "idempotency_in_progress",
+                      "a request with this Idempotency-Key is in progress; retry later");
+    p->idem_claimed = true;
+    if(idem_lookup(h, p)) {
+      claims_release(h, p->idem_key);
+      p->idem_claimed = false;
+      return HOOK_PUB_DONE;
+    }
+    hold = true;
+  }
+  if(!hold) {
+    char topic[SUB_TOPIC_MAX + 1];
+    snprintf(topic, sizeof(topic), "%.*s", (int)p->topic_len, p->topic);
+    pthread_mutex_lock(&h->lock);
+    for(size_t i = 0; i < h->neps && !hold; i++)
+      hold = h->eps[i]->enabled && !h->eps[i]->deleted && endpoint_matches(h->eps[i], topic);
+    pthread_mutex_unlock(&h->lock);
+  }
+  bool held = false;
+  enum sub_err e = sub_broker_publish_held(h->broker, p->topic, p->topic_len, p->data, p->data_len,
+                                           hold, p, &p->pub, &held);
+  if(e == SUB_OK && held)
+    return HOOK_PUB_PENDING; /* the dispatcher finishes it (maybe already has) */
+  if(p->idem_claimed) {
+    claims_release(h, p->idem_key);
+    p->idem_claimed = false;
+  }
+  switch(e) {
+  case SUB_OK: p->status = 202; return HOOK_PUB_DONE;
+  case SUB_EOVERLOADED:
+    return pub_fail(p, 503, "overloaded", "the server is falling behind; retry later");
+  case SUB_ETOOMANYTOPICS:
+    return pub_fail(p, 503, "too_many_topics", "the topic table is full (broker.max_topics)");
+  case SUB_EINVAL: return pub_fail(p, 400, "invalid_topic", "invalid topic");
+  case SUB_ENOMEM: break;
+  }
+  return pub_fail(p, 500, "internal_error", "out of memory");
+}
+
+struct waiter {
+  pthread_mutex_t m;
+  pthread_cond_t c;
+  bool done;
+};
+
+static void waiter_done(struct hook_publish *p)
+{
+  struct waiter *w = p->arg;
+  pthread_mutex_lock(&w->m);
+  w->done = true;
+  pthread_cond_signal(&w->c);
+  pthread_mutex_unlock(&w->m);
+}
+
+void hook_publish_wait(struct hook_service *h, struct hook_publish *p)
+{
+  struct waiter w = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false};
+  p->done = waiter_done;
+  p->arg = &w;
+  if(hook_publish(h, p) == HOOK_PUB_PENDING) {
+    pthread_mutex_lock(&w.m);
+    while(!w.done)
+      pthread_cond_wait(&w.c, &w.m);
+    pthread_mutex_unlock(&w.m);
+  }
+  pthread_mutex_destroy(&w.m);
+  pthread_cond_destroy(&w.c);
+}
+
+static void internal_done(struct hook_publish *p)
+{
+  free((void *)p->data);
+  free(p);
+}
+
+void hook_publish_internal(struct hook_service *h, const char *topic, json_t *data)
+{
+  struct hook_publish *p = calloc(1, sizeof(*p));
+  char *text = json_dumps(data, JSON_COMPACT);
+  json_decref(data);
+  if(!p || !text) {
+    free(p);
+    free(text);
+    return;
+  }
+  p->topic = topic;
+  p->topic_len = strlen(topic);
+  p->data = text;
+  p->data_len = strlen(text);
+  p->done = internal_done;
+  if(hook_publish(h, p) == HOOK_PUB_DONE) {
+    if(p->status != 202)
+      hook_log(h, HLOG_WARN, "internal_publish_failed", "topic=%s error=%s", topic, p->error_code);
+    internal_done(p);
+  }
+}
+
+/* ---- start and stop ---- */
+
+static int load_endpoints(struct hook_service *h, char err[512])
+{
+  static const char q[] =
+      "SELECT id,url,topics,description,secret,old_secret,old_until_ms,enabled,ordered,"
+      "from_config,created_ms,updated_ms,failing_since_ms,disabled_reason FROM endpoints";
+  sqlite3_stmt *st;
+  if(sqlite3_prepare_v2(h->api_db, q, -1, &st, NULL) != SQLITE_OK) {
+    snprintf(err, 512, "webhook store: %s", sqlite3_errmsg(h->api_db));
+    return -1;
+  }
+  int rc;
+  while((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    struct endpoint *ep = calloc(1, sizeof(*ep));
+    if(!ep)
+      break;
+    snprintf(ep->id, sizeof(ep->id), "%s", (const char *)sqlite3_column_text(st, 0));
+    ep->url = strdup((const char *)sqlite3_column_text(st, 1));
+    ep->topics = json_loads((const char *)sqlite3_column_text(st, 2), 0, NULL);
+    ep->description = strdup((const char *)sqlite3_column_text(st, 3));
+    snprintf(ep->secret, sizeof(ep->secret), "%s", (const char *)sqlite3_column_text(st, 4));
+    snprintf(ep->old_secret, sizeof(ep->old_secret), "%s",
+             (const char *)sqlite3_column_text(st, 5));
+    ep->old_until_ms = sqlite3_column_int64(st, 6);
+    ep->enabled = sqlite3_column_int(st, 7);
+    ep->ordered = sqlite3_column_int(st, 8);
+    ep->from_config = sqlite3_column_int(st, 9);
+    ep->created_ms = sqlite3_column_int64(st, 10);
+    ep->updated_ms = sqlite3_column_int64(st, 11);
+    ep->failing_since_ms = sqlite3_column_int64(st, 12);
+    snprintf(ep->disabled_reason, sizeof(ep->disabled_reason), "%s",
+             (const char *)sqlite3_column_text(st, 13));
+    if(!ep->url || !ep->topics || !ep->description || registry_add_locked(h, ep)) {
+      endpoint_free(ep);
+      break;
+    }
+  }
+  sqlite3_finalize(st);
+  if(rc != SQLITE_DONE) {
+    snprintf(err, 512, "webhook store: cannot load the endpoints");
+    return -1;
+  }
+  return 0;
+}
+
+/* Applies webhooks.endpoints from the config: each is stored under its id
+ * (replacing what the API may have changed since the last start). */
+static int config_endpoints(struct hook_service *h, char err[512])
+{
+  size_t i;
+  json_t *v;
+  json_array_foreach(h->cfg.endpoints, i, v)
+  {
+    const char *id = json_string_value(json_object_get(v, "id"));
+    json_t *msg = NULL;
+    struct endpoint *ep = calloc(1, sizeof(*ep));
+    if(!ep) {
+      snprintf(err, 512, "out of memory");
+      return -1;
+    }
+    ep->enabled = true;
+    int status = apply_fields(h, ep, v, true, true, &msg);
+    if(!status && (!id || !*id || strlen(id) > HOOK_ID_LEN)) {
+      status = 422;
+      msg = json_pack("{s:{s:s}}", "error", "message", "id: required, 1 to 36 bytes");
+    }
+    if(status) {
+      snprintf(err, 512, "webhooks.endpoints[%zu].%s", i,
+               json_string_value(json_object_get(json_object_get(msg, "error"), "message")));
+      json_decref(msg);
+      endpoint_free(ep);
+      return -1;
+    }
+    snprintf(ep->id, sizeof(ep->id), "%s", id);
+    ep->from_config = true;
+    if(!ep->description)
+      ep->description = strdup("");
+    struct endpoint *old = endpoint_find_locked(h, id);
+    ep->created_ms = old ? old->created_ms : (int64_t)sub_now_ms();
+    ep->updated_ms = (int64_t)sub_now_ms();
+    if(old && strcmp(old->secret, ep->secret) == 0) { /* keep a rotation's state */
+      memcpy(ep->old_secret, old->old_secret, sizeof(ep->old_secret));
+      ep->old_until_ms = old->old_until_ms;
+    }
+    if(endpoint_save(h->api_db, ep)) {
+      snprintf(err, 512, "webhook store: %s", sqlite3_errmsg(h->api_db));
+      endpoint_free(ep);
+      return -1;
+    }
+    if(old) {
+      endpoint_adopt(old, ep);
+      old->from_config = true;
+      endpoint_free(ep);
+    } else if(registry_add_locked(h, ep)) {
+      endpoint_free(ep);
+      snprintf(err, 512, "out of memory");
+      return -1;
+    }
+  }
+  return 0;
+}
+
+/* Restores the seq counters, and puts deliveries that were loaded (maybe
+ * in flight) when the process stopped back to pending. */
+static int recover(struct hook_service *h, char err[512])
+{
+  sqlite3_stmt *st;
+  if(store_exec(h->api_db, "UPDATE deliveries SET status=0 WHERE status=3") ||
+     sqlite3_prepare_v2(h->api_db, "SELECT topic, seq FROM topic_seq", -1, &st, NULL) !=
+         SQLITE_OK) {
+    snprintf(err, 512, "webhook store: %s", sqlite3_errmsg(h->api_db));
+    return -1;
+  }
+  int requeued = sqlite3_changes(h->api_db);
+  size_t topics = 0;
+  while(sqlite3_step(st) == SQLITE_ROW) {
+    const char *t = (const char *)sqlite3_column_text(st, 0);
+    sub_broker_seed(h->broker, t, strlen(t), (uint64_t)sqlite3_column_int64(st, 1));
+    topics++;
+  }
+  sqlite3_finalize(st);
+  hook_log(h, HLOG_INFO, "webhooks_recovered", "topics=%zu requeued_in_flight=%d", topics,
+           requeued);
+  return 0;
+}
+
+struct hook_service *hook_start(const struct hook_config *cfg, struct sub_broker *broker,
+                                char err[512])
+{
+  struct hook_service *h = calloc(1, sizeof(*h));
+  if(!h) {
+    snprintf(err, 512, "out of memory");
+    return NULL;
+  }
+  h->cfg = *cfg;
+  h->broker = broker;
+  pthread_mutex_init(&h->lock, NULL);
+  pthread_mutex_init(&h->db_lock, NULL);
+  RAND_bytes((unsigned char *)&h->rng, sizeof(h->rng));
+  if(curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+    snprintf(err, 512, "libcurl failed to initialise");
+    goto fail;
+  }
+  h->multi = curl_multi_init();
+  if(!h->multi) {
+    snprintf(err, 512, "out of memory");
+    goto fail;
+  }
+  if(store_open(cfg->db_path, cfg->store_max_bytes, &h->api_db, err) ||
+     store_open(cfg->db_path, cfg->store_max_bytes, &h->db, err))
+    goto fail;
+  if(load_endpoints(h, err) || config_endpoints(h, err) || recover(h, err))
+    goto fail;
+  sub_broker_set_hold(broker, on_hold, h);
+  if(pthread_create(&h->thread, NULL, dispatch_main, h)) {
+    sub_broker_set_hold(broker, NULL, NULL);
+    snprintf(err, 512, "cannot start the webhook dispatcher thread");
+    goto fail;
+  }
+  size_t enabled = 0;
+  for(size_t i = 0; i < h->neps; i++)
+    enabled += h->eps[i]->enabled;
+  hook_log(h, HLOG_INFO, "webhooks_started", "store=%s endpoints=%zu enabled=%zu", cfg->db_path,
+           h->neps, enabled);
+  return h;
+fail:
+  for(size_t i = 0; i < h->neps; i++)
+    endpoint_free(h->eps[i]);
+  free(h->eps);
+  store_close(h->db);
+  store_close(h->api_db);
+  if(h->multi)
+    curl_multi_cleanup(h->multi);
+  pthread_mutex_destroy(&h->lock);
+  pthread_mutex_destroy(&h->db_lock);
+  free(h);
+  return NULL;
+}
+
+void hook_stop(struct hook_service *h)
+{
+  if(!h)
+    return;
+  atomic_store(&h->stop, true);
+  curl_multi_wakeup(h->multi);
+  pthread_join(h->thread, NULL);
+  sub_broker_set_hold(h->broker, NULL, NULL);
+  for(size_t i = 0; i < h->neps; i++)
+    endpoint_free(h->eps[i]);
+  free(h->eps);
+  for(size_t i = 0; i < h->nclaims; i++)
+    free(h->claims[i]);
+  free(h->claims);
+  curl_multi_cleanup(h->multi);
+  store_close(h->db);
+  store_close(h->api_db);
+  pthread_mutex_destroy(&h->lock);
+  pthread_mutex_destroy(&h->db_lock);
+  free(h);
+}

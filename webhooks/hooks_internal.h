@@ -1,0 +1,131 @@
+#ifndef HERALD_HOOKS_INTERNAL_H
+#define HERALD_HOOKS_INTERNAL_H
+
+/* Shared by hooks.c (registry, publishing, the endpoints API), store.c
+ * (SQLite) and dispatch.c (the dispatcher thread). Not a public header. */
+
+#include <curl/curl.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdatomic.h>
+
+#include "hooks.h"
+#include "signer.h"
+
+#define HOOK_ID_LEN SUB_ID_LEN
+#define HOOK_READY_MAX 128      /* deliveries of one endpoint loaded in memory */
+#define HOOK_RESPONSE_KEEP 1024 /* response body bytes kept per attempt */
+#define HOOK_DISABLED_TOPIC "herald.webhooks.endpoint_disabled"
+
+enum { D_PENDING = 0, D_DELIVERED = 1, D_FAILED = 2, D_QUEUED = 3 /* pending, loaded in memory */ };
+
+/* A webhook body, shared by the deliveries of one event. */
+struct blob {
+  atomic_uint refs;
+  size_t len;
+  char data[];
+};
+struct blob *blob_new(const char *data, size_t len);
+struct blob *blob_ref(struct blob *b);
+void blob_unref(struct blob *b);
+
+/* A delivery loaded in memory, due now. */
+struct ready {
+  int64_t id;
+  int attempts; /* attempts made so far (reset by a manual retry or a replay) */
+  int total;    /* attempts ever made: numbers the attempt records */
+  char event_id[HOOK_ID_LEN + 1];
+  struct blob *body;
+};
+
+struct endpoint {
+  char id[HOOK_ID_LEN + 1];
+  char *url;
+  json_t *topics; /* array of pattern strings */
+  char *description;
+  char secret[HOOK_SECRET_TEXT_MAX];
+  char old_secret[HOOK_SECRET_TEXT_MAX]; /* "" when none */
+  int64_t old_until_ms;
+  bool enabled, ordered, from_config, deleted;
+  int64_t created_ms, updated_ms, failing_since_ms;
+  char disabled_reason[64];
+  /* the dispatcher's own, under no lock */
+  struct ready q[HOOK_READY_MAX];
+  size_t qhead, qlen;
+  int inflight;
+  bool more;             /* pending rows may wait in the store */
+  int64_t next_check_ms; /* when to look for them */
+};
+
+/* A publish held by the broker until its deliveries are committed. */
+struct item {
+  struct item *next;
+  struct sub_event *ev;
+  struct hook_publish *p; /* NULL: held only to keep the topic's order */
+  char (*eps)[HOOK_ID_LEN + 1];
+  size_t neps;
+  bool *ordered; /* per matched endpoint */
+  bool ok;
+};
+
+/* The result of one attempt, written in the dispatcher's next transaction. */
+struct outcome {
+  struct outcome *next;
+  int64_t delivery;
+  int total;    /* the attempt's number */
+  int attempts; /* attempts counted for the schedule after this one */
+  int64_t ms;
+  long http_status;
+  int64_t latency_us;
+  char *error;
+  char *response;
+  size_t response_len;
+  int status; /* D_DELIVERED, D_PENDING (retry at next_ms) or D_FAILED */
+  int64_t next_ms;
+};
+
+struct hook_service {
+  struct hook_config cfg;
+  struct sub_broker *broker;
+  pthread_mutex_t lock; /* endpoints, queue, idem_claims */
+  struct endpoint **eps;
+  size_t neps, cap;
+  struct item *qhead, *qtail;
+  size_t nqueue;
+  char **claims; /* idempotency keys being published right now */
+  size_t nclaims, claims_cap;
+  pthread_mutex_t db_lock; /* api_db */
+  sqlite3 *api_db;         /* the API's connection */
+  sqlite3 *db;             /* the dispatcher's connection */
+  CURLM *multi;
+  pthread_t thread;
+  atomic_bool stop;
+  atomic_bool poke; /* pending work was added in the store: look again */
+  uint64_t rng;
+};
+
+void hook_log(struct hook_service *h, int level, const char *event, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+#define HLOG_DEBUG 0
+#define HLOG_INFO 1
+#define HLOG_WARN 2
+#define HLOG_ERROR 3
+
+/* store.c */
+int store_open(const char *path, int64_t max_bytes, sqlite3 **out, char err[512]);
+int store_exec(sqlite3 *db, const char *sql);
+void store_close(sqlite3 *db);
+
+/* hooks.c */
+struct endpoint *endpoint_find_locked(struct hook_service *h, const char *id);
+bool endpoint_matches(const struct endpoint *ep, const char *topic);
+void endpoint_free(struct endpoint *ep);
+/* Publishes an event of Herald's own (e.g. an endpoint disabled) without
+ * waiting; from any thread that holds no lock. */
+void hook_publish_internal(struct hook_service *h, const char *topic, json_t *data);
+void claims_release(struct hook_service *h, const char *key);
+
+/* dispatch.c */
+void *dispatch_main(void *arg);
+
+#endif

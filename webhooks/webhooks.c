@@ -1,6 +1,0 @@
-#include "webhooks.h"
-
-int hook_endpoint_count(void)
-{
-  return 0;
-}
