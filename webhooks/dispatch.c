@@ -103,8 +103,10 @@ static int prepare_all(struct loop *l)
        "INSERT OR REPLACE INTO idempotency(key,hash,response,ms) VALUES(?1,?2,?3,?4)"},
       {&l->upd_delivery, "UPDATE deliveries SET status=?2, attempts=?3, total=?4, next_ms=?5,"
                          " updated_ms=?6 WHERE id=?1"},
+      /* not for a delivery deleted (with its endpoint) while in flight */
       {&l->ins_attempt, "INSERT OR REPLACE INTO attempts(delivery,n,ms,http_status,latency_us,"
-                        "error,response) VALUES(?1,?2,?3,?4,?5,?6,?7)"},
+                        "error,response) SELECT ?1,?2,?3,?4,?5,?6,?7"
+                        " WHERE EXISTS (SELECT 1 FROM deliveries WHERE id=?1)"},
       {&l->sel_ready, "SELECT d.id, d.attempts, d.total, d.event_id, e.body, d.next_ms"
                       " FROM deliveries d JOIN events e ON e.id = d.event_id"
                       " WHERE d.endpoint=?1 AND d.status=0 AND d.next_ms<=?2"
@@ -156,16 +158,14 @@ static int stage(struct loop *l, struct endpoint *ep, const struct ready *r)
   }
   l->staged[l->nstaged].ep = ep;
   l->staged[l->nstaged++].r = *r;
+  ep->staged++;
   return 0;
 }
 
 /* How many more deliveries ep's memory queue can take this turn. */
-static size_t room(struct loop *l, const struct endpoint *ep)
+static size_t room(const struct endpoint *ep)
 {
-  size_t staged = 0;
-  for(size_t i = 0; i < l->nstaged; i++)
-    staged += l->staged[i].ep == ep;
-  size_t used = ep->qlen + staged;
+  size_t used = ep->qlen + ep->staged;
   return used < HOOK_READY_MAX ? HOOK_READY_MAX - used : 0;
 }
 
@@ -213,7 +213,7 @@ static int write_item(struct loop *l, struct item *it, struct blob **body)
   for(size_t i = 0; i < it->neps; i++) {
     pthread_mutex_lock(&h->lock);
     struct endpoint *ep = endpoint_find_locked(h, it->eps[i]);
-    bool direct = ep && !ep->ordered && room(l, ep) > 0;
+    bool direct = ep && !ep->ordered && room(ep) > 0;
     pthread_mutex_unlock(&h->lock);
     sqlite3_bind_text(l->ins_delivery, 1, it->eps[i], -1, SQLITE_STATIC);
     sqlite3_bind_text(l->ins_delivery, 2, ev->id, -1, SQLITE_STATIC);
@@ -254,8 +254,10 @@ static int write_item(struct loop *l, struct item *it, struct blob **body)
 
 static void drop_staged(struct loop *l, size_t from)
 {
-  for(size_t i = from; i < l->nstaged; i++)
+  for(size_t i = from; i < l->nstaged; i++) {
     blob_unref(l->staged[i].r.body);
+    l->staged[i].ep->staged--;
+  }
   l->nstaged = from;
 }
 
@@ -321,7 +323,7 @@ static int write_outcomes(struct loop *l)
 /* Loads due deliveries of ep from the store (marking them loaded). */
 static int refill(struct loop *l, struct endpoint *ep, int64_t now)
 {
-  size_t want = room(l, ep);
+  size_t want = room(ep);
   sqlite3_stmt *st = ep->ordered ? l->sel_ordered : l->sel_ready;
   if(ep->ordered)
     want = ep->qlen == 0 && ep->inflight == 0 ? 1 : 0;
@@ -422,6 +424,7 @@ static void apply_staged(struct loop *l)
     struct endpoint *ep = l->staged[i].ep;
     ep->q[(ep->qhead + ep->qlen) % HOOK_READY_MAX] = l->staged[i].r;
     ep->qlen++;
+    ep->staged--;
   }
   l->nstaged = 0;
 }
@@ -437,13 +440,33 @@ static void apply_outcomes(struct loop *l)
   l->noutcomes = 0;
 }
 
+/* True when ep should load deliveries from the store now: it may have
+ * due ones there, and room (an ordered endpoint: nothing loaded at all). */
+static bool wants_load(const struct endpoint *ep, int64_t now)
+{
+  if(ep->deleted || !ep->enabled || !ep->more || ep->next_check_ms > now)
+    return false;
+  return ep->ordered ? ep->qlen == 0 && ep->inflight == 0 : ep->qlen <= HOOK_READY_MAX / 2;
+}
+
+static bool refill_due(struct hook_service *h, int64_t now)
+{
+  bool due = false;
+  pthread_mutex_lock(&h->lock);
+  for(size_t i = 0; i < h->neps && !due; i++)
+    due = wants_load(h->eps[i], now);
+  pthread_mutex_unlock(&h->lock);
+  return due;
+}
+
 /* One turn's transaction. */
 static void commit_turn(struct loop *l, struct item *items, bool want_refill)
 {
   struct hook_service *h = l->h;
+  int64_t now = now_ms();
+  want_refill = want_refill && refill_due(h, now);
   if(!items && !l->outcomes && !want_refill)
     return;
-  int64_t now = now_ms();
   int rc = store_exec(l->db, "BEGIN IMMEDIATE") ? sqlite3_extended_errcode(l->db) : 0;
   int items_rc = rc;
   if(!rc && items)
@@ -459,9 +482,7 @@ static void commit_turn(struct loop *l, struct item *items, bool want_refill)
     /* Endpoints are freed by this thread only, so the copy stays valid. */
     for(size_t i = 0; eps && i < n; i++) {
       struct endpoint *ep = eps[i];
-      if(ep->deleted || !ep->enabled || !ep->more || ep->next_check_ms > now)
-        continue;
-      if(ep->qlen > HOOK_READY_MAX / 2)
+      if(!wants_load(ep, now))
         continue;
       if(refill(l, ep, now)) {
         outcomes_ok = false;
@@ -782,10 +803,10 @@ static void finished(struct loop *l, CURL *e, CURLcode code)
         endpoint_changed = true;
       }
     }
-    if(o && o->status == D_PENDING) {
-      ep->more = true;
-      if(!ep->next_check_ms || ep->next_check_ms > o->next_ms)
+    if(o && o->status == D_PENDING) { /* back to the store, due at next_ms */
+      if(!ep->more || ep->next_check_ms > o->next_ms)
         ep->next_check_ms = o->next_ms;
+      ep->more = true;
     }
   }
   ep->inflight--;
@@ -899,9 +920,10 @@ static long poll_timeout(struct loop *l, int64_t now)
     if(ep->deleted || !ep->enabled)
       continue;
     int cap = ep->ordered ? 1 : h->cfg.max_inflight_per_endpoint;
-    if(ep->qlen && ep->inflight < cap && l->inflight < h->cfg.max_inflight)
+    if((ep->qlen && ep->inflight < cap && l->inflight < h->cfg.max_inflight) ||
+       wants_load(ep, now))
       t = 0;
-    else if(ep->more && ep->next_check_ms - now < t)
+    else if(ep->more && ep->next_check_ms > now && ep->next_check_ms - now < t)
       t = ep->next_check_ms - now;
   }
   pthread_mutex_unlock(&h->lock);

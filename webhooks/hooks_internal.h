@@ -52,6 +52,7 @@ struct endpoint {
   /* the dispatcher's own, under no lock */
   struct ready q[HOOK_READY_MAX];
   size_t qhead, qlen;
+  size_t staged; /* loaded this turn, joining q after the commit */
   int inflight;
   bool more;             /* pending rows may wait in the store */
   int64_t next_check_ms; /* when to look for them */
