@@ -301,7 +301,7 @@ static bool hooks_route(const char *url, struct request *req)
   else if(n == 4 && strcmp(seg[1], "deliveries") == 0 && strcmp(seg[3], "retry") == 0 &&
           strlen(seg[2]) < sizeof(req->sub)) {
     req->route = R_HOOK_RETRY;
-    snprintf(req->sub, sizeof(req->sub), "%s", seg[2]);
+    memcpy(req->sub, seg[2], strlen(seg[2]) + 1); /* fits: checked above */
   } else
     return false;
   return true;

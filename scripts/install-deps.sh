@@ -11,6 +11,8 @@ PACKAGES=(
   libjansson-dev libssl-dev                 # JSON; random ids, later HMAC and TLS
   libpcre2-dev                              # schema `pattern` regexes (ECMA-262 close enough)
   liburiparser-dev                          # schema $id/$ref URI resolution, uri formats
+  libcurl4-openssl-dev                      # outbound webhook requests (multi interface)
+  libsqlite3-dev                            # the durable webhook queue (WAL)
   libcmocka-dev                             # unit tests (small; the build always has them)
 )
 if [ "${1:-}" = --test ]; then
