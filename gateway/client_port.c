@@ -20,6 +20,7 @@
 #include "protocol.h"
 #include "topic_rules.h"
 
+#define WS_PUBS_MAX 64    /* publishes of one connection waiting for their commit */
 #define WRITE_CHUNK 65536 /* bytes coalesced into one write */
 #define CLOSE_GRACE_S 5   /* how long a closing socket may take to flush */
 #define SEND_STALL_S 30   /* data queued and the socket never writeable: cut */
@@ -35,8 +36,12 @@ struct outq {
 };
 
 /* One WebSocket connection: libwebsockets' per-session data. */
+struct ws_pub;
+
 struct conn {
   struct sub_subscriber sub; /* in the worker's index */
+  struct ws_pub *pubs;       /* publishes waiting for their commit */
+  int npubs;
   struct worker *w;
   struct lws *wsi;
   struct conn *prev, *next; /* the worker's list of connections */
@@ -69,6 +74,9 @@ struct worker {
   pthread_mutex_t lock; /* guards the fields below: the acceptor's hand-over */
   int *fds;
   size_t nfds, capfds;
+
+  struct ws_pub *answers, *answers_tail; /* committed publishes to answer (under lock) */
+  atomic_int outstanding;                /* publishes the webhooks layer still holds */
 
   atomic_bool stopping; /* close every client with 1001 */
   atomic_bool exit;     /* leave the service loop */
@@ -261,6 +269,59 @@ static void handle_unsubscribe(struct conn *c, const struct gw_msg *m)
   conn_reply(c, gw_reply_ack(m->id)); /* unsubscribing twice is not an error */
 }
 
+/* A WebSocket publish the webhooks layer may hold until its commit. */
+struct ws_pub {
+  struct hook_publish p;
+  struct worker *w;
+  struct conn *c;               /* NULL once the connection is gone (worker thread only) */
+  struct ws_pub *cprev, *cnext; /* the connection's pending publishes */
+  struct ws_pub *done_next;     /* the worker's done list */
+  char req_id[GW_MSG_ID_MAX + 1];
+  char topic[SUB_TOPIC_MAX + 1];
+};
+
+/* Answers the publish (if its connection is still there) and frees it.
+ * Worker thread. */
+static void ws_pub_finish(struct ws_pub *wp)
+{
+  struct conn *c = wp->c;
+  if(c) {
+    if(wp->cprev)
+      wp->cprev->cnext = wp->cnext;
+    else
+      c->pubs = wp->cnext;
+    if(wp->cnext)
+      wp->cnext->cprev = wp->cprev;
+    c->npubs--;
+    if(wp->p.status == 202)
+      conn_reply(c,
+                 gw_reply_ack_publish(wp->req_id, wp->p.pub.id, (unsigned long long)wp->p.pub.seq));
+    else {
+      gw_warn("publish_failed", "source=ws topic=%s error=%s", wp->topic, wp->p.error_code);
+      conn_reply(c, gw_reply_error(wp->req_id, wp->p.error_code, wp->p.error_message));
+    }
+  }
+  free((void *)wp->p.data);
+  free(wp);
+}
+
+/* The webhooks layer finished a held publish (dispatcher thread): hand it
+ * to its worker. */
+static void ws_pub_done(struct hook_publish *p)
+{
+  struct ws_pub *wp = p->arg;
+  struct worker *w = wp->w;
+  pthread_mutex_lock(&w->lock);
+  if(w->answers_tail)
+    w->answers_tail->done_next = wp;
+  else
+    w->answers = wp;
+  w->answers_tail = wp;
+  pthread_mutex_unlock(&w->lock);
+  lws_cancel_service(w->ctx);
+  atomic_fetch_sub(&w->outstanding, 1); /* last: w may be freed once it is 0 */
+}
+
 static void handle_publish(struct conn *c, const struct gw_msg *m)
 {
   const struct gw_rules *rules = c->w->cp->rules;
@@ -279,23 +340,49 @@ static void handle_publish(struct conn *c, const struct gw_msg *m)
       snprintf(msg, sizeof(msg), "data does not match the schema of topic rule \"%s\"", rule);
       gw_debug("publish_rejected", "source=ws topic=%s rule=%s errors=%zu", m->topic, rule,
                res.count);
-      conn_reply(c, gw_reply_schema_violation(m->id, msg, gw_rules_errors_json(&res),
-                                              res.truncated));
+      conn_reply(c,
+                 gw_reply_schema_violation(m->id, msg, gw_rules_errors_json(&res), res.truncated));
       return;
     }
     }
   }
-  /* Waits for the commit when webhooks match the topic: this worker's
-   * other connections wait too, for one group commit (an fsync). */
-  struct hook_publish p = {.topic = m->topic, .topic_len = m->topic_len, .data = m->data,
-                           .data_len = m->data_len};
-  hook_publish_wait(c->w->cp->hooks, &p);
-  if(p.status == 202) {
-    conn_reply(c, gw_reply_ack_publish(m->id, p.pub.id, (unsigned long long)p.pub.seq));
+  if(c->npubs >= WS_PUBS_MAX) {
+    conn_reply(c, gw_reply_error(m->id, "overloaded",
+                                 "too many publishes of this connection are waiting to be "
+                                 "stored; wait for their acks"));
     return;
   }
-  gw_warn("publish_failed", "source=ws topic=%s error=%s", m->topic, p.error_code);
-  conn_reply(c, gw_reply_error(m->id, p.error_code, p.error_message));
+  struct ws_pub *wp = calloc(1, sizeof(*wp));
+  char *data = wp ? malloc(m->data_len + 1) : NULL;
+  if(!data) {
+    free(wp);
+    conn_reply(c, gw_reply_error(m->id, "internal_error", "out of memory"));
+    return;
+  }
+  memcpy(data, m->data, m->data_len);
+  data[m->data_len] = '\0';
+  memcpy(wp->topic, m->topic, m->topic_len + 1);
+  memcpy(wp->req_id, m->id, sizeof(wp->req_id));
+  wp->p.topic = wp->topic;
+  wp->p.topic_len = m->topic_len;
+  wp->p.data = data;
+  wp->p.data_len = m->data_len;
+  wp->p.done = ws_pub_done;
+  wp->p.arg = wp;
+  wp->w = c->w;
+  wp->c = c;
+  wp->cnext = c->pubs;
+  if(c->pubs)
+    c->pubs->cprev = wp;
+  c->pubs = wp;
+  c->npubs++;
+  /* When webhooks match the topic the ack waits for the commit: the worker
+   * goes on serving meanwhile, and answers from worker_wake. */
+  atomic_fetch_add(&c->w->outstanding, 1);
+  if(hook_publish(c->w->cp->hooks, &wp->p) == HOOK_PUB_DONE) {
+    atomic_fetch_sub(&c->w->outstanding, 1);
+    ws_pub_finish(wp);
+  }
 }
 
 static void handle_message(struct conn *c, const char *buf, size_t len, bool binary)
@@ -398,8 +485,7 @@ static int conn_write(struct conn *c)
   if(c->out.n) {
     lws_callback_on_writable(c->wsi);
     lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, SEND_STALL_S); /* progress: re-arm */
-  }
-  else
+  } else
     lws_set_timeout(c->wsi, NO_PENDING_TIMEOUT, 0);
   return 0;
 }
@@ -434,6 +520,10 @@ static void conn_closed(struct conn *c)
   free(c->patterns);
   outq_clear(&c->out);
   free(c->rx);
+  for(struct ws_pub *wp = c->pubs; wp; wp = wp->cnext)
+    wp->c = NULL; /* their answers have nowhere to go */
+  c->pubs = NULL;
+  c->npubs = 0;
   if(c->prev)
     c->prev->next = c->next;
   else
@@ -463,7 +553,14 @@ static void worker_wake(struct worker *w)
   size_t nfds = w->nfds;
   w->fds = NULL;
   w->nfds = w->capfds = 0;
+  struct ws_pub *done = w->answers;
+  w->answers = w->answers_tail = NULL;
   pthread_mutex_unlock(&w->lock);
+  while(done) {
+    struct ws_pub *next = done->done_next;
+    ws_pub_finish(done);
+    done = next;
+  }
   for(size_t i = 0; i < nfds; i++) {
     struct lws *wsi = lws_adopt_socket_vhost(w->vh, fds[i]);
     if(!wsi) {
@@ -498,8 +595,8 @@ static void worker_wake(struct worker *w)
 static int demo_page_headers(struct lws *wsi, struct conn *c)
 {
   unsigned char buf[LWS_PRE + 512], *start = buf + LWS_PRE, *p = start, *end = buf + sizeof(buf);
-  if(lws_add_http_common_headers(wsi, HTTP_STATUS_OK, "text/html; charset=utf-8",
-                                 gw_demo_page_len, &p, end) ||
+  if(lws_add_http_common_headers(wsi, HTTP_STATUS_OK, "text/html; charset=utf-8", gw_demo_page_len,
+                                 &p, end) ||
      lws_finalize_write_http_header(wsi, start, &p, end))
     return 1;
   if(!lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI)) /* HEAD: headers only */
@@ -533,9 +630,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
   char uri[64];
 
   switch(reason) {
-  case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
-    worker_wake(w);
-    return 0;
+  case LWS_CALLBACK_EVENT_WAIT_CANCELLED: worker_wake(w); return 0;
   case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
     /* WebSocket at /ws only; no other upgrade (lws would take h2c). */
     if(strcmp(in, "websocket") != 0)
@@ -552,11 +647,8 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
       return lws_return_http_status(wsi, HTTP_STATUS_NOT_FOUND, NULL) ||
              lws_http_transaction_completed(wsi);
     return demo_page_headers(wsi, c);
-  case LWS_CALLBACK_HTTP_WRITEABLE:
-    return demo_page_body(wsi, c);
-  case LWS_CALLBACK_ESTABLISHED:
-    conn_established(c, wsi, w);
-    return 0;
+  case LWS_CALLBACK_HTTP_WRITEABLE: return demo_page_body(wsi, c);
+  case LWS_CALLBACK_ESTABLISHED: conn_established(c, wsi, w); return 0;
   case LWS_CALLBACK_RECEIVE:
     if(c->closing)
       return 0;
@@ -566,8 +658,8 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
       return conn_write(c); /* finish the frame begun, then close */
     if(c->closing) {
       size_t n = strlen(c->close_reason);
-      lws_close_reason(wsi, (enum lws_close_status)c->close_code,
-                       (unsigned char *)c->close_reason, n);
+      lws_close_reason(wsi, (enum lws_close_status)c->close_code, (unsigned char *)c->close_reason,
+                       n);
       return -1;
     }
     return conn_write(c);
@@ -580,8 +672,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
     if(lws_get_opaque_user_data(wsi) == &adopted_mark)
       atomic_fetch_sub(&w->cp->live, 1);
     return 0;
-  default:
-    return 0;
+  default: return 0;
   }
 }
 
@@ -697,6 +788,12 @@ static void free_port(struct gw_client_port *cp)
     struct worker *w = &cp->workers[i];
     if(w->ctx)
       lws_context_destroy(w->ctx); /* closes what is left: CLOSED runs */
+    while(w->answers) {
+      struct ws_pub *next = w->answers->done_next;
+      w->answers->c = NULL;
+      ws_pub_finish(w->answers);
+      w->answers = next;
+    }
     for(size_t k = 0; k < w->nfds; k++)
       close(w->fds[k]);
     free(w->fds);
@@ -714,8 +811,7 @@ static void free_port(struct gw_client_port *cp)
 }
 
 struct gw_client_port *gw_client_start(const struct gw_config *cfg, struct sub_broker *broker,
-                                       struct hook_service *hooks,
-                                       const struct gw_rules *rules,
+                                       struct hook_service *hooks, const struct gw_rules *rules,
                                        int listen_fd)
 {
   struct gw_client_port *cp = calloc(1, sizeof(*cp));
@@ -817,6 +913,10 @@ void gw_client_stop(struct gw_client_port *cp, int timeout_ms)
       lws_cancel_service(w->ctx);
       pthread_join(w->thread, NULL);
     }
+    /* Publishes still held by the webhooks layer come back within one of
+     * its turns (it stops after this port); they must not find w freed. */
+    for(int waited = 0; atomic_load(&w->outstanding) > 0 && waited < 30000; waited += 5)
+      sleep_ms(5);
   }
   size_t left = atomic_load(&cp->live);
   if(left)
