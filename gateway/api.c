@@ -61,7 +61,7 @@ struct request {
 static enum MHD_Result send_json_hdr(struct MHD_Connection *conn, unsigned status, json_t *obj,
                                      const char *allow, const char *hname, const char *hvalue)
 {
-  char *text = obj ? json_dumps(obj, JSON_COMPACT) : NULL;
+  char *text = obj ? json_dumps(obj, JSON_COMPACT | JSON_REAL_PRECISION(6)) : NULL;
   json_decref(obj);
   if(!text)
     return MHD_NO; /* out of memory: drop the connection */

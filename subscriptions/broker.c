@@ -294,7 +294,7 @@ enum sub_err sub_broker_publish_held(struct sub_broker *b, const char *topic, si
     out->ms = ms;
     ev->held = e;
     atomic_fetch_add(&e->held, 1);
-    if(b->hold(b->hold_arg, ev, hold ? ctx : NULL)) {
+    if(b->hold(b->hold_arg, ev, ctx)) {
       atomic_fetch_sub(&e->held, 1);
       ev->held = NULL;
       err = SUB_EOVERLOADED;

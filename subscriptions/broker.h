@@ -70,7 +70,8 @@ void sub_broker_set_hold(struct sub_broker *b, sub_hold_fn hold, void *arg);
  * to the sinks: with its id and seq it goes to the hold callback with `ctx`
  * (*held is then true), to be released once it is safe to deliver (made
  * durable). While a topic has held events, every publish on it is held too
- * (with ctx NULL), so events of a topic still enter the sinks in seq order. */
+ * (with its ctx, *held true), so events of a topic still enter the sinks in
+ * seq order. */
 enum sub_err sub_broker_publish_held(struct sub_broker *b, const char *topic, size_t topic_len,
                                      const char *data, size_t data_len, bool hold, void *ctx,
                                      struct sub_published *out, bool *held);

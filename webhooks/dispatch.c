@@ -117,7 +117,7 @@ static int prepare_all(struct loop *l)
       {&l->sel_next, "SELECT min(next_ms) FROM deliveries WHERE endpoint=?1 AND status=0"},
       {&l->mark_queued, "UPDATE deliveries SET status=3 WHERE id=?1"},
       {&l->upd_endpoint, "UPDATE endpoints SET enabled=?2, failing_since_ms=?3,"
-                         " disabled_reason=?4 WHERE id=?1"},
+                         " disabled_reason=?4, updated_ms=?5 WHERE id=?1"},
   };
   for(size_t i = 0; i < sizeof(s) / sizeof(s[0]); i++)
     if(sqlite3_prepare_v3(l->db, s[i].sql, -1, SQLITE_PREPARE_PERSISTENT, s[i].st, NULL) !=
@@ -137,13 +137,16 @@ static void finalize_all(struct loop *l)
     sqlite3_finalize(all[i]);
 }
 
-/* Steps a write statement once and resets it. Returns 0 or -1. */
+/* Steps a write statement once and resets it. Returns 0 or SQLite's
+ * (extended) error code. */
 static int step_done(sqlite3_stmt *st)
 {
   int rc = sqlite3_step(st);
+  if(rc != SQLITE_DONE)
+    rc = sqlite3_extended_errcode(sqlite3_db_handle(st));
   sqlite3_reset(st);
   sqlite3_clear_bindings(st);
-  return rc == SQLITE_DONE ? 0 : -1;
+  return rc == SQLITE_DONE ? 0 : rc;
 }
 
 static int stage(struct loop *l, struct endpoint *ep, const struct ready *r)
@@ -172,7 +175,8 @@ static size_t room(const struct endpoint *ep)
 /* ---- 1. the turn's transaction ---- */
 
 /* Writes one held publish: its event, a delivery per endpoint, the topic's
- * seq and the idempotency key. Returns 0 or -1 (the caller rolls back). */
+ * seq and the idempotency key. Returns 0 or an SQLite error code (the
+ * caller rolls back). */
 static int write_item(struct loop *l, struct item *it, struct blob **body)
 {
   struct hook_service *h = l->h;
@@ -190,7 +194,7 @@ static int write_item(struct loop *l, struct item *it, struct blob **body)
   size_t cap = dlen + ev->topic_len + 160;
   char *text = malloc(cap);
   if(!text)
-    return -1;
+    return SQLITE_NOMEM;
   int n = snprintf(text, cap,
                    "{\"type\":\"%s\",\"timestamp\":\"%s\",\"id\":\"%s\",\"seq\":%llu,\"data\":",
                    ev->topic, time, ev->id, (unsigned long long)ev->seq);
@@ -199,29 +203,31 @@ static int write_item(struct loop *l, struct item *it, struct blob **body)
   *body = blob_new(text, (size_t)n + dlen + 1);
   free(text);
   if(!*body)
-    return -1;
+    return SQLITE_NOMEM;
   int64_t now = now_ms();
+  int64_t first = (int64_t)h->cfg.schedule_s[0] * 1000; /* the first attempt's delay */
+  int rc;
   if(it->neps) {
     sqlite3_bind_text(l->ins_event, 1, ev->id, -1, SQLITE_STATIC);
     sqlite3_bind_text(l->ins_event, 2, ev->topic, (int)ev->topic_len, SQLITE_STATIC);
     sqlite3_bind_int64(l->ins_event, 3, (sqlite3_int64)ev->seq);
     sqlite3_bind_int64(l->ins_event, 4, (sqlite3_int64)ev->ms);
     sqlite3_bind_blob(l->ins_event, 5, (*body)->data, (int)(*body)->len, SQLITE_STATIC);
-    if(step_done(l->ins_event))
-      return -1;
+    if((rc = step_done(l->ins_event)))
+      return rc;
   }
   for(size_t i = 0; i < it->neps; i++) {
     pthread_mutex_lock(&h->lock);
     struct endpoint *ep = endpoint_find_locked(h, it->eps[i]);
-    bool direct = ep && !ep->ordered && room(ep) > 0;
+    bool direct = ep && !ep->ordered && first == 0 && room(ep) > 0;
     pthread_mutex_unlock(&h->lock);
     sqlite3_bind_text(l->ins_delivery, 1, it->eps[i], -1, SQLITE_STATIC);
     sqlite3_bind_text(l->ins_delivery, 2, ev->id, -1, SQLITE_STATIC);
     sqlite3_bind_int64(l->ins_delivery, 3, (sqlite3_int64)ev->ms);
     sqlite3_bind_int(l->ins_delivery, 4, direct ? D_QUEUED : D_PENDING);
-    sqlite3_bind_int64(l->ins_delivery, 5, now);
-    if(step_done(l->ins_delivery))
-      return -1;
+    sqlite3_bind_int64(l->ins_delivery, 5, now + first);
+    if((rc = step_done(l->ins_delivery)))
+      return rc;
     if(direct) {
       struct ready r = {.id = sqlite3_last_insert_rowid(l->db), .body = blob_ref(*body)};
       memcpy(r.event_id, ev->id, sizeof(r.event_id));
@@ -236,8 +242,8 @@ static int write_item(struct loop *l, struct item *it, struct blob **body)
   }
   sqlite3_bind_text(l->ins_seq, 1, ev->topic, (int)ev->topic_len, SQLITE_STATIC);
   sqlite3_bind_int64(l->ins_seq, 2, (sqlite3_int64)ev->seq);
-  if(step_done(l->ins_seq))
-    return -1;
+  if((rc = step_done(l->ins_seq)))
+    return rc;
   if(idem) {
     char resp[SUB_TOPIC_MAX + 160];
     snprintf(resp, sizeof(resp), "{\"id\":\"%s\",\"topic\":\"%s\",\"seq\":%llu,\"ms\":%llu}",
@@ -246,8 +252,8 @@ static int write_item(struct loop *l, struct item *it, struct blob **body)
     sqlite3_bind_blob(l->ins_idem, 2, it->p->idem_hash, 32, SQLITE_STATIC);
     sqlite3_bind_text(l->ins_idem, 3, resp, -1, SQLITE_TRANSIENT);
     sqlite3_bind_int64(l->ins_idem, 4, now);
-    if(step_done(l->ins_idem))
-      return -1;
+    if((rc = step_done(l->ins_idem)))
+      return rc;
   }
   return 0;
 }
@@ -261,28 +267,41 @@ static void drop_staged(struct loop *l, size_t from)
   l->nstaged = from;
 }
 
-/* Writes the items; on failure rolls back to the savepoint and marks every
- * item failed. Returns 0, or the SQLite error code. */
-static int write_items(struct loop *l, struct item *items)
+/* Writes the items; on failure undoes them and marks every item failed.
+ * Returns 0, the SQLite error code when the items failed (the turn's
+ * transaction goes on), or -1 when the transaction itself is gone. */
+static int write_items(struct loop *l, struct item *items, int *items_rc)
 {
   size_t staged0 = l->nstaged;
-  if(store_exec(l->db, "SAVEPOINT items"))
-    return sqlite3_extended_errcode(l->db);
+  *items_rc = 0;
+  if(store_exec(l->db, "SAVEPOINT items")) {
+    *items_rc = sqlite3_extended_errcode(l->db);
+    return -1;
+  }
   int rc = 0;
   for(struct item *it = items; it && !rc; it = it->next) {
     struct blob *body;
     rc = write_item(l, it, &body);
     blob_unref(body);
   }
+  int ret = 0;
   if(rc) {
-    rc = sqlite3_extended_errcode(l->db);
-    store_exec(l->db, "ROLLBACK TO items");
+    *items_rc = rc;
     drop_staged(l, staged0);
+    /* After SQLITE_FULL or an I/O error SQLite may have rolled back the
+     * whole transaction already: then begin a new one for the rest. */
+    if(sqlite3_get_autocommit(l->db))
+      ret = store_exec(l->db, "BEGIN IMMEDIATE") ? -1 : 0;
+    else if(store_exec(l->db, "ROLLBACK TO items") || store_exec(l->db, "RELEASE items"))
+      ret = -1;
   }
-  store_exec(l->db, "RELEASE items");
+  else if(store_exec(l->db, "RELEASE items")) {
+    *items_rc = sqlite3_extended_errcode(l->db);
+    ret = -1;
+  }
   for(struct item *it = items; it; it = it->next)
-    it->ok = rc == 0;
-  return rc;
+    it->ok = *items_rc == 0;
+  return ret;
 }
 
 static void outcome_free(struct outcome *o)
@@ -393,7 +412,7 @@ static void finish_items(struct loop *l, struct item *items, int rc)
     if(!ok)
       hook_log(h, HLOG_ERROR, "publish_not_stored", "topic=%s id=%s error=%s", it->ev->topic,
                it->ev->id, sqlite3_errstr(rc));
-    sub_broker_release(h->broker, it->ev, ok);
+    struct sub_event *ev = it->ev;
     struct hook_publish *p = it->p;
     if(p) {
       if(ok)
@@ -412,6 +431,9 @@ static void finish_items(struct loop *l, struct item *items, int rc)
       }
       p->done(p); /* p may be gone now */
     }
+    /* After the answer: a publisher subscribed to the topic gets its ack
+     * before the event, as without webhooks. */
+    sub_broker_release(h->broker, ev, ok);
     free(it->eps);
     free(it->ordered);
     free(it);
@@ -469,8 +491,11 @@ static void commit_turn(struct loop *l, struct item *items, bool want_refill)
     return;
   int rc = store_exec(l->db, "BEGIN IMMEDIATE") ? sqlite3_extended_errcode(l->db) : 0;
   int items_rc = rc;
-  if(!rc && items)
-    items_rc = write_items(l, items);
+  if(!rc && items && write_items(l, items, &items_rc)) {
+    rc = items_rc ? items_rc : SQLITE_ERROR;
+    if(!sqlite3_get_autocommit(l->db))
+      store_exec(l->db, "ROLLBACK");
+  }
   bool outcomes_ok = !rc && write_outcomes(l) == 0;
   if(!rc && outcomes_ok && want_refill) {
     pthread_mutex_lock(&h->lock);
@@ -703,6 +728,7 @@ static void queue_outcome(struct loop *l, struct outcome *o)
 static void disable_locked(struct loop *l, struct endpoint *ep, const char *reason)
 {
   ep->enabled = false;
+  ep->updated_ms = now_ms();
   snprintf(ep->disabled_reason, sizeof(ep->disabled_reason), "%s", reason);
   struct disabled *n = realloc(l->disabled, (l->ndisabled + 1) * sizeof(*n));
   if(!n)
@@ -817,6 +843,7 @@ static void finished(struct loop *l, CURL *e, CURLcode code)
     sqlite3_bind_int(l->upd_endpoint, 2, ep->enabled);
     sqlite3_bind_int64(l->upd_endpoint, 3, ep->failing_since_ms);
     sqlite3_bind_text(l->upd_endpoint, 4, ep->disabled_reason, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(l->upd_endpoint, 5, ep->updated_ms);
     step_done(l->upd_endpoint); /* outside a transaction: its own commit; rare */
   }
   if(o)

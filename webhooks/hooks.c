@@ -163,6 +163,13 @@ static const char *check_host(struct hook_service *h, const char *host, char *bu
     host = bare;
   }
   int rc = getaddrinfo(host, NULL, &hints, &res);
+  if(rc && h->starting) {
+    /* A declared endpoint: a DNS hiccup at boot must not stop heraldd;
+     * every attempt is checked on the address it connects to anyway. */
+    hook_log(h, HLOG_WARN, "endpoint_host_unresolved", "host=%s error=\"%s\"", host,
+             gai_strerror(rc));
+    return NULL;
+  }
   if(rc) {
     snprintf(buf, n, "the host \"%s\" does not resolve (%s)", host, gai_strerror(rc));
     return buf;
@@ -1365,8 +1372,10 @@ struct hook_service *hook_start(const struct hook_config *cfg, struct sub_broker
   if(store_open(cfg->db_path, cfg->store_max_bytes, &h->api_db, err) ||
      store_open(cfg->db_path, cfg->store_max_bytes, &h->db, err))
     goto fail;
+  h->starting = true;
   if(load_endpoints(h, err) || config_endpoints(h, err) || recover(h, err))
     goto fail;
+  h->starting = false;
   sub_broker_set_hold(broker, on_hold, h);
   if(pthread_create(&h->thread, NULL, dispatch_main, h)) {
     sub_broker_set_hold(broker, NULL, NULL);

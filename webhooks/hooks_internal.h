@@ -103,6 +103,7 @@ struct hook_service {
   atomic_bool stop;
   atomic_bool poke; /* pending work was added in the store: look again */
   uint64_t rng;
+  bool starting; /* hook_start is applying the config's endpoints */
 };
 
 void hook_log(struct hook_service *h, int level, const char *event, const char *fmt, ...)
