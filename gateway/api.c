@@ -201,9 +201,13 @@ static void publish_done(struct hook_publish *p)
   struct request *req = p->arg;
   pthread_mutex_lock(&req->lock);
   req->done = true;
-  if(req->suspended)
-    MHD_resume_connection(req->conn);
+  bool resume = req->suspended;
+  struct MHD_Connection *conn = req->conn;
   pthread_mutex_unlock(&req->lock);
+  /* Not under the lock: once resumed, the request may be answered and
+   * freed by an MHD thread at once. */
+  if(resume)
+    MHD_resume_connection(conn);
 }
 
 static enum MHD_Result publish(struct gw_api *api, struct MHD_Connection *conn, const char *topic,

@@ -777,15 +777,14 @@ int hook_api_deliveries(struct hook_service *h, const char *id, const char *stat
       const void *resp = sqlite3_column_blob(sa, 5);
       int rlen = sqlite3_column_bytes(sa, 5);
       /* Response bytes are the receiver's: shown as text, invalid UTF-8 repaired. */
-      json_t *rs = resp ? json_stringn_nocheck(resp, (size_t)rlen) : json_null();
-      if(resp && !json_stringn((const char *)resp, (size_t)rlen)) {
-        json_decref(rs);
+      json_t *rs = resp ? json_stringn((const char *)resp, (size_t)rlen) : json_null();
+      if(!rs) {
         char *copy = malloc((size_t)rlen + 1);
         for(int i = 0; copy && i < rlen; i++) {
           unsigned char ch = ((const unsigned char *)resp)[i];
           copy[i] = ch < 0x80 ? (char)ch : '?';
         }
-        rs = copy ? json_stringn(copy, (size_t)rlen) : json_null();
+        rs = copy ? json_stringn(copy, (size_t)rlen) : NULL;
         free(copy);
       }
       json_object_set_new(a, "response", rs ? rs : json_null());
