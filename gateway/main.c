@@ -114,6 +114,7 @@ static void hooks_config(const struct gw_config *cfg, struct hook_config *hc)
   }
   hc->endpoints = cfg->webhooks_endpoints;
   hc->log = hooks_log;
+  hc->log_level = (int)gw_log_get_level();
 }
 
 /* Lifts the soft open-file limit to the hard one: every client is a socket. */

@@ -26,6 +26,12 @@
 
 #define POLL_MAX_MS 1000
 #define PRUNE_BATCH 20000
+/* Outcomes of attempts wait for the next commit a publish or a load makes
+ * anyway, but no longer than this many or this long: an outcome lost in a
+ * crash only means the delivery is sent again (at least once). */
+#define OUTCOME_BATCH 512
+#define OUTCOME_DELAY_MS 20
+#define EASY_POOL_MAX 512 /* idle libcurl handles kept for reuse */
 
 struct xfer {
   struct xfer *prev, *next; /* the loop's transfers in flight */
@@ -59,8 +65,13 @@ struct loop {
   sqlite3 *db;
   sqlite3_stmt *ins_event, *ins_delivery, *ins_seq, *ins_idem, *upd_delivery, *ins_attempt,
       *sel_ready, *sel_ordered, *sel_next, *mark_queued, *upd_endpoint;
+  sqlite3_stmt *tx_begin, *tx_commit, *tx_rollback, *sp_items, *sp_release, *sp_rollback;
   struct outcome *outcomes, *outcomes_tail;
   size_t noutcomes;
+  int64_t first_outcome_ms; /* when the oldest unwritten outcome came */
+  bool endpoints_dirty;     /* some endpoint's failing/disabled state is unwritten */
+  CURL *pool[EASY_POOL_MAX];
+  size_t npool;
   struct staged *staged;
   size_t nstaged, staged_cap;
   struct disabled *disabled;
@@ -118,6 +129,12 @@ static int prepare_all(struct loop *l)
       {&l->mark_queued, "UPDATE deliveries SET status=3 WHERE id=?1"},
       {&l->upd_endpoint, "UPDATE endpoints SET enabled=?2, failing_since_ms=?3,"
                          " disabled_reason=?4, updated_ms=?5 WHERE id=?1"},
+      {&l->tx_begin, "BEGIN IMMEDIATE"},
+      {&l->tx_commit, "COMMIT"},
+      {&l->tx_rollback, "ROLLBACK"},
+      {&l->sp_items, "SAVEPOINT items"},
+      {&l->sp_release, "RELEASE items"},
+      {&l->sp_rollback, "ROLLBACK TO items"},
   };
   for(size_t i = 0; i < sizeof(s) / sizeof(s[0]); i++)
     if(sqlite3_prepare_v3(l->db, s[i].sql, -1, SQLITE_PREPARE_PERSISTENT, s[i].st, NULL) !=
@@ -274,10 +291,8 @@ static int write_items(struct loop *l, struct item *items, int *items_rc)
 {
   size_t staged0 = l->nstaged;
   *items_rc = 0;
-  if(store_exec(l->db, "SAVEPOINT items")) {
-    *items_rc = sqlite3_extended_errcode(l->db);
+  if((*items_rc = step_done(l->sp_items)))
     return -1;
-  }
   int rc = 0;
   for(struct item *it = items; it && !rc; it = it->next) {
     struct blob *body;
@@ -291,14 +306,11 @@ static int write_items(struct loop *l, struct item *items, int *items_rc)
     /* After SQLITE_FULL or an I/O error SQLite may have rolled back the
      * whole transaction already: then begin a new one for the rest. */
     if(sqlite3_get_autocommit(l->db))
-      ret = store_exec(l->db, "BEGIN IMMEDIATE") ? -1 : 0;
-    else if(store_exec(l->db, "ROLLBACK TO items") || store_exec(l->db, "RELEASE items"))
+      ret = step_done(l->tx_begin) ? -1 : 0;
+    else if(step_done(l->sp_rollback) || step_done(l->sp_release))
       ret = -1;
-  }
-  else if(store_exec(l->db, "RELEASE items")) {
-    *items_rc = sqlite3_extended_errcode(l->db);
+  } else if((*items_rc = step_done(l->sp_release)))
     ret = -1;
-  }
   for(struct item *it = items; it; it = it->next)
     it->ok = *items_rc == 0;
   return ret;
@@ -462,6 +474,43 @@ static void apply_outcomes(struct loop *l)
   l->noutcomes = 0;
 }
 
+/* Writes the failing/disabled state of the endpoints whose state changed.
+ * Returns 0 or -1. */
+static int write_endpoints(struct loop *l)
+{
+  struct hook_service *h = l->h;
+  if(!l->endpoints_dirty)
+    return 0;
+  int rc = 0;
+  pthread_mutex_lock(&h->lock);
+  for(size_t i = 0; i < h->neps && !rc; i++) {
+    struct endpoint *ep = h->eps[i];
+    if(!ep->dirty)
+      continue;
+    sqlite3_bind_text(l->upd_endpoint, 1, ep->id, -1, SQLITE_STATIC);
+    sqlite3_bind_int(l->upd_endpoint, 2, ep->enabled);
+    sqlite3_bind_int64(l->upd_endpoint, 3, ep->failing_since_ms);
+    sqlite3_bind_text(l->upd_endpoint, 4, ep->disabled_reason, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(l->upd_endpoint, 5, ep->updated_ms);
+    rc = step_done(l->upd_endpoint);
+  }
+  pthread_mutex_unlock(&h->lock);
+  return rc ? -1 : 0;
+}
+
+/* After a commit: the endpoint rows are up to date. */
+static void endpoints_written(struct loop *l)
+{
+  struct hook_service *h = l->h;
+  if(!l->endpoints_dirty)
+    return;
+  pthread_mutex_lock(&h->lock);
+  for(size_t i = 0; i < h->neps; i++)
+    h->eps[i]->dirty = false;
+  pthread_mutex_unlock(&h->lock);
+  l->endpoints_dirty = false;
+}
+
 /* True when ep should load deliveries from the store now: it may have
  * due ones there, and room (an ordered endpoint: nothing loaded at all). */
 static bool wants_load(const struct endpoint *ep, int64_t now)
@@ -481,22 +530,26 @@ static bool refill_due(struct hook_service *h, int64_t now)
   return due;
 }
 
-/* One turn's transaction. */
-static void commit_turn(struct loop *l, struct item *items, bool want_refill)
+/* One turn's transaction: the held publishes (always at once: they wait
+ * for it), the outcomes and endpoint states (when due), and the loads. */
+static void commit_turn(struct loop *l, struct item *items, bool want_refill, bool force)
 {
   struct hook_service *h = l->h;
   int64_t now = now_ms();
   want_refill = want_refill && refill_due(h, now);
-  if(!items && !l->outcomes && !want_refill)
+  bool outcomes_due =
+      (l->outcomes || l->endpoints_dirty) &&
+      (force || l->noutcomes >= OUTCOME_BATCH || now - l->first_outcome_ms >= OUTCOME_DELAY_MS);
+  if(!items && !outcomes_due && !want_refill)
     return;
-  int rc = store_exec(l->db, "BEGIN IMMEDIATE") ? sqlite3_extended_errcode(l->db) : 0;
+  int rc = step_done(l->tx_begin);
   int items_rc = rc;
   if(!rc && items && write_items(l, items, &items_rc)) {
     rc = items_rc ? items_rc : SQLITE_ERROR;
     if(!sqlite3_get_autocommit(l->db))
-      store_exec(l->db, "ROLLBACK");
+      step_done(l->tx_rollback);
   }
-  bool outcomes_ok = !rc && write_outcomes(l) == 0;
+  bool outcomes_ok = !rc && write_outcomes(l) == 0 && write_endpoints(l) == 0;
   if(!rc && outcomes_ok && want_refill) {
     pthread_mutex_lock(&h->lock);
     size_t n = h->neps;
@@ -517,14 +570,16 @@ static void commit_turn(struct loop *l, struct item *items, bool want_refill)
     free(eps);
   }
   if(!rc && !outcomes_ok) {
-    /* Outcomes or loads failed: keep the items if they were written? No:
-     * one transaction, one fate. Roll back everything and retry the
-     * outcomes next turn. */
+    /* Outcomes or loads failed: one transaction, one fate. Everything is
+     * rolled back; the outcomes are written again next turn. */
     rc = sqlite3_extended_errcode(l->db);
-    store_exec(l->db, "ROLLBACK");
-  } else if(!rc && store_exec(l->db, "COMMIT")) {
-    rc = sqlite3_extended_errcode(l->db);
-    store_exec(l->db, "ROLLBACK");
+    if(!rc)
+      rc = SQLITE_ERROR;
+    if(!sqlite3_get_autocommit(l->db))
+      step_done(l->tx_rollback);
+  } else if(!rc && (rc = step_done(l->tx_commit))) {
+    if(!sqlite3_get_autocommit(l->db))
+      step_done(l->tx_rollback);
   }
   if(rc) {
     hook_log(h, HLOG_ERROR, "store_commit_failed", "error=\"%s\"", sqlite3_errstr(rc));
@@ -541,6 +596,7 @@ static void commit_turn(struct loop *l, struct item *items, bool want_refill)
   }
   apply_staged(l);
   apply_outcomes(l);
+  endpoints_written(l);
   finish_items(l, items, items_rc);
 }
 
@@ -604,7 +660,7 @@ static int start(struct loop *l, struct endpoint *ep, struct ready *r, int64_t n
   x->ep = ep;
   x->r = *r;
   x->ms = now;
-  x->easy = curl_easy_init();
+  x->easy = l->npool ? l->pool[--l->npool] : curl_easy_init();
   if(!x->easy) {
     free(x);
     return -1;
@@ -667,7 +723,11 @@ static int start(struct loop *l, struct endpoint *ep, struct ready *r, int64_t n
   curl_easy_setopt(e, CURLOPT_PRIVATE, x);
   if(!signed_ok || curl_multi_add_handle(h->multi, e) != CURLM_OK) {
     curl_slist_free_all(hd);
-    curl_easy_cleanup(e);
+    curl_easy_reset(e);
+    if(l->npool < EASY_POOL_MAX)
+      l->pool[l->npool++] = e;
+    else
+      curl_easy_cleanup(e);
     free(x);
     return -1;
   }
@@ -750,7 +810,13 @@ static void xfer_free(struct loop *l, struct xfer *x)
     x->next->prev = x->prev;
   curl_multi_remove_handle(l->h->multi, x->easy);
   curl_slist_free_all(x->headers);
-  curl_easy_cleanup(x->easy);
+  /* Reused: a fresh handle and its setup cost more than a reset. The
+   * connections stay in the multi handle's cache either way. */
+  curl_easy_reset(x->easy);
+  if(l->npool < EASY_POOL_MAX)
+    l->pool[l->npool++] = x->easy;
+  else
+    curl_easy_cleanup(x->easy);
   blob_unref(x->r.body);
   free(x);
 }
@@ -838,13 +904,13 @@ static void finished(struct loop *l, CURL *e, CURLcode code)
   ep->inflight--;
   pthread_mutex_unlock(&h->lock);
   l->inflight--;
-  if(endpoint_changed) {
-    sqlite3_bind_text(l->upd_endpoint, 1, ep->id, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_int(l->upd_endpoint, 2, ep->enabled);
-    sqlite3_bind_int64(l->upd_endpoint, 3, ep->failing_since_ms);
-    sqlite3_bind_text(l->upd_endpoint, 4, ep->disabled_reason, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_int64(l->upd_endpoint, 5, ep->updated_ms);
-    step_done(l->upd_endpoint); /* outside a transaction: its own commit; rare */
+  if(o && !l->outcomes && !l->endpoints_dirty)
+    l->first_outcome_ms = now;
+  if(endpoint_changed) { /* written with the outcomes */
+    ep->dirty = true;
+    if(!l->outcomes && !l->endpoints_dirty)
+      l->first_outcome_ms = now;
+    l->endpoints_dirty = true;
   }
   if(o)
     queue_outcome(l, o);
@@ -947,8 +1013,7 @@ static long poll_timeout(struct loop *l, int64_t now)
     if(ep->deleted || !ep->enabled)
       continue;
     int cap = ep->ordered ? 1 : h->cfg.max_inflight_per_endpoint;
-    if((ep->qlen && ep->inflight < cap && l->inflight < h->cfg.max_inflight) ||
-       wants_load(ep, now))
+    if((ep->qlen && ep->inflight < cap && l->inflight < h->cfg.max_inflight) || wants_load(ep, now))
       t = 0;
     else if(ep->more && ep->next_check_ms > now && ep->next_check_ms - now < t)
       t = ep->next_check_ms - now;
@@ -956,6 +1021,8 @@ static long poll_timeout(struct loop *l, int64_t now)
   pthread_mutex_unlock(&h->lock);
   if(l->next_prune_ms - now < t)
     t = l->next_prune_ms - now;
+  if((l->outcomes || l->endpoints_dirty) && l->first_outcome_ms + OUTCOME_DELAY_MS - now < t)
+    t = l->first_outcome_ms + OUTCOME_DELAY_MS - now;
   return t < 0 ? 0 : (long)t;
 }
 
@@ -985,7 +1052,7 @@ void *dispatch_main(void *arg)
     h->nqueue = 0;
     pthread_mutex_unlock(&h->lock);
     int64_t now = now_ms();
-    commit_turn(&l, items, !stopping);
+    commit_turn(&l, items, !stopping, stopping);
     if(stopping)
       break;
     announce(&l);
@@ -996,16 +1063,21 @@ void *dispatch_main(void *arg)
     curl_multi_poll(h->multi, NULL, 0, (int)poll_timeout(&l, now_ms()), NULL);
     curl_multi_perform(h->multi, &running);
     collect(&l);
+    /* Freed slots take the next deliveries before the commit, not after. */
+    schedule(&l, now_ms());
+    curl_multi_perform(h->multi, &running);
   }
   /* Stopping: what is in flight is abandoned; those deliveries go back to
    * pending and are sent again at the next start. */
   while(l.xfers)
     xfer_free(&l, l.xfers);
-  commit_turn(&l, NULL, false); /* the last outcomes */
+  commit_turn(&l, NULL, false, true); /* the last outcomes */
   store_exec(l.db, "UPDATE deliveries SET status=0 WHERE status=3");
   apply_outcomes(&l);
   drop_staged(&l, 0);
   free(l.staged);
+  for(size_t i = 0; i < l.npool; i++)
+    curl_easy_cleanup(l.pool[i]);
   announce(&l);
   free(l.disabled);
   finalize_all(&l);

@@ -27,7 +27,7 @@
 
 void hook_log(struct hook_service *h, int level, const char *event, const char *fmt, ...)
 {
-  if(!h->cfg.log)
+  if(!h->cfg.log || level < h->cfg.log_level)
     return;
   char buf[768];
   buf[0] = '\0';

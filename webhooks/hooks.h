@@ -40,6 +40,7 @@ struct hook_config {
   size_t nallowed;
   const json_t *endpoints; /* webhooks.endpoints from the config (may be NULL) */
   void (*log)(int level, const char *event, const char *fmt, ...); /* gw_log */
+  int log_level; /* lines below this level are not even formatted */
 };
 
 struct hook_service;

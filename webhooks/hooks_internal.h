@@ -53,6 +53,7 @@ struct endpoint {
   struct ready q[HOOK_READY_MAX];
   size_t qhead, qlen;
   size_t staged; /* loaded this turn, joining q after the commit */
+  bool dirty;    /* failing_since/enabled changed, not yet written */
   int inflight;
   bool more;             /* pending rows may wait in the store */
   int64_t next_check_ms; /* when to look for them */

@@ -1,5 +1,6 @@
 #include "signer.h"
 
+#include <pthread.h>
 #include <inttypes.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -96,12 +97,21 @@ int hook_secret_generate(size_t nbytes, char *out, size_t outsz)
   return 0;
 }
 
+/* OpenSSL's HMAC implementation, fetched once: a fetch per signature cost
+ * about a microsecond (a provider lookup). Kept for the process's life. */
+static EVP_MAC *hmac_alg;
+static pthread_once_t hmac_once = PTHREAD_ONCE_INIT;
+
+static void hmac_fetch(void)
+{
+  hmac_alg = EVP_MAC_fetch(NULL, "HMAC", NULL);
+}
+
 /* The raw MAC of "<id>.<timestamp>.<body>" into mac. Returns 0 or -1. */
 static int mac_message(const struct hook_secret *s, const char *msg_id, int64_t timestamp,
                        const char *body, size_t body_len, unsigned char mac[MAC_LEN])
 {
   int rc = -1;
-  EVP_MAC *alg = NULL;
   EVP_MAC_CTX *ctx = NULL;
   char ts[24];
   size_t outl = 0;
@@ -114,10 +124,10 @@ static int mac_message(const struct hook_secret *s, const char *msg_id, int64_t 
   int tsl = snprintf(ts, sizeof(ts), ".%" PRId64 ".", timestamp);
   if(tsl < 0 || (size_t)tsl >= sizeof(ts))
     goto out;
-  alg = EVP_MAC_fetch(NULL, "HMAC", NULL);
-  if(!alg)
+  pthread_once(&hmac_once, hmac_fetch);
+  if(!hmac_alg)
     goto out;
-  ctx = EVP_MAC_CTX_new(alg);
+  ctx = EVP_MAC_CTX_new(hmac_alg);
   if(!ctx)
     goto out;
   if(!EVP_MAC_init(ctx, s->key, s->len, params) ||
@@ -131,7 +141,6 @@ static int mac_message(const struct hook_secret *s, const char *msg_id, int64_t 
   rc = 0;
 out:
   EVP_MAC_CTX_free(ctx);
-  EVP_MAC_free(alg);
   return rc;
 }
 
