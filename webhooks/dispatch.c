@@ -1063,9 +1063,12 @@ void *dispatch_main(void *arg)
     curl_multi_poll(h->multi, NULL, 0, (int)poll_timeout(&l, now_ms()), NULL);
     curl_multi_perform(h->multi, &running);
     collect(&l);
-    /* Freed slots take the next deliveries before the commit, not after. */
+    /* Freed slots take the next deliveries before the commit, not after.
+     * What that perform finishes is collected now: a finished transfer
+     * makes no socket activity for the next poll to wake on. */
     schedule(&l, now_ms());
     curl_multi_perform(h->multi, &running);
+    collect(&l);
   }
   /* Stopping: what is in flight is abandoned; those deliveries go back to
    * pending and are sent again at the next start. */
