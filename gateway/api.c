@@ -29,6 +29,7 @@ struct gw_api {
   int listen_fd;
   atomic_bool quiesced;
   atomic_int inflight;
+  atomic_int suspended; /* publishes waiting for their commit */
 };
 
 enum route {
@@ -54,6 +55,7 @@ struct request {
   struct hook_publish pub;
   char *data_text;
   char idem[HOOK_IDEM_KEY_MAX + 1];
+  struct gw_api *api;
   pthread_mutex_t lock;
   bool pending, done, suspended;
 };
@@ -203,11 +205,14 @@ static void publish_done(struct hook_publish *p)
   req->done = true;
   bool resume = req->suspended;
   struct MHD_Connection *conn = req->conn;
+  struct gw_api *api = req->api;
   pthread_mutex_unlock(&req->lock);
   /* Not under the lock: once resumed, the request may be answered and
    * freed by an MHD thread at once. */
-  if(resume)
+  if(resume) {
     MHD_resume_connection(conn);
+    atomic_fetch_sub(&api->suspended, 1);
+  }
 }
 
 static enum MHD_Result publish(struct gw_api *api, struct MHD_Connection *conn, const char *topic,
@@ -249,6 +254,7 @@ static enum MHD_Result publish(struct gw_api *api, struct MHD_Connection *conn, 
   p->done = publish_done;
   p->arg = req;
   req->conn = conn;
+  req->api = api;
   if(hook_publish(api->hooks, p) == HOOK_PUB_DONE)
     return publish_answer(conn, topic, topic_len, p);
   /* Waits for the commit without holding an API thread: resumed by
@@ -257,6 +263,7 @@ static enum MHD_Result publish(struct gw_api *api, struct MHD_Connection *conn, 
   req->pending = true;
   bool done = req->done;
   if(!done) {
+    atomic_fetch_add(&api->suspended, 1);
     MHD_suspend_connection(conn);
     req->suspended = true;
   }
@@ -580,9 +587,17 @@ void gw_api_stop(struct gw_api *api, int timeout_ms)
     struct timespec ts = {0, 10 * 1000000L};
     nanosleep(&ts, NULL);
   }
+  /* A publish waiting for its commit is answered within a dispatcher turn
+   * (the webhooks layer stops after this port); libmicrohttpd must not be
+   * stopped while a connection is suspended. */
+  for(int waited = 0; atomic_load(&api->suspended) > 0 && waited < 60000; waited += 10) {
+    struct timespec ts = {0, 10 * 1000000L};
+    nanosleep(&ts, NULL);
+  }
   int left = atomic_load(&api->inflight);
   if(left)
-    gw_warn("api_stop_with_requests", "inflight=%d", left);
+    gw_warn("api_stop_with_requests", "inflight=%d suspended=%d", left,
+            atomic_load(&api->suspended));
   MHD_stop_daemon(api->d);
   if(api->listen_fd != MHD_INVALID_SOCKET)
     close(api->listen_fd);

@@ -65,7 +65,9 @@ struct loop {
   sqlite3 *db;
   sqlite3_stmt *ins_event, *ins_delivery, *ins_seq, *ins_idem, *upd_delivery, *ins_attempt,
       *sel_ready, *sel_ordered, *sel_next, *mark_queued, *upd_endpoint;
-  sqlite3_stmt *tx_begin, *tx_commit, *tx_rollback, *sp_items, *sp_release, *sp_rollback;
+  sqlite3_stmt *tx_begin, *tx_commit, *tx_rollback, *sp_items, *sp_release, *sp_rollback, *sp_book,
+      *sp_book_release, *sp_book_rollback;
+  int64_t backoff_ms, backoff_until_ms; /* after a failed write of outcomes or loads */
   struct outcome *outcomes, *outcomes_tail;
   size_t noutcomes;
   int64_t first_outcome_ms; /* when the oldest unwritten outcome came */
@@ -112,12 +114,13 @@ static int prepare_all(struct loop *l)
                     " DO UPDATE SET seq=max(seq,excluded.seq)"},
       {&l->ins_idem,
        "INSERT OR REPLACE INTO idempotency(key,hash,response,ms) VALUES(?1,?2,?3,?4)"},
+      /* Only the row this attempt was for: ids of deleted rows can be reused. */
       {&l->upd_delivery, "UPDATE deliveries SET status=?2, attempts=?3, total=?4, next_ms=?5,"
-                         " updated_ms=?6 WHERE id=?1"},
+                         " updated_ms=?6 WHERE id=?1 AND endpoint=?7 AND status=3"},
       /* not for a delivery deleted (with its endpoint) while in flight */
       {&l->ins_attempt, "INSERT OR REPLACE INTO attempts(delivery,n,ms,http_status,latency_us,"
                         "error,response) SELECT ?1,?2,?3,?4,?5,?6,?7"
-                        " WHERE EXISTS (SELECT 1 FROM deliveries WHERE id=?1)"},
+                        " WHERE EXISTS (SELECT 1 FROM deliveries WHERE id=?1 AND endpoint=?8)"},
       {&l->sel_ready, "SELECT d.id, d.attempts, d.total, d.event_id, e.body, d.next_ms"
                       " FROM deliveries d JOIN events e ON e.id = d.event_id"
                       " WHERE d.endpoint=?1 AND d.status=0 AND d.next_ms<=?2"
@@ -135,6 +138,9 @@ static int prepare_all(struct loop *l)
       {&l->sp_items, "SAVEPOINT items"},
       {&l->sp_release, "RELEASE items"},
       {&l->sp_rollback, "ROLLBACK TO items"},
+      {&l->sp_book, "SAVEPOINT book"},
+      {&l->sp_book_release, "RELEASE book"},
+      {&l->sp_book_rollback, "ROLLBACK TO book"},
   };
   for(size_t i = 0; i < sizeof(s) / sizeof(s[0]); i++)
     if(sqlite3_prepare_v3(l->db, s[i].sql, -1, SQLITE_PREPARE_PERSISTENT, s[i].st, NULL) !=
@@ -147,9 +153,11 @@ static int prepare_all(struct loop *l)
 
 static void finalize_all(struct loop *l)
 {
-  sqlite3_stmt *all[] = {l->ins_event,    l->ins_delivery, l->ins_seq,     l->ins_idem,
-                         l->upd_delivery, l->ins_attempt,  l->sel_ready,   l->sel_ordered,
-                         l->sel_next,     l->mark_queued,  l->upd_endpoint};
+  sqlite3_stmt *all[] = {l->ins_event,    l->ins_delivery, l->ins_seq,         l->ins_idem,
+                         l->upd_delivery, l->ins_attempt,  l->sel_ready,       l->sel_ordered,
+                         l->sel_next,     l->mark_queued,  l->upd_endpoint,    l->tx_begin,
+                         l->tx_commit,    l->tx_rollback,  l->sp_items,        l->sp_release,
+                         l->sp_rollback,  l->sp_book,      l->sp_book_release, l->sp_book_rollback};
   for(size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
     sqlite3_finalize(all[i]);
 }
@@ -333,6 +341,7 @@ static int write_outcomes(struct loop *l)
     sqlite3_bind_int(l->upd_delivery, 4, o->total);
     sqlite3_bind_int64(l->upd_delivery, 5, o->next_ms);
     sqlite3_bind_int64(l->upd_delivery, 6, o->ms);
+    sqlite3_bind_text(l->upd_delivery, 7, o->endpoint, -1, SQLITE_STATIC);
     if(step_done(l->upd_delivery))
       return -1;
     sqlite3_stmt *a = l->ins_attempt;
@@ -345,6 +354,7 @@ static int write_outcomes(struct loop *l)
       sqlite3_bind_text(a, 6, o->error, -1, SQLITE_STATIC);
     if(o->response)
       sqlite3_bind_blob(a, 7, o->response, (int)o->response_len, SQLITE_STATIC);
+    sqlite3_bind_text(a, 8, o->endpoint, -1, SQLITE_STATIC);
     if(step_done(a))
       return -1;
   }
@@ -536,9 +546,12 @@ static void commit_turn(struct loop *l, struct item *items, bool want_refill, bo
 {
   struct hook_service *h = l->h;
   int64_t now = now_ms();
-  want_refill = want_refill && refill_due(h, now);
+  /* After a failed write the bookkeeping waits (backing off); publishes
+   * never do: they are answered, 503 if the store still cannot write. */
+  bool backing_off = now < l->backoff_until_ms && !force;
+  want_refill = want_refill && !backing_off && refill_due(h, now);
   bool outcomes_due =
-      (l->outcomes || l->endpoints_dirty) &&
+      (l->outcomes || l->endpoints_dirty) && !backing_off &&
       (force || l->noutcomes >= OUTCOME_BATCH || now - l->first_outcome_ms >= OUTCOME_DELAY_MS);
   if(!items && !outcomes_due && !want_refill)
     return;
@@ -549,37 +562,48 @@ static void commit_turn(struct loop *l, struct item *items, bool want_refill, bo
     if(!sqlite3_get_autocommit(l->db))
       step_done(l->tx_rollback);
   }
-  bool outcomes_ok = !rc && write_outcomes(l) == 0 && write_endpoints(l) == 0;
-  if(!rc && outcomes_ok && want_refill) {
-    pthread_mutex_lock(&h->lock);
-    size_t n = h->neps;
-    struct endpoint **eps = malloc(n * sizeof(*eps));
-    if(eps)
-      memcpy(eps, h->eps, n * sizeof(*eps));
-    pthread_mutex_unlock(&h->lock);
-    /* Endpoints are freed by this thread only, so the copy stays valid. */
-    for(size_t i = 0; eps && i < n; i++) {
-      struct endpoint *ep = eps[i];
-      if(!wants_load(ep, now))
-        continue;
-      if(refill(l, ep, now)) {
-        outcomes_ok = false;
-        break;
-      }
+  /* Outcomes and loads in a savepoint of their own: when they cannot be
+   * written (a full store: attempt rows need pages) the publishes of the
+   * turn still commit. */
+  bool book_ok = false, book_tried = !rc && (outcomes_due || want_refill || items);
+  size_t staged_mark = l->nstaged;
+  if(book_tried && !step_done(l->sp_book)) {
+    book_ok = write_outcomes(l) == 0 && write_endpoints(l) == 0;
+    if(book_ok && want_refill) {
+      pthread_mutex_lock(&h->lock);
+      size_t n = h->neps;
+      struct endpoint **eps = malloc(n * sizeof(*eps));
+      if(eps)
+        memcpy(eps, h->eps, n * sizeof(*eps));
+      pthread_mutex_unlock(&h->lock);
+      /* Endpoints are freed by this thread only, so the copy stays valid. */
+      for(size_t i = 0; eps && i < n && book_ok; i++)
+        if(wants_load(eps[i], now) && refill(l, eps[i], now))
+          book_ok = false;
+      free(eps);
     }
-    free(eps);
-  }
-  if(!rc && !outcomes_ok) {
-    /* Outcomes or loads failed: one transaction, one fate. Everything is
-     * rolled back; the outcomes are written again next turn. */
-    rc = sqlite3_extended_errcode(l->db);
-    if(!rc)
+    if(!book_ok) {
+      drop_staged(l, staged_mark);
+      if(sqlite3_get_autocommit(l->db)) /* SQLite rolled back everything */
+        rc = sqlite3_extended_errcode(l->db) ? sqlite3_extended_errcode(l->db) : SQLITE_ERROR;
+      else if(step_done(l->sp_book_rollback) || step_done(l->sp_book_release))
+        rc = SQLITE_ERROR;
+    } else if(step_done(l->sp_book_release))
       rc = SQLITE_ERROR;
+  }
+  if(!rc && (rc = step_done(l->tx_commit))) {
     if(!sqlite3_get_autocommit(l->db))
       step_done(l->tx_rollback);
-  } else if(!rc && (rc = step_done(l->tx_commit))) {
-    if(!sqlite3_get_autocommit(l->db))
-      step_done(l->tx_rollback);
+  }
+  if(rc || !book_ok) {
+    /* Outcomes stay for a later turn; loaded rows were rolled back. */
+    int64_t wait = l->backoff_ms ? l->backoff_ms * 2 : 20;
+    l->backoff_ms = wait > 1000 ? 1000 : wait;
+    l->backoff_until_ms = now + l->backoff_ms;
+    pthread_mutex_lock(&h->lock);
+    for(size_t i = 0; i < h->neps; i++)
+      h->eps[i]->more = true;
+    pthread_mutex_unlock(&h->lock);
   }
   if(rc) {
     hook_log(h, HLOG_ERROR, "store_commit_failed", "error=\"%s\"", sqlite3_errstr(rc));
@@ -587,16 +611,17 @@ static void commit_turn(struct loop *l, struct item *items, bool want_refill, bo
     for(struct item *it = items; it; it = it->next)
       it->ok = false;
     finish_items(l, items, rc);
-    /* Outcomes stay for the next turn; loaded rows were rolled back. */
-    pthread_mutex_lock(&h->lock);
-    for(size_t i = 0; i < h->neps; i++)
-      h->eps[i]->more = true;
-    pthread_mutex_unlock(&h->lock);
     return;
   }
   apply_staged(l);
-  apply_outcomes(l);
-  endpoints_written(l);
+  if(book_ok) {
+    apply_outcomes(l);
+    endpoints_written(l);
+    l->backoff_ms = 0;
+    l->backoff_until_ms = 0;
+  } else if(book_tried)
+    hook_log(h, HLOG_WARN, "store_outcomes_deferred", "outcomes=%zu retry_in_ms=%lld", l->noutcomes,
+             (long long)l->backoff_ms);
   finish_items(l, items, items_rc);
 }
 
@@ -740,6 +765,35 @@ static int start(struct loop *l, struct endpoint *ep, struct ready *r, int64_t n
   return 0;
 }
 
+static void queue_outcome(struct loop *l, struct outcome *o);
+
+/* A delivery that could not even be started (out of memory, or a secret
+ * that no longer parses): recorded as a failed attempt, retried in a
+ * second, so the endpoint's queue does not stall on it. */
+static void start_failed(struct loop *l, struct endpoint *ep, struct ready *r, int64_t now)
+{
+  struct outcome *o = calloc(1, sizeof(*o));
+  if(o) {
+    o->delivery = r->id;
+    memcpy(o->endpoint, ep->id, sizeof(o->endpoint));
+    o->total = r->total + 1;
+    o->attempts = r->attempts;
+    o->ms = now;
+    o->error = strdup("the request could not be started (out of memory or an unusable secret)");
+    o->status = D_PENDING;
+    o->next_ms = now + 1000;
+    if(!l->outcomes && !l->endpoints_dirty)
+      l->first_outcome_ms = now;
+    queue_outcome(l, o);
+  }
+  if(!ep->more || ep->next_check_ms > now + 1000)
+    ep->next_check_ms = now + 1000;
+  ep->more = true;
+  hook_log(l->h, HLOG_ERROR, "delivery_not_started", "endpoint=%s delivery=%lld", ep->id,
+           (long long)r->id);
+  blob_unref(r->body);
+}
+
 static void schedule(struct loop *l, int64_t now)
 {
   struct hook_service *h = l->h;
@@ -762,11 +816,12 @@ static void schedule(struct loop *l, int64_t now)
       if(ep->deleted || !ep->enabled || !ep->qlen || ep->inflight >= cap)
         continue;
       struct ready r = ep->q[ep->qhead];
-      if(start(l, ep, &r, now))
-        continue; /* out of memory: it stays queued for the next turn */
       ep->qhead = (ep->qhead + 1) % HOOK_READY_MAX;
       ep->qlen--;
-      started = true;
+      if(start(l, ep, &r, now))
+        start_failed(l, ep, &r, now);
+      else
+        started = true;
     }
   }
   l->rr++;
@@ -845,6 +900,7 @@ static void finished(struct loop *l, CURL *e, CURLcode code)
              status >= 300 && status <= 399 ? " (redirects are not followed)" : "");
   if(o) {
     o->delivery = x->r.id;
+    memcpy(o->endpoint, ep->id, sizeof(o->endpoint));
     o->total = x->r.total + 1;
     o->attempts = x->r.attempts + 1;
     o->ms = x->ms;
@@ -1013,7 +1069,8 @@ static long poll_timeout(struct loop *l, int64_t now)
     if(ep->deleted || !ep->enabled)
       continue;
     int cap = ep->ordered ? 1 : h->cfg.max_inflight_per_endpoint;
-    if((ep->qlen && ep->inflight < cap && l->inflight < h->cfg.max_inflight) || wants_load(ep, now))
+    if((ep->qlen && ep->inflight < cap && l->inflight < h->cfg.max_inflight) ||
+       (now >= l->backoff_until_ms && wants_load(ep, now)))
       t = 0;
     else if(ep->more && ep->next_check_ms > now && ep->next_check_ms - now < t)
       t = ep->next_check_ms - now;
@@ -1021,8 +1078,15 @@ static long poll_timeout(struct loop *l, int64_t now)
   pthread_mutex_unlock(&h->lock);
   if(l->next_prune_ms - now < t)
     t = l->next_prune_ms - now;
-  if((l->outcomes || l->endpoints_dirty) && l->first_outcome_ms + OUTCOME_DELAY_MS - now < t)
-    t = l->first_outcome_ms + OUTCOME_DELAY_MS - now;
+  if(l->backoff_until_ms > now && l->backoff_until_ms - now < t)
+    t = l->backoff_until_ms - now;
+  if(l->outcomes || l->endpoints_dirty) {
+    int64_t due = l->first_outcome_ms + OUTCOME_DELAY_MS;
+    if(due < l->backoff_until_ms)
+      due = l->backoff_until_ms;
+    if(due - now < t)
+      t = due - now;
+  }
   return t < 0 ? 0 : (long)t;
 }
 
@@ -1031,7 +1095,18 @@ void *dispatch_main(void *arg)
   struct hook_service *h = arg;
   struct loop l = {.h = h, .db = h->db};
   if(prepare_all(&l)) {
+    /* Publishes that need the store are refused from now on (503). */
+    hook_log(h, HLOG_ERROR, "webhooks_dispatcher_failed", "error=\"%s\"", sqlite3_errmsg(l.db));
+    atomic_store(&h->dead, true);
     finalize_all(&l);
+    pthread_mutex_lock(&h->lock);
+    struct item *items = h->qhead;
+    h->qhead = h->qtail = NULL;
+    h->nqueue = 0;
+    pthread_mutex_unlock(&h->lock);
+    for(struct item *it = items; it; it = it->next)
+      it->ok = false;
+    finish_items(&l, items, SQLITE_ERROR);
     return NULL;
   }
   l.next_prune_ms = now_ms();

@@ -976,7 +976,7 @@ static int on_hold(void *arg, struct sub_event *ev, void *ctx)
   it->ev = ev;
   it->p = ctx;
   pthread_mutex_lock(&h->lock);
-  if(h->nqueue >= (size_t)h->cfg.commit_queue_max || atomic_load(&h->stop))
+  if(h->nqueue >= (size_t)h->cfg.commit_queue_max || atomic_load(&h->stop) || atomic_load(&h->dead))
     goto refuse;
   size_t n = 0;
   for(size_t i = 0; i < h->neps; i++)

@@ -74,6 +74,7 @@ struct item {
 struct outcome {
   struct outcome *next;
   int64_t delivery;
+  char endpoint[HOOK_ID_LEN + 1];
   int total;    /* the attempt's number */
   int attempts; /* attempts counted for the schedule after this one */
   int64_t ms;
@@ -103,6 +104,7 @@ struct hook_service {
   pthread_t thread;
   atomic_bool stop;
   atomic_bool poke; /* pending work was added in the store: look again */
+  atomic_bool dead; /* the dispatcher could not start: refuse held publishes */
   uint64_t rng;
   bool starting; /* hook_start is applying the config's endpoints */
 };

@@ -29,7 +29,7 @@ static const char schema_sql[] =
     " id TEXT PRIMARY KEY, topic TEXT NOT NULL, seq INTEGER NOT NULL, ms INTEGER NOT NULL,"
     " body BLOB NOT NULL) WITHOUT ROWID;"
     "CREATE TABLE IF NOT EXISTS deliveries("
-    " id INTEGER PRIMARY KEY, endpoint TEXT NOT NULL, event_id TEXT NOT NULL,"
+    " id INTEGER PRIMARY KEY AUTOINCREMENT, endpoint TEXT NOT NULL, event_id TEXT NOT NULL,"
     " event_ms INTEGER NOT NULL, status INTEGER NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,"
     " total INTEGER NOT NULL DEFAULT 0, next_ms INTEGER NOT NULL, created_ms INTEGER NOT NULL,"
     " updated_ms INTEGER NOT NULL);"
