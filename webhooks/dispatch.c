@@ -244,8 +244,11 @@ static int write_item(struct loop *l, struct item *it, struct blob **body)
   for(size_t i = 0; i < it->neps; i++) {
     pthread_mutex_lock(&h->lock);
     struct endpoint *ep = endpoint_find_locked(h, it->eps[i]);
-    bool direct = ep && !ep->ordered && first == 0 && room(ep) > 0;
+    bool gone = !ep || ep->deleting; /* deleted since the publish matched it */
+    bool direct = !gone && !ep->ordered && first == 0 && room(ep) > 0;
     pthread_mutex_unlock(&h->lock);
+    if(gone)
+      continue;
     sqlite3_bind_text(l->ins_delivery, 1, it->eps[i], -1, SQLITE_STATIC);
     sqlite3_bind_text(l->ins_delivery, 2, ev->id, -1, SQLITE_STATIC);
     sqlite3_bind_int64(l->ins_delivery, 3, (sqlite3_int64)ev->ms);
@@ -260,9 +263,10 @@ static int write_item(struct loop *l, struct item *it, struct blob **body)
         blob_unref(r.body);
         return -1;
       }
-    } else if(ep) {
-      ep->more = true; /* dispatcher-only fields */
-      ep->next_check_ms = 0;
+    } else { /* dispatcher-only fields */
+      if(!ep->more || ep->next_check_ms > now + first)
+        ep->next_check_ms = now + first;
+      ep->more = true;
     }
   }
   sqlite3_bind_text(l->ins_seq, 1, ev->topic, (int)ev->topic_len, SQLITE_STATIC);

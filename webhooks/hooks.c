@@ -363,15 +363,24 @@ static json_t *endpoint_json(const struct endpoint *ep, bool with_secret)
   return o;
 }
 
-/* Writes ep's row (insert or replace). Called with db_lock held. */
-static int endpoint_save(sqlite3 *db, const struct endpoint *ep)
+/* Writes ep's row (insert or update). `state`: also its enabled/failing
+ * state, which the dispatcher owns unless a request sets `enabled`. Called
+ * with db_lock held (or at start). */
+static int endpoint_save(sqlite3 *db, const struct endpoint *ep, bool state)
 {
-  static const char sql[] =
+  static const char sql_all[] =
       "INSERT INTO endpoints(id,url,topics,description,secret,old_secret,old_until_ms,enabled,"
       "ordered,from_config,created_ms,updated_ms,failing_since_ms,disabled_reason)"
       " VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14) ON CONFLICT(id) DO UPDATE SET"
       " url=?2,topics=?3,description=?4,secret=?5,old_secret=?6,old_until_ms=?7,enabled=?8,"
       "ordered=?9,from_config=?10,updated_ms=?12,failing_since_ms=?13,disabled_reason=?14";
+  static const char sql_fields[] =
+      "INSERT INTO endpoints(id,url,topics,description,secret,old_secret,old_until_ms,enabled,"
+      "ordered,from_config,created_ms,updated_ms,failing_since_ms,disabled_reason)"
+      " VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14) ON CONFLICT(id) DO UPDATE SET"
+      " url=?2,topics=?3,description=?4,secret=?5,old_secret=?6,old_until_ms=?7,"
+      "ordered=?9,from_config=?10,updated_ms=?12";
+  const char *sql = state ? sql_all : sql_fields;
   sqlite3_stmt *st;
   if(sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
     return -1;
@@ -424,7 +433,7 @@ static struct endpoint *endpoint_clone(const struct endpoint *ep)
 }
 
 /* Copies the persistent fields of src into the live endpoint dst. */
-static void endpoint_adopt(struct endpoint *dst, struct endpoint *src)
+static void endpoint_adopt(struct endpoint *dst, struct endpoint *src, bool state)
 {
   char *u = dst->url, *d = dst->description;
   json_t *t = dst->topics;
@@ -437,11 +446,13 @@ static void endpoint_adopt(struct endpoint *dst, struct endpoint *src)
   memcpy(dst->secret, src->secret, sizeof(dst->secret));
   memcpy(dst->old_secret, src->old_secret, sizeof(dst->old_secret));
   dst->old_until_ms = src->old_until_ms;
-  dst->enabled = src->enabled;
   dst->ordered = src->ordered;
   dst->updated_ms = src->updated_ms;
-  dst->failing_since_ms = src->failing_since_ms;
-  memcpy(dst->disabled_reason, src->disabled_reason, sizeof(dst->disabled_reason));
+  if(state) {
+    dst->enabled = src->enabled;
+    dst->failing_since_ms = src->failing_since_ms;
+    memcpy(dst->disabled_reason, src->disabled_reason, sizeof(dst->disabled_reason));
+  }
 }
 
 /* ---- the endpoints API ---- */
@@ -472,7 +483,7 @@ int hook_api_create(struct hook_service *h, const json_t *body, json_t **out)
     goto fail;
   }
   pthread_mutex_lock(&h->db_lock);
-  int rc = endpoint_save(h->api_db, ep);
+  int rc = endpoint_save(h->api_db, ep, true);
   if(rc)
     status = db_error(h, out, h->api_db);
   pthread_mutex_unlock(&h->db_lock);
@@ -571,7 +582,8 @@ int hook_api_patch(struct hook_service *h, const char *id, const json_t *body, j
     goto out;
   c->updated_ms = (int64_t)sub_now_ms();
   pthread_mutex_lock(&h->db_lock);
-  if(endpoint_save(h->api_db, c))
+  bool state = json_object_get(body, "enabled") != NULL;
+  if(endpoint_save(h->api_db, c, state))
     status = db_error(h, out, h->api_db);
   pthread_mutex_unlock(&h->db_lock);
   if(status)
@@ -579,7 +591,7 @@ int hook_api_patch(struct hook_service *h, const char *id, const json_t *body, j
   pthread_mutex_lock(&h->lock);
   live = endpoint_find_locked(h, id);
   if(live) {
-    endpoint_adopt(live, c);
+    endpoint_adopt(live, c, state);
     *out = endpoint_json(live, false);
   }
   pthread_mutex_unlock(&h->lock);
@@ -593,8 +605,13 @@ out:
 
 int hook_api_delete(struct hook_service *h, const char *id, json_t **out)
 {
+  /* Publishes stop matching it first: a delivery committed after the rows
+   * are deleted would be left behind. */
   pthread_mutex_lock(&h->lock);
-  bool found = endpoint_find_locked(h, id) != NULL;
+  struct endpoint *victim = endpoint_find_locked(h, id);
+  bool found = victim && !victim->deleting;
+  if(found)
+    victim->deleting = true;
   pthread_mutex_unlock(&h->lock);
   if(!found)
     return api_error(out, 404, "not_found", NULL, "no webhook endpoint %s", id);
@@ -621,13 +638,15 @@ int hook_api_delete(struct hook_service *h, const char *id, json_t **out)
   for(int i = 0; i < 3; i++)
     sqlite3_finalize(st[i]);
   pthread_mutex_unlock(&h->db_lock);
-  if(status)
-    return status;
   pthread_mutex_lock(&h->lock);
-  struct endpoint *ep = endpoint_find_locked(h, id);
-  if(ep)
+  struct endpoint *ep = endpoint_find_locked(h, id); /* only this thread deletes it */
+  if(ep && status)
+    ep->deleting = false; /* not deleted after all */
+  else if(ep)
     ep->deleted = true; /* the dispatcher frees it once nothing is in flight */
   pthread_mutex_unlock(&h->lock);
+  if(status)
+    return status;
   curl_multi_wakeup(h->multi);
   hook_log(h, HLOG_INFO, "endpoint_deleted", "id=%s", id);
   *out = json_pack("{s:s, s:b}", "id", id, "deleted", 1);
@@ -654,7 +673,7 @@ int hook_api_rotate(struct hook_service *h, const char *id, json_t **out)
   }
   c->updated_ms = now;
   pthread_mutex_lock(&h->db_lock);
-  if(endpoint_save(h->api_db, c))
+  if(endpoint_save(h->api_db, c, false))
     status = db_error(h, out, h->api_db);
   pthread_mutex_unlock(&h->db_lock);
   if(status)
@@ -664,7 +683,7 @@ int hook_api_rotate(struct hook_service *h, const char *id, json_t **out)
   pthread_mutex_lock(&h->lock);
   live = endpoint_find_locked(h, id);
   if(live)
-    endpoint_adopt(live, c);
+    endpoint_adopt(live, c, false);
   pthread_mutex_unlock(&h->lock);
   if(!live) {
     status = api_error(out, 404, "not_found", NULL, "no webhook endpoint %s", id);
@@ -980,7 +999,8 @@ static int on_hold(void *arg, struct sub_event *ev, void *ctx)
     goto refuse;
   size_t n = 0;
   for(size_t i = 0; i < h->neps; i++)
-    n += h->eps[i]->enabled && !h->eps[i]->deleted && endpoint_matches(h->eps[i], ev->topic);
+    n += h->eps[i]->enabled && !h->eps[i]->deleted && !h->eps[i]->deleting &&
+         endpoint_matches(h->eps[i], ev->topic);
   if(n) {
     it->eps = malloc(n * sizeof(*it->eps));
     it->ordered = malloc(n * sizeof(*it->ordered));
@@ -988,7 +1008,7 @@ static int on_hold(void *arg, struct sub_event *ev, void *ctx)
       goto refuse;
     for(size_t i = 0; i < h->neps; i++) {
       struct endpoint *e = h->eps[i];
-      if(e->enabled && !e->deleted && endpoint_matches(e, ev->topic)) {
+      if(e->enabled && !e->deleted && !e->deleting && endpoint_matches(e, ev->topic)) {
         memcpy(it->eps[it->neps], e->id, sizeof(e->id));
         it->ordered[it->neps++] = e->ordered;
       }
@@ -1137,7 +1157,8 @@ enum hook_pub_state hook_publish(struct hook_service *h, struct hook_publish *p)
     snprintf(topic, sizeof(topic), "%.*s", (int)p->topic_len, p->topic);
     pthread_mutex_lock(&h->lock);
     for(size_t i = 0; i < h->neps && !hold; i++)
-      hold = h->eps[i]->enabled && !h->eps[i]->deleted && endpoint_matches(h->eps[i], topic);
+      hold = h->eps[i]->enabled && !h->eps[i]->deleted && !h->eps[i]->deleting &&
+             endpoint_matches(h->eps[i], topic);
     pthread_mutex_unlock(&h->lock);
   }
   bool held = false;
@@ -1304,13 +1325,16 @@ static int config_endpoints(struct hook_service *h, char err[512])
       memcpy(ep->old_secret, old->old_secret, sizeof(ep->old_secret));
       ep->old_until_ms = old->old_until_ms;
     }
-    if(endpoint_save(h->api_db, ep)) {
+    /* The stored enabled/failing state stands unless the file sets "enabled":
+     * an endpoint disabled by a 410 stays so across restarts. */
+    bool state = !old || json_object_get(v, "enabled") != NULL;
+    if(endpoint_save(h->api_db, ep, state)) {
       snprintf(err, 512, "webhook store: %s", sqlite3_errmsg(h->api_db));
       endpoint_free(ep);
       return -1;
     }
     if(old) {
-      endpoint_adopt(old, ep);
+      endpoint_adopt(old, ep, state);
       old->from_config = true;
       endpoint_free(ep);
     } else if(registry_add_locked(h, ep)) {

@@ -47,6 +47,7 @@ struct endpoint {
   char old_secret[HOOK_SECRET_TEXT_MAX]; /* "" when none */
   int64_t old_until_ms;
   bool enabled, ordered, from_config, deleted;
+  bool deleting; /* its rows are being deleted: matches no publish */
   int64_t created_ms, updated_ms, failing_since_ms;
   char disabled_reason[64];
   /* the dispatcher's own, under no lock */
