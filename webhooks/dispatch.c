@@ -698,25 +698,29 @@ static int start(struct loop *l, struct endpoint *ep, struct ready *r, int64_t n
   int64_t ts = now / 1000;
   char sig[2 * HOOK_SIG_MAX + 24] = "webhook-signature: ";
   char hid[64], hts[48];
+  /* The secrets are parsed under the lock (an API thread may rotate them),
+   * the HMACs computed outside it. */
+  struct hook_secret keys[2];
+  int nkeys = 0;
   pthread_mutex_lock(&h->lock);
   const char *secrets[2] = {ep->secret,
                             ep->old_secret[0] && ep->old_until_ms > now ? ep->old_secret : NULL};
   char *url = strdup(ep->url);
+  for(int i = 0; i < 2; i++)
+    if(secrets[i] && hook_secret_parse(secrets[i], &keys[nkeys], NULL) == 0)
+      nkeys++;
+  pthread_mutex_unlock(&h->lock);
   int signed_ok = 0;
-  for(int i = 0; i < 2; i++) {
-    struct hook_secret s;
+  for(int i = 0; i < nkeys; i++) {
     char one[HOOK_SIG_MAX];
-    if(!secrets[i] || hook_secret_parse(secrets[i], &s, NULL))
-      continue;
-    if(hook_sign(&s, r->event_id, ts, r->body->data, r->body->len, one) == 0) {
+    if(hook_sign(&keys[i], r->event_id, ts, r->body->data, r->body->len, one) == 0) {
       if(signed_ok)
         strcat(sig, " ");
       strcat(sig, one);
       signed_ok++;
     }
-    OPENSSL_cleanse(&s, sizeof(s));
   }
-  pthread_mutex_unlock(&h->lock);
+  OPENSSL_cleanse(keys, sizeof(keys));
   snprintf(hid, sizeof(hid), "webhook-id: %s", r->event_id);
   snprintf(hts, sizeof(hts), "webhook-timestamp: %lld", (long long)ts);
   struct curl_slist *hd = NULL;
