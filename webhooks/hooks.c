@@ -457,6 +457,21 @@ static void endpoint_adopt(struct endpoint *dst, struct endpoint *src, bool stat
 
 /* ---- the endpoints API ---- */
 
+static bool endpoint_exists(struct hook_service *h, const char *id)
+{
+  pthread_mutex_lock(&h->lock);
+  bool found = endpoint_find_locked(h, id) != NULL;
+  pthread_mutex_unlock(&h->lock);
+  return found;
+}
+
+/* Pending work was added in the store: the dispatcher looks again. */
+static void poke_dispatcher(struct hook_service *h)
+{
+  atomic_store(&h->poke, true);
+  curl_multi_wakeup(h->multi);
+}
+
 int hook_api_create(struct hook_service *h, const json_t *body, json_t **out)
 {
   struct endpoint *ep = calloc(1, sizeof(*ep));
@@ -595,8 +610,7 @@ int hook_api_patch(struct hook_service *h, const char *id, const json_t *body, j
     *out = endpoint_json(live, false);
   }
   pthread_mutex_unlock(&h->lock);
-  atomic_store(&h->poke, true);
-  curl_multi_wakeup(h->multi);
+  poke_dispatcher(h);
   status = live ? 200 : api_error(out, 404, "not_found", NULL, "no webhook endpoint %s", id);
 out:
   endpoint_free(c);
@@ -733,10 +747,7 @@ int hook_api_deliveries(struct hook_service *h, const char *id, const char *stat
       return api_error(out, 400, "invalid_parameter", "cursor", "cursor: not a cursor");
     after = v;
   }
-  pthread_mutex_lock(&h->lock);
-  bool found = endpoint_find_locked(h, id) != NULL;
-  pthread_mutex_unlock(&h->lock);
-  if(!found)
+  if(!endpoint_exists(h, id))
     return api_error(out, 404, "not_found", NULL, "no webhook endpoint %s", id);
 
   static const char q[] =
@@ -858,10 +869,7 @@ int hook_api_retry(struct hook_service *h, const char *id, const char *delivery,
   long long did = strtoll(delivery, &end, 10);
   if(!*delivery || *end || did < 1)
     return api_error(out, 404, "not_found", NULL, "no delivery %s", delivery);
-  pthread_mutex_lock(&h->lock);
-  bool found = endpoint_find_locked(h, id) != NULL;
-  pthread_mutex_unlock(&h->lock);
-  if(!found)
+  if(!endpoint_exists(h, id))
     return api_error(out, 404, "not_found", NULL, "no webhook endpoint %s", id);
   int status = 0;
   int64_t now = (int64_t)sub_now_ms();
@@ -889,8 +897,7 @@ int hook_api_retry(struct hook_service *h, const char *id, const char *delivery,
                        "delivery %lld is pending already: it will be attempted as scheduled", did);
     return api_error(out, 404, "not_found", NULL, "no delivery %lld of endpoint %s", did, id);
   }
-  atomic_store(&h->poke, true);
-  curl_multi_wakeup(h->multi);
+  poke_dispatcher(h);
   *out = json_pack("{s:I, s:s}", "id", (json_int_t)did, "status", "pending");
   return 202;
 }
@@ -950,10 +957,7 @@ int hook_api_replay(struct hook_service *h, const char *id, const json_t *body, 
     for(int i = 0; i < 6; i++)
       ms = ms << 8 | v[i];
   }
-  pthread_mutex_lock(&h->lock);
-  bool found = endpoint_find_locked(h, id) != NULL;
-  pthread_mutex_unlock(&h->lock);
-  if(!found)
+  if(!endpoint_exists(h, id))
     return api_error(out, 404, "not_found", NULL, "no webhook endpoint %s", id);
   int status = 0;
   int64_t now = (int64_t)sub_now_ms();
@@ -963,8 +967,7 @@ int hook_api_replay(struct hook_service *h, const char *id, const json_t *body, 
                          id, ms, now, out, &status);
   if(n < 0)
     return status;
-  atomic_store(&h->poke, true);
-  curl_multi_wakeup(h->multi);
+  poke_dispatcher(h);
   hook_log(h, HLOG_INFO, "endpoint_replay", "id=%s since_ms=%lld requeued=%lld", id, (long long)ms,
            (long long)n);
   *out = json_pack("{s:I}", "requeued", (json_int_t)n);

@@ -12,6 +12,7 @@ const path = require('node:path');
 const { Webhook } = require('standardwebhooks');
 const { startHerald, publish, sleep, until } = require('./lib/herald');
 const { Receiver } = require('./lib/receiver');
+const { api } = require('./lib/webhooks');
 
 // Loopback receivers need the guard opened for 127.0.0.1; short retries.
 const HOOKS = {
@@ -20,26 +21,6 @@ const HOOKS = {
 const SECRET_RE = /^whsec_[A-Za-z0-9+/]+=*$/;
 const ISO_RE = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/;
 
-// One request to the API port; JSON in and out. {raw} sends bytes as they are.
-async function api(h, method, p, body, { headers = {}, raw } = {}) {
-  const init = { method, headers: { ...headers }, signal: AbortSignal.timeout(10000) };
-  if (raw !== undefined) {
-    init.body = raw;
-    if (!('Content-Type' in init.headers)) init.headers['Content-Type'] = 'application/json';
-  } else if (body !== undefined) {
-    init.body = JSON.stringify(body);
-    init.headers['Content-Type'] = 'application/json';
-  }
-  const res = await fetch(h.apiUrl + p, init);
-  const text = await res.text();
-  let json;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    json = text;
-  }
-  return { status: res.status, body: json, headers: res.headers };
-}
 
 function secretOf(nbytes) {
   return 'whsec_' + crypto.randomBytes(nbytes).toString('base64');

@@ -13,6 +13,7 @@ const path = require('node:path');
 const { Webhook, WebhookVerificationError } = require('standardwebhooks');
 const { startHerald, Client, publish, sleep, until } = require('./lib/herald');
 const { Receiver } = require('./lib/receiver');
+const { api, deliveries } = require('./lib/webhooks');
 
 // Short retries, no jitter: attempt 1 at once, then 1 s, 1 s, 1 s; failed after 4.
 const HOOKS = {
@@ -27,22 +28,6 @@ const HOOKS = {
 const SECRET_RE = /^whsec_[A-Za-z0-9+/]+=*$/;
 const ISO_RE = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/;
 
-async function api(h, method, p, body, { headers = {} } = {}) {
-  const init = { method, headers: { ...headers }, signal: AbortSignal.timeout(10000) };
-  if (body !== undefined) {
-    init.body = JSON.stringify(body);
-    init.headers['Content-Type'] = 'application/json';
-  }
-  const res = await fetch(h.apiUrl + p, init);
-  const text = await res.text();
-  let json;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    json = text;
-  }
-  return { status: res.status, body: json, headers: res.headers };
-}
 
 function secretOf(nbytes = 32) {
   return 'whsec_' + crypto.randomBytes(nbytes).toString('base64');
@@ -60,22 +45,6 @@ async function pub(h, topic, data) {
   return r.body; // {id, topic, seq}
 }
 
-// Every delivery of an endpoint (all pages), newest first.
-async function deliveries(h, id, status) {
-  const out = [];
-  let cursor = null;
-  for (let i = 0; i < 100; i++) {
-    const q = new URLSearchParams({ limit: '250' });
-    if (status) q.set('status', status);
-    if (cursor) q.set('cursor', cursor);
-    const r = await api(h, 'GET', `/v1/webhooks/${id}/deliveries?${q}`);
-    assert.equal(r.status, 200, JSON.stringify(r.body));
-    out.push(...r.body.data);
-    cursor = r.body.next_cursor;
-    if (!cursor) return out;
-  }
-  throw new Error('too many pages');
-}
 
 // Waits until the delivery of event `eventId` satisfies pred; returns it.
 async function waitDelivery(h, epId, eventId, pred, { timeoutMs = 10000 } = {}) {

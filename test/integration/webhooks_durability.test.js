@@ -11,6 +11,7 @@ const path = require('node:path');
 const http = require('node:http');
 const net = require('node:net');
 const { startHerald, Client, publish, sleep, until } = require('./lib/herald');
+const { api, createEndpoint, deliveries } = require('./lib/webhooks');
 
 // ---- helpers ----
 
@@ -131,44 +132,8 @@ async function deadPort() {
   return port;
 }
 
-async function api(h, method, p, body) {
-  const res = await fetch(h.apiUrl + p, {
-    method,
-    headers: body === undefined ? {} : { 'Content-Type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  let json;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    json = text;
-  }
-  return { status: res.status, body: json };
-}
 
-async function createEndpoint(h, body) {
-  const r = await api(h, 'POST', '/v1/webhooks', body);
-  assert.equal(r.status, 201, JSON.stringify(r.body));
-  return r.body;
-}
 
-// Every delivery of an endpoint (all pages), optionally of one status.
-async function deliveries(h, ep, status) {
-  const out = [];
-  let cursor = null;
-  for (let page = 0; page < 1000; page++) {
-    const q = new URLSearchParams({ limit: '250' });
-    if (status) q.set('status', status);
-    if (cursor) q.set('cursor', cursor);
-    const r = await api(h, 'GET', `/v1/webhooks/${ep}/deliveries?${q}`);
-    assert.equal(r.status, 200, JSON.stringify(r.body));
-    out.push(...r.body.data);
-    cursor = r.body.next_cursor;
-    if (!cursor) return out;
-  }
-  throw new Error('too many pages');
-}
 
 // One POST over a given keep-alive agent; never rejects (err is set instead).
 // onSent, if given, is called once the request is written out.
