@@ -3,7 +3,6 @@
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,16 +61,9 @@ static int mkdir_p(const char *dir)
   return access(path, W_OK);
 }
 
-static void hooks_log(int level, const char *event, const char *fmt, ...)
+static void hooks_log(int level, const char *event, const char *fields)
 {
-  char buf[1024] = "";
-  if(fmt) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(buf, sizeof(buf), fmt, ap);
-    va_end(ap);
-  }
-  gw_log((enum gw_log_level)level, event, fmt ? "%s" : NULL, buf);
+  gw_log((enum gw_log_level)level, event, fields ? "%s" : NULL, fields);
 }
 
 /* Fills the webhooks service's settings from the configuration. */

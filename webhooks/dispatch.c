@@ -461,7 +461,6 @@ static void finish_items(struct loop *l, struct item *items, int rc)
      * before the event, as without webhooks. */
     sub_broker_release(h->broker, ev, ok);
     free(it->eps);
-    free(it->ordered);
     free(it);
   }
 }

@@ -37,7 +37,7 @@ void hook_log(struct hook_service *h, int level, const char *event, const char *
     vsnprintf(buf, sizeof(buf), fmt, ap);
     va_end(ap);
   }
-  h->cfg.log(level, event, fmt ? "%s" : NULL, buf);
+  h->cfg.log(level, event, fmt ? buf : NULL);
 }
 
 struct blob *blob_new(const char *data, size_t len)
@@ -132,6 +132,12 @@ bool endpoint_matches(const struct endpoint *ep, const char *topic)
       return true;
   }
   return false;
+}
+
+/* True when ep gets the events of `topic` now (called with h->lock). */
+static bool endpoint_takes(const struct endpoint *ep, const char *topic)
+{
+  return ep->enabled && !ep->deleted && !ep->deleting && endpoint_matches(ep, topic);
 }
 
 static int registry_add_locked(struct hook_service *h, struct endpoint *ep)
@@ -1002,20 +1008,14 @@ static int on_hold(void *arg, struct sub_event *ev, void *ctx)
     goto refuse;
   size_t n = 0;
   for(size_t i = 0; i < h->neps; i++)
-    n += h->eps[i]->enabled && !h->eps[i]->deleted && !h->eps[i]->deleting &&
-         endpoint_matches(h->eps[i], ev->topic);
+    n += endpoint_takes(h->eps[i], ev->topic);
   if(n) {
     it->eps = malloc(n * sizeof(*it->eps));
-    it->ordered = malloc(n * sizeof(*it->ordered));
-    if(!it->eps || !it->ordered)
+    if(!it->eps)
       goto refuse;
-    for(size_t i = 0; i < h->neps; i++) {
-      struct endpoint *e = h->eps[i];
-      if(e->enabled && !e->deleted && !e->deleting && endpoint_matches(e, ev->topic)) {
-        memcpy(it->eps[it->neps], e->id, sizeof(e->id));
-        it->ordered[it->neps++] = e->ordered;
-      }
-    }
+    for(size_t i = 0; i < h->neps; i++)
+      if(endpoint_takes(h->eps[i], ev->topic))
+        memcpy(it->eps[it->neps++], h->eps[i]->id, sizeof(h->eps[i]->id));
   }
   if(h->qtail)
     h->qtail->next = it;
@@ -1029,7 +1029,6 @@ static int on_hold(void *arg, struct sub_event *ev, void *ctx)
 refuse:
   pthread_mutex_unlock(&h->lock);
   free(it->eps);
-  free(it->ordered);
   free(it);
   return -1;
 }
@@ -1160,8 +1159,7 @@ enum hook_pub_state hook_publish(struct hook_service *h, struct hook_publish *p)
     snprintf(topic, sizeof(topic), "%.*s", (int)p->topic_len, p->topic);
     pthread_mutex_lock(&h->lock);
     for(size_t i = 0; i < h->neps && !hold; i++)
-      hold = h->eps[i]->enabled && !h->eps[i]->deleted && !h->eps[i]->deleting &&
-             endpoint_matches(h->eps[i], topic);
+      hold = endpoint_takes(h->eps[i], topic);
     pthread_mutex_unlock(&h->lock);
   }
   bool held = false;

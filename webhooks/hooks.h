@@ -39,7 +39,9 @@ struct hook_config {
   struct hook_cidr allowed[64]; /* webhooks.allowed_cidrs */
   size_t nallowed;
   const json_t *endpoints; /* webhooks.endpoints from the config (may be NULL) */
-  void (*log)(int level, const char *event, const char *fmt, ...); /* gw_log */
+  /* One log line: `fields` are the key=value pairs already formatted, or
+   * NULL. The gateway passes them on to gw_log. */
+  void (*log)(int level, const char *event, const char *fields);
   int log_level; /* lines below this level are not even formatted */
 };
 

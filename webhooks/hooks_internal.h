@@ -67,7 +67,6 @@ struct item {
   struct hook_publish *p; /* NULL: held only to keep the topic's order */
   char (*eps)[HOOK_ID_LEN + 1];
   size_t neps;
-  bool *ordered; /* per matched endpoint */
   bool ok;
 };
 
