@@ -14,17 +14,13 @@ const fs = require('node:fs');
 const http = require('node:http');
 const { Worker, isMainThread, parentPort, workerData } = require('node:worker_threads');
 const { startHerald, Client } = require(path.join(__dirname, '../test/integration/lib/herald'));
+const { cpuSeconds } = require('./lib/proc');
 
 const EVENTS = Number(process.argv[2] || 20000);
 const RUNS = Number(process.argv[3] || 3);
 const SUBSCRIBERS = 100, PARALLEL = 32, IDLE = 1000, WINDOW = 2000;
-const TICK = 100; // clock ticks per second in /proc/PID/stat (USER_HZ)
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-function cpuSeconds(pid) {
-  const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  return (Number(f[11]) + Number(f[12])) / TICK; // utime + stime
-}
 function rssKiB(pid) {
   return Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))[1]);
 }

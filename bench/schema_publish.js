@@ -29,6 +29,7 @@ const fs = require('node:fs');
 const os = require('node:os');
 const http = require('node:http');
 const { spawn, execFile, execFileSync } = require('node:child_process');
+const { positiveInt, cpuSeconds, TICK } = require('./lib/proc');
 
 const ROOT = path.join(__dirname, '..');
 const HERALDD = path.resolve(process.env.HERALDD || path.join(ROOT, 'build/heraldd'));
@@ -37,9 +38,9 @@ const SCHEMA = path.join(ROOT, 'schemas/topics/order.json');
 const INSTANCE = path.join(ROOT, 'bench/data/order-1k.json');
 const TOPIC = 'orders.eu.created';
 
-const EVENTS = positiveInt(process.argv[2], 20000, 'events');
-const ROUNDS = positiveInt(process.argv[3], 5, 'rounds');
-const CONCURRENCY = positiveInt(process.argv[4], 32, 'concurrency');
+const EVENTS = positiveInt('schema_publish', process.argv[2], 20000, 'events');
+const ROUNDS = positiveInt('schema_publish', process.argv[3], 5, 'rounds');
+const CONCURRENCY = positiveInt('schema_publish', process.argv[4], 32, 'concurrency');
 const WARMUP = Math.min(1000, EVENTS); // per server, outside the measured window
 const TARGET = 0.1;
 const TOTAL_MS = 5 * 60 * 1000; // the whole run
@@ -48,22 +49,7 @@ const START_MS = 15 * 1000, STOP_MS = 15 * 1000, REQUEST_MS = 10 * 1000;
 const BENCH_ARGS = ['1', '5']; // schema_bench: 1 s x 4 loops x 5 rounds = 20 s
 const BENCH_MS = 60 * 1000;
 
-function positiveInt(arg, dflt, what) {
-  if (arg === undefined) return dflt;
-  const n = Number(arg);
-  if (!Number.isInteger(n) || n < 1) {
-    console.error(`schema_publish: ${what}: expected a positive whole number, got "${arg}"`);
-    process.exit(2);
-  }
-  return n;
-}
 
-let TICK = 100; // USER_HZ: the unit of utime and stime in /proc/PID/stat
-try {
-  TICK = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8', timeout: 5000 }).trim()) || 100;
-} catch {
-  // getconf missing: Linux uses 100 everywhere that matters
-}
 
 const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b), m = Math.floor(s.length / 2);
@@ -75,10 +61,6 @@ const quantile = (xs, p) => {
   return lo + 1 < s.length ? s[lo] + (h - lo) * (s[lo + 1] - s[lo]) : s[lo];
 };
 
-function cpuSeconds(pid) {
-  const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  return (Number(f[11]) + Number(f[12])) / TICK; // utime + stime, all threads
-}
 
 const running = new Set(); // heraldds to kill if the run has to give up
 

@@ -76,16 +76,17 @@ const os = require('node:os');
 const net = require('node:net');
 const crypto = require('node:crypto');
 const { spawn, execFileSync } = require('node:child_process');
+const { positiveInt, cpuSeconds, TICK } = require('./lib/proc');
 
 const ROOT = path.join(__dirname, '..');
 const HERALDD = path.resolve(process.env.HERALDD || path.join(ROOT, 'build/heraldd'));
 const RECEIVER = path.resolve(process.env.HOOK_RECEIVER || path.join(ROOT, 'build/bench/hook_receiver'));
 
 const PROFILE = process.env.PROFILE === '1';
-const PER_ENDPOINT = positiveInt(process.env.PER_ENDPOINT, 0, 'PER_ENDPOINT'); // 0: heraldd's default (4)
-const ROUNDS = positiveInt(process.argv[2], 3, 'rounds', PROFILE); // 0: the profile runs only
-const DELIVERIES = positiveInt(process.argv[3], 20000, 'deliveries');
-const LATENCY_N = positiveInt(process.argv[4], 2000, 'latency_publishes');
+const PER_ENDPOINT = positiveInt('webhooks', process.env.PER_ENDPOINT, 0, 'PER_ENDPOINT'); // 0: heraldd's default (4)
+const ROUNDS = positiveInt('webhooks', process.argv[2], 3, 'rounds', { zeroOk: PROFILE, zeroHint: '0 with PROFILE=1' }); // 0: the profile runs only
+const DELIVERIES = positiveInt('webhooks', process.argv[3], 20000, 'deliveries');
+const LATENCY_N = positiveInt('webhooks', process.argv[4], 2000, 'latency_publishes');
 
 const SCENARIOS = [
   { endpoints: 1, failEvery: 0 },
@@ -106,30 +107,15 @@ const NOISY_CORES = 0.2; // a window during which others used more is marked noi
 const BODY = JSON.stringify({ kind: 'bench', pad: 'x'.repeat(64) }); // ~90 bytes of data
 const SECRET = 'whsec_' + crypto.randomBytes(32).toString('base64');
 
-function positiveInt(arg, dflt, what, zeroOk = false) {
-  if (arg === undefined) return dflt;
-  const n = Number(arg);
-  if (!Number.isInteger(n) || n < (zeroOk ? 0 : 1)) {
-    console.error(`webhooks: ${what}: expected a ${zeroOk ? 'whole number (0 with PROFILE=1)' : 'positive whole number'}, got "${arg}"`);
-    process.exit(2);
-  }
-  return n;
-}
-
-let TICK = 100; // USER_HZ: the unit of utime and stime in /proc/PID/stat
-try {
-  TICK = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8', timeout: 5000 }).trim()) || 100;
-} catch {
-  // getconf missing: Linux uses 100 everywhere that matters
-}
-function cpuSeconds(pid) {
+// A process that has exited counts as NaN CPU seconds here (it ends a window).
+function cpuSecondsOf(pid) {
   try {
-    const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-    return (Number(f[11]) + Number(f[12])) / TICK;
+    return cpuSeconds(pid);
   } catch {
     return NaN;
   }
 }
+
 
 // Busy and total CPU time of the whole machine so far, in seconds (/proc/stat).
 function machineCpu() {
@@ -143,7 +129,7 @@ function machineCpu() {
 // process) spent between two snapshots: the noise of a shared machine.
 function snapshot(pids) {
   const u = process.cpuUsage();
-  return { m: machineCpu(), own: pids.reduce((a, p) => a + cpuSeconds(p), 0) + (u.user + u.system) / 1e6, t: nowMs() };
+  return { m: machineCpu(), own: pids.reduce((a, p) => a + cpuSecondsOf(p), 0) + (u.user + u.system) / 1e6, t: nowMs() };
 }
 function othersShare(a, b) {
   const others = (b.m.busy - a.m.busy) - (b.own - a.own);
@@ -592,10 +578,10 @@ async function scenarioRound(sc, profiled) {
       perf = startPerf(h.pid, perfFile);
       await sleep(1000); // perf attaches
     }
-    const snap0 = snapshot(pids), cpu0 = cpuSeconds(h.pid), rcpu0 = cpuSeconds(rec.proc.pid), t0 = nowMs();
+    const snap0 = snapshot(pids), cpu0 = cpuSecondsOf(h.pid), rcpu0 = cpuSecondsOf(rec.proc.pid), t0 = nowMs();
     await rc.json('POST', '/resume');
     const ds = await watch(rc, t0, DELIVERIES, Date.now() + ROUND_MS);
-    const cpu = cpuSeconds(h.pid) - cpu0, recCpu = cpuSeconds(rec.proc.pid) - rcpu0;
+    const cpu = cpuSecondsOf(h.pid) - cpu0, recCpu = cpuSecondsOf(rec.proc.pid) - rcpu0;
     const others = othersShare(snap0, snapshot(pids));
     if (perf) out.profile = await finishPerf(perf, perfFile);
     const last = ds[ds.length - 1];
@@ -618,11 +604,11 @@ async function scenarioRound(sc, profiled) {
       // fresh connections: the idle ones may be closing (api: 30 s idle timeout)
       for (const c of pubs) c.close();
       await Promise.all(pubs.map((c) => c.open()));
-      const ssnap0 = snapshot(pids), scpu0 = cpuSeconds(h.pid), srcpu0 = cpuSeconds(rec.proc.pid), st0 = nowMs();
+      const ssnap0 = snapshot(pids), scpu0 = cpuSecondsOf(h.pid), srcpu0 = cpuSecondsOf(rec.proc.pid), st0 = nowMs();
       const pub = publish(pubs, 'bench.steady', events, Date.now() + ROUND_MS);
       const ss = await watch(rc, st0, DELIVERIES, Date.now() + ROUND_MS, pub);
       const sp = await pub;
-      const scpu = cpuSeconds(h.pid) - scpu0, srecCpu = cpuSeconds(rec.proc.pid) - srcpu0;
+      const scpu = cpuSecondsOf(h.pid) - scpu0, srecCpu = cpuSecondsOf(rec.proc.pid) - srcpu0;
       const sothers = othersShare(ssnap0, snapshot(pids));
       const slast = ss[ss.length - 1];
       if (sp.sent < events || Object.keys(sp.bad).length) problems.push(`steady: publishing: ${sp.sent} of ${events} sent, not 202: ${JSON.stringify(sp.bad)}`);
