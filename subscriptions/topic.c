@@ -1,5 +1,6 @@
 #include "topic.h"
 
+#include <stdint.h>
 #include <string.h>
 
 static bool seg_char(unsigned char c)
@@ -107,6 +108,85 @@ bool sub_pattern_matches(const char *pattern, const char *topic)
       return false;
   }
   return np == nt;
+}
+
+static bool seg_is(const char *seg, size_t len, char c)
+{
+  return len == 1 && seg[0] == c;
+}
+
+/* Containment, one segment of the requested pattern at a time. A grant stays
+ * in the running while it matches every topic of the pattern so far. Only
+ * grants with a wildcard where the pattern has one can stay: a topic with a
+ * value no grant names at that position exists, and must be matched too.
+ * At the pattern's `>`, the remaining lengths 1..kmax must all be matched by
+ * wildcard-only grant tails: `*` repeated k times, or `*`^j then `>` for
+ * every k > j. The grants are examined together, so the answer is exact for
+ * their union, not only for each one alone. */
+bool sub_patterns_cover(const char *const *grants, size_t n, const char *pattern)
+{
+  const char *ps[SUB_TOPIC_MAX_DEPTH], *gs[SUB_TOPIC_MAX_DEPTH];
+  size_t pl[SUB_TOPIC_MAX_DEPTH], gl[SUB_TOPIC_MAX_DEPTH];
+  size_t plen = strlen(pattern);
+  int np = sub_topic_split(pattern, plen, ps, pl, SUB_TOPIC_MAX_DEPTH);
+  if(np <= 0)
+    return false;
+  bool tail = seg_is(ps[np - 1], pl[np - 1], '>');
+  int fixed = tail ? np - 1 : np; /* segments before a final `>` */
+  /* The longest tail a `>` can stand for in a topic: 32 segments and 255
+   * bytes in all, the shortest topic of the pattern being np segments long
+   * with the same bytes. */
+  int kmax = 1;
+  if(tail) {
+    int by_segments = SUB_TOPIC_MAX_SEGMENTS - np + 1;
+    int by_bytes = 1 + (int)(SUB_TOPIC_MAX - plen) / 2;
+    kmax = by_segments < by_bytes ? by_segments : by_bytes;
+  }
+  bool lengths[SUB_TOPIC_MAX_SEGMENTS + 2] = {false}; /* tail lengths matched */
+  int threshold = INT32_MAX; /* every tail length >= this is matched */
+
+  for(size_t g = 0; g < n; g++) {
+    int ng = sub_topic_split(grants[g], strlen(grants[g]), gs, gl, SUB_TOPIC_MAX_DEPTH);
+    if(ng <= 0)
+      continue;
+    int i = 0;
+    bool alive = true;
+    for(; i < fixed && alive; i++) {
+      if(i >= ng)
+        alive = false;
+      else if(seg_is(gs[i], gl[i], '>'))
+        return true; /* it matches whatever the pattern has from here */
+      else if(seg_is(gs[i], gl[i], '*'))
+        continue;
+      else if(seg_is(ps[i], pl[i], '*') || gl[i] != pl[i] || memcmp(gs[i], ps[i], pl[i]) != 0)
+        alive = false;
+    }
+    if(!alive)
+      continue;
+    if(!tail) {
+      if(ng == np)
+        return true;
+      continue;
+    }
+    /* the grant's tail from position i: stars, then maybe `>` */
+    int stars = 0;
+    while(i + stars < ng && seg_is(gs[i + stars], gl[i + stars], '*'))
+      stars++;
+    if(i + stars == ng) {
+      if(stars >= 1 && stars <= kmax)
+        lengths[stars] = true;
+    }
+    else if(i + stars == ng - 1 && seg_is(gs[ng - 1], gl[ng - 1], '>')) {
+      if(stars + 1 < threshold)
+        threshold = stars + 1;
+    }
+  }
+  if(!tail)
+    return false;
+  for(int k = 1; k <= kmax; k++)
+    if(k < threshold && !lengths[k])
+      return false;
+  return true;
 }
 
 uint64_t sub_topic_hash(const char *s, size_t len)

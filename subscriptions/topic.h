@@ -28,6 +28,12 @@ bool sub_pattern_valid(const char *s, size_t len, const char **why);
  * The reference implementation the index is tested against. */
 bool sub_pattern_matches(const char *pattern, const char *topic);
 
+/* Returns true when every topic `pattern` can match is matched by at least
+ * one of the n `grants` (all valid patterns): a permission check. Exact for
+ * the union, e.g. {"a.*", "a.*.>"} covers "a.>"; "orders.>" covers
+ * "orders.*.created"; "orders.*" does not cover "orders.>". */
+bool sub_patterns_cover(const char *const *grants, size_t n, const char *pattern);
+
 /* Splits a valid topic or pattern into at most `max` segments, pointing into
  * `s`. Returns the number of segments, or -1 if there are more than `max`. */
 int sub_topic_split(const char *s, size_t len, const char **seg, size_t *seglen, int max);

@@ -311,13 +311,172 @@ static void test_topic_matches_itself(void **state)
       assert_int_equal(sub_pattern_matches(topics[i], topics[j]), i == j);
 }
 
+/* Containment: the cases a permission check relies on. */
+struct cover_case {
+  const char *grants[3];
+  const char *pattern;
+  bool covered;
+};
+
+static const struct cover_case cover_cases[] = {
+    {{"orders.>"}, "orders.*.created", true},
+    {{"orders.>"}, "orders.eu", true},
+    {{"orders.>"}, "orders.>", true},
+    {{"orders.>"}, "orders", false},
+    {{"orders.*"}, "orders.>", false},
+    {{"orders.*"}, "orders.eu", true},
+    {{"orders.*"}, "orders.*", true},
+    {{"orders.*"}, "orders.eu.created", false},
+    {{"orders.eu"}, "orders.*", false},
+    {{"orders.*.created"}, "orders.eu.created", true},
+    {{"orders.*.created"}, "orders.*.*", false},
+    {{"orders.*.*"}, "orders.*.created", true},
+    {{">"}, "a", true},
+    {{">"}, ">", true},
+    {{">"}, "a.*.>", true},
+    {{"*"}, ">", false},
+    {{"*"}, "*", true},
+    {{"a.*", "a.*.>"}, "a.>", true}, /* only together */
+    {{"a.*"}, "a.>", false},
+    {{"a.*.>"}, "a.>", false},
+    {{"a.x", "a.*"}, "a.*", true},
+    {{"a.x", "a.y"}, "a.*", false},
+    {{"a.*.c", "a.b.*"}, "a.b.c", true},
+    {{"a.*.c", "a.b.*"}, "a.*.*", false},
+    {{"*.*", "*.*.*", ">"}, "x.>", true},
+    {{"b.>"}, "a.>", false},
+    {{NULL}, "a", false},
+};
+
+static void test_cover_table(void **state)
+{
+  (void)state;
+  for(size_t i = 0; i < sizeof(cover_cases) / sizeof(cover_cases[0]); i++) {
+    const struct cover_case *c = &cover_cases[i];
+    size_t n = 0;
+    while(n < 3 && c->grants[n])
+      n++;
+    bool got = sub_patterns_cover(c->grants, n, c->pattern);
+    if(got != c->covered)
+      fail_msg("case %zu: grants %s%s%s%s cover \"%s\" = %d, want %d", i,
+               n ? c->grants[0] : "(none)", n > 1 ? ", " : "", n > 1 ? c->grants[1] : "",
+               n > 2 ? ", ..." : "", c->pattern, got, c->covered);
+  }
+}
+
+/* A `>` stands for at most what a topic can hold: 32 segments in all. */
+static void test_cover_depth_bound(void **state)
+{
+  (void)state;
+  static char grants[31][80];
+  const char *g[31];
+  /* "a.*", "a.*.*", ... up to 31 stars: every topic under "a" */
+  for(int k = 1; k <= 31; k++) {
+    char *p = grants[k - 1];
+    p += sprintf(p, "a");
+    for(int j = 0; j < k; j++)
+      p += sprintf(p, ".*");
+    g[k - 1] = grants[k - 1];
+  }
+  assert_true(sub_patterns_cover(g, 31, "a.>"));
+  assert_false(sub_patterns_cover(g, 30, "a.>")); /* a topic of 32 segments is left */
+  assert_true(sub_patterns_cover(g, 30, "a.*.>") == false);
+  assert_true(sub_patterns_cover(g + 1, 30, "a.*.>"));
+}
+
+/* Brute force: every pattern of up to 3 segments over {a, b, *, >}, every
+ * grant set of one or two of them, checked against every topic of up to 5
+ * segments over {a, b, c} ("c" is a value no grant names). A grant set covers
+ * a pattern when every topic the pattern matches, one of the grants matches. */
+#define BF_PATTERNS 52
+#define BF_TOPICS 363
+
+static int bf_patterns(char out[BF_PATTERNS][8])
+{
+  const char *mid[] = {"a", "b", "*"}, *last[] = {"a", "b", "*", ">"};
+  int n = 0;
+  for(int len = 1; len <= 3; len++) {
+    int combos = 4;
+    for(int i = 1; i < len; i++)
+      combos *= 3;
+    for(int c = 0; c < combos; c++) {
+      char *p = out[n++];
+      int v = c;
+      p[0] = 0;
+      for(int i = 0; i < len - 1; i++, v /= 3)
+        strcat(strcat(p, mid[v % 3]), ".");
+      strcat(p, last[v % 4]);
+    }
+  }
+  return n;
+}
+
+static int bf_topics(char out[BF_TOPICS][12])
+{
+  const char *vals[] = {"a", "b", "c"};
+  int n = 0;
+  for(int len = 1; len <= 5; len++) {
+    int combos = 1;
+    for(int i = 0; i < len; i++)
+      combos *= 3;
+    for(int c = 0; c < combos; c++) {
+      char *p = out[n++];
+      int v = c;
+      p[0] = 0;
+      for(int i = 0; i < len; i++, v /= 3) {
+        if(i)
+          strcat(p, ".");
+        strcat(p, vals[v % 3]);
+      }
+    }
+  }
+  return n;
+}
+
+static void test_cover_brute_force(void **state)
+{
+  (void)state;
+  static char pats[BF_PATTERNS][8];
+  static char tops[BF_TOPICS][12];
+  static bool m[BF_PATTERNS][BF_TOPICS];
+  assert_int_equal(bf_patterns(pats), BF_PATTERNS);
+  assert_int_equal(bf_topics(tops), BF_TOPICS);
+  for(int p = 0; p < BF_PATTERNS; p++) {
+    assert_true(sub_pattern_valid(pats[p], strlen(pats[p]), NULL));
+    for(int t = 0; t < BF_TOPICS; t++)
+      m[p][t] = sub_pattern_matches(pats[p], tops[t]);
+  }
+  int covered = 0, checked = 0;
+  for(int g1 = 0; g1 < BF_PATTERNS; g1++) {
+    for(int g2 = g1; g2 < BF_PATTERNS; g2++) {
+      const char *g[2] = {pats[g1], pats[g2]};
+      size_t ng = g1 == g2 ? 1 : 2;
+      for(int p = 0; p < BF_PATTERNS; p++) {
+        bool want = true;
+        for(int t = 0; t < BF_TOPICS && want; t++)
+          if(m[p][t] && !m[g1][t] && !m[g2][t])
+            want = false;
+        bool got = sub_patterns_cover(g, ng, pats[p]);
+        if(got != want)
+          fail_msg("grants {%s, %s} cover \"%s\": got %d, brute force %d", g[0], g[ng - 1],
+                   pats[p], got, want);
+        covered += got;
+        checked++;
+      }
+    }
+  }
+  /* the sets are not trivially all or nothing */
+  assert_true(covered > checked / 20 && covered < checked / 2);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_valid_table),   cmocka_unit_test(test_null_is_invalid),
       cmocka_unit_test(test_reasons),       cmocka_unit_test(test_length_limits),
       cmocka_unit_test(test_depth),         cmocka_unit_test(test_matches_table),
-      cmocka_unit_test(test_topic_matches_itself),
+      cmocka_unit_test(test_topic_matches_itself), cmocka_unit_test(test_cover_table),
+      cmocka_unit_test(test_cover_depth_bound),    cmocka_unit_test(test_cover_brute_force),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
