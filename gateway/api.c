@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "auth.h"
 #include "log.h"
 
 #define TOPICS_PREFIX "/v1/topics/"
@@ -25,6 +26,8 @@ struct gw_api {
   struct sub_broker *broker;
   struct hook_service *hooks;
   const struct gw_rules *rules;
+  struct gw_auth *auth;
+  char *tls_cert, *tls_key; /* PEM text, kept while libmicrohttpd runs */
   struct MHD_Daemon *d;
   int listen_fd;
   atomic_bool quiesced;
@@ -391,6 +394,74 @@ static enum MHD_Result hooks_call(struct gw_api *api, struct MHD_Connection *con
   return send_json(conn, (unsigned)status, out, NULL);
 }
 
+/* Answers 401 with the Bearer challenge. */
+static enum MHD_Result unauthorized(struct MHD_Connection *conn, const char *msg)
+{
+  gw_debug("api_error", "status=401 code=unauthorized");
+  return send_json_hdr(conn, MHD_HTTP_UNAUTHORIZED,
+                       json_pack("{s:{s:s, s:s}}", "error", "code", "unauthorized", "message", msg),
+                       NULL, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"herald\"");
+}
+
+/* Authenticates and authorizes a request for `route` (the topic for a
+ * publish). Returns MHD_YES with *answered false to go on; otherwise the
+ * request has been answered (401, 403 or 429). */
+static enum MHD_Result authorize(struct gw_api *api, struct MHD_Connection *conn,
+                                 enum route route, const char *topic, size_t topic_len,
+                                 bool *answered)
+{
+  *answered = false;
+  if(!gw_auth_api_keys_required(api->auth))
+    return MHD_YES; /* open: allowed on loopback or with auth.insecure */
+  *answered = true;
+  const char *h = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization");
+  if(!h)
+    return unauthorized(conn, "this API needs a key: send Authorization: Bearer <key>");
+  if(strncasecmp(h, "Bearer ", 7) != 0)
+    return unauthorized(conn, "use Authorization: Bearer <key>");
+  const char *key = h + 7;
+  while(*key == ' ')
+    key++;
+  struct gw_api_key *k = gw_auth_api_key(api->auth, key, strlen(key));
+  if(!k) {
+    gw_info("api_auth_failed", "reason=unknown_key");
+    return unauthorized(conn, "the API key is not valid");
+  }
+  if(route != R_PUBLISH) {
+    if(!k->admin) {
+      gw_info("api_forbidden", "key=%s route=webhooks", k->name);
+      return send_error(conn, MHD_HTTP_FORBIDDEN, "forbidden",
+                        "the API key \"%s\" has no admin scope (needed for /v1/webhooks)",
+                        k->name);
+    }
+    *answered = false;
+    return MHD_YES;
+  }
+  char t[SUB_TOPIC_MAX + 1];
+  snprintf(t, sizeof(t), "%.*s", (int)topic_len, topic);
+  if(!gw_grants_can_publish(&k->grants, t)) {
+    gw_info("api_forbidden", "key=%s topic=%s", k->name, t);
+    return send_error(conn, MHD_HTTP_FORBIDDEN, "forbidden",
+                      "the API key \"%s\" may not publish on %s", k->name, t);
+  }
+  pthread_mutex_lock(&k->lock);
+  int64_t wait_ms = gw_bucket_take(&k->bucket, gw_now_us());
+  pthread_mutex_unlock(&k->lock);
+  if(wait_ms) {
+    char after[24];
+    snprintf(after, sizeof(after), "%lld", (long long)((wait_ms + 999) / 1000));
+    gw_debug("api_error", "status=429 code=rate_limited key=%s", k->name);
+    return send_json_hdr(
+        conn, MHD_HTTP_TOO_MANY_REQUESTS,
+        json_pack("{s:{s:s, s:s, s:I}}", "error", "code", "rate_limited", "message",
+                  "too many publishes with this API key: wait retry_after_ms",
+                  "retry_after_ms", (json_int_t)wait_ms),
+        NULL, MHD_HTTP_HEADER_RETRY_AFTER, after);
+  }
+  *answered = false;
+  return MHD_YES;
+}
+
 static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char *url,
                               const char *method, const char *version, const char *upload,
                               size_t *upload_size, void **req_cls)
@@ -425,6 +496,10 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
       const char *allow = hooks_methods(req->route);
       if(!method_in(method, allow))
         return method_not_allowed(conn, allow, "use %s", allow);
+      bool answered;
+      enum MHD_Result r = authorize(api, conn, req->route, NULL, 0, &answered);
+      if(answered)
+        return r;
       if(strcmp(method, "POST") == 0 || strcmp(method, "PATCH") == 0) {
         const char *ct = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Type");
         const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
@@ -444,6 +519,10 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
     const char *why = NULL;
     if(!sub_topic_valid(topic, topic_len, &why))
       return send_error(conn, MHD_HTTP_BAD_REQUEST, "invalid_topic", "%s", why);
+    bool answered;
+    enum MHD_Result r = authorize(api, conn, R_PUBLISH, topic, topic_len, &answered);
+    if(answered)
+      return r;
     const char *ct = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Type");
     if(!is_json_type(ct))
       return send_error(conn, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type",
@@ -537,8 +616,27 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
   gw_warn("mhd", "msg=\"%s\"", msg);
 }
 
+/* Reads a whole PEM file as a string (libmicrohttpd takes TLS material in
+ * memory). Returns it (malloc'd) or NULL. */
+static char *read_pem(const char *path)
+{
+  FILE *f = fopen(path, "rb");
+  if(!f)
+    return NULL;
+  char *buf = malloc(1 << 20);
+  size_t n = buf ? fread(buf, 1, (1 << 20) - 1, f) : 0;
+  fclose(f);
+  if(!buf || n == 0 || n == (1 << 20) - 1) {
+    free(buf);
+    return NULL;
+  }
+  buf[n] = '\0';
+  return buf;
+}
+
 struct gw_api *gw_api_start(const struct gw_config *cfg, struct sub_broker *broker,
-                            struct hook_service *hooks, const struct gw_rules *rules, int listen_fd)
+                            struct hook_service *hooks, const struct gw_rules *rules,
+                            struct gw_auth *auth, int listen_fd)
 {
   struct gw_api *api = calloc(1, sizeof(*api));
   if(!api) {
@@ -549,21 +647,47 @@ struct gw_api *gw_api_start(const struct gw_config *cfg, struct sub_broker *brok
   api->broker = broker;
   api->hooks = hooks;
   api->rules = rules;
+  api->auth = auth;
   api->listen_fd = listen_fd;
   unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC |
                    MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
-  api->d =
-      MHD_start_daemon(flags, 0, NULL, NULL, handle, api, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, api,
-                       MHD_OPTION_LISTEN_SOCKET, listen_fd, MHD_OPTION_THREAD_POOL_SIZE,
-                       (unsigned)cfg->api_threads, MHD_OPTION_CONNECTION_LIMIT,
-                       (unsigned)cfg->api_max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
-                       (unsigned)30, MHD_OPTION_NOTIFY_COMPLETED, completed, api, MHD_OPTION_END);
+  struct MHD_OptionItem tls[3] = {{MHD_OPTION_END, 0, NULL}, {MHD_OPTION_END, 0, NULL},
+                                  {MHD_OPTION_END, 0, NULL}};
+  if(cfg->api_tls_cert[0]) {
+    /* libmicrohttpd does TLS with GnuTLS, as Debian builds it */
+    if(MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+      gw_error("api_start_failed", "reason=\"this libmicrohttpd has no TLS: api.tls_cert\"");
+      close(listen_fd);
+      free(api);
+      return NULL;
+    }
+    api->tls_cert = read_pem(cfg->api_tls_cert);
+    api->tls_key = read_pem(cfg->api_tls_key);
+    if(!api->tls_cert || !api->tls_key) {
+      gw_error("api_start_failed", "reason=\"cannot read api.tls_cert or api.tls_key\"");
+      close(listen_fd);
+      goto fail;
+    }
+    flags |= MHD_USE_TLS;
+    tls[0] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, api->tls_cert};
+    tls[1] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, api->tls_key};
+  }
+  api->d = MHD_start_daemon(
+      flags, 0, NULL, NULL, handle, api, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, api,
+      MHD_OPTION_LISTEN_SOCKET, listen_fd, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)cfg->api_threads,
+      MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->api_max_connections,
+      MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30, MHD_OPTION_NOTIFY_COMPLETED, completed, api,
+      MHD_OPTION_ARRAY, tls, MHD_OPTION_END);
   if(!api->d) {
     gw_error("api_start_failed", NULL); /* MHD has closed listen_fd */
-    free(api);
-    return NULL;
+    goto fail;
   }
   return api;
+fail:
+  free(api->tls_cert);
+  free(api->tls_key);
+  free(api);
+  return NULL;
 }
 
 void gw_api_quiesce(struct gw_api *api)
@@ -601,5 +725,7 @@ void gw_api_stop(struct gw_api *api, int timeout_ms)
   MHD_stop_daemon(api->d);
   if(api->listen_fd != MHD_INVALID_SOCKET)
     close(api->listen_fd);
+  free(api->tls_cert);
+  free(api->tls_key);
   free(api);
 }

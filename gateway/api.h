@@ -15,12 +15,14 @@
  * violation (422) adds "errors" and "truncated". */
 
 struct gw_api;
+struct gw_auth;
 
 /* Starts serving on listen_fd (taken over); rules (may be NULL) check
- * publishes and must outlive the API. Returns NULL on failure (logged). */
+ * publishes, auth says who may call what; both must outlive the API.
+ * Returns NULL on failure (logged). */
 struct gw_api *gw_api_start(const struct gw_config *cfg, struct sub_broker *broker,
                             struct hook_service *hooks, const struct gw_rules *rules,
-                            int listen_fd);
+                            struct gw_auth *auth, int listen_fd);
 
 /* Stops accepting connections; /readyz answers 503 from now on. */
 void gw_api_quiesce(struct gw_api *api);

@@ -9,11 +9,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "auth.h"
 #include "index.h"
 #include "log.h"
 #include "net.h"
@@ -24,6 +26,8 @@
 #define WRITE_CHUNK 65536 /* bytes coalesced into one write */
 #define CLOSE_GRACE_S 5   /* how long a closing socket may take to flush */
 #define SEND_STALL_S 30   /* data queued and the socket never writeable: cut */
+#define TICK_MS 250       /* timers: auth deadline, token expiry, pings, idle */
+#define IP_BUCKETS 4096   /* the per-address connection counts */
 
 struct worker;
 
@@ -33,6 +37,21 @@ struct outq {
   size_t head, n, cap;
   size_t bytes; /* of the frames queued, the partly written head included */
   size_t off;   /* bytes of the head frame already written */
+};
+
+/* Open sockets from one client address (client.max_connections_per_ip). */
+struct ip_node {
+  unsigned char addr[16]; /* IPv4 as ::ffff:a.b.c.d */
+  int count;
+  struct ip_node *next;
+};
+
+/* What Herald keeps on each adopted socket (libwebsockets' opaque user
+ * data), from accept to destruction: its address's count, and the identity
+ * a token verified at the handshake gave, until the connection takes it. */
+struct sock_info {
+  struct ip_node *ip;       /* NULL without a per-address limit */
+  struct gw_identity *id;   /* verified at the handshake, not yet taken */
 };
 
 /* One WebSocket connection: libwebsockets' per-session data. */
@@ -56,6 +75,14 @@ struct conn {
   bool page_pending; /* plain HTTP: the demo page's body is still to be sent */
   uint16_t close_code;
   const char *close_reason;
+  bool authed;              /* id holds a verified token */
+  struct gw_identity id;
+  int64_t auth_deadline_us; /* 0: no auth message required */
+  int64_t last_rx_us;       /* anything received, pongs included */
+  bool ping_due;            /* send a ping at the next writeable moment */
+  bool ping_sent;
+  struct gw_bucket bucket;
+  int refused; /* messages rate-limited in a row */
 };
 
 struct worker {
@@ -70,9 +97,13 @@ struct worker {
   struct conn *conns;
   size_t nconns;
   unsigned char *scratch; /* LWS_PRE + WRITE_CHUNK: coalesced writes */
+  lws_sorted_usec_list_t tick;
 
   pthread_mutex_t lock; /* guards the fields below: the acceptor's hand-over */
-  int *fds;
+  struct handed {
+    int fd;
+    struct ip_node *ip;
+  } *fds;
   size_t nfds, capfds;
 
   struct ws_pub *answers, *answers_tail; /* committed publishes to answer (under lock) */
@@ -88,6 +119,7 @@ struct gw_client_port {
   struct sub_broker *broker;
   const struct gw_rules *rules;
   struct hook_service *hooks;
+  struct gw_auth *auth;
   int listen_fd;
   int stop_fd; /* eventfd: wakes the acceptor to stop */
   pthread_t acceptor;
@@ -96,14 +128,70 @@ struct gw_client_port {
   int nworkers;
   struct worker *workers;
   struct lws_protocols protocols[2];
+  pthread_mutex_t ip_lock; /* the acceptor adds, the workers remove */
+  struct ip_node *ips[IP_BUCKETS];
 };
 
 /* The demo page, gateway/demo.html, embedded at build time. */
 extern const char gw_demo_page[];
 extern const size_t gw_demo_page_len;
 
-/* Marks the sockets Herald adopted, to count them down on destruction. */
-static char adopted_mark;
+/* --- connections per client address --------------------------------- */
+
+static size_t ip_hash(const unsigned char addr[16])
+{
+  return (size_t)(sub_topic_hash((const char *)addr, 16) % IP_BUCKETS);
+}
+
+/* Counts one more socket from addr. Returns its node, or NULL when the
+ * address is at its limit (or out of memory). */
+static struct ip_node *ip_acquire(struct gw_client_port *cp, const unsigned char addr[16])
+{
+  size_t h = ip_hash(addr);
+  struct ip_node *n;
+  pthread_mutex_lock(&cp->ip_lock);
+  for(n = cp->ips[h]; n && memcmp(n->addr, addr, 16) != 0; n = n->next)
+    ;
+  if(!n && (n = calloc(1, sizeof(*n)))) {
+    memcpy(n->addr, addr, 16);
+    n->next = cp->ips[h];
+    cp->ips[h] = n;
+  }
+  if(n && n->count >= cp->cfg->client_max_connections_per_ip)
+    n = NULL;
+  else if(n)
+    n->count++;
+  pthread_mutex_unlock(&cp->ip_lock);
+  return n;
+}
+
+static void ip_release(struct gw_client_port *cp, struct ip_node *n)
+{
+  if(!n)
+    return;
+  size_t h = ip_hash(n->addr);
+  pthread_mutex_lock(&cp->ip_lock);
+  if(--n->count == 0) {
+    struct ip_node **pp = &cp->ips[h];
+    while(*pp != n)
+      pp = &(*pp)->next;
+    *pp = n->next;
+    free(n);
+  }
+  pthread_mutex_unlock(&cp->ip_lock);
+}
+
+static void sock_info_free(struct gw_client_port *cp, struct sock_info *si)
+{
+  if(!si)
+    return;
+  ip_release(cp, si->ip);
+  if(si->id) {
+    gw_identity_clear(si->id);
+    free(si->id);
+  }
+  free(si);
+}
 
 /* --- the outgoing queue ------------------------------------------------ */
 
@@ -170,18 +258,30 @@ static void outq_drop_head(struct outq *q)
  * (memory is freed now, not when the peer reads) but the rest of a frame
  * already partly written, sends the close frame after it at the next
  * writeable moments, and kills the socket if they never come. */
-static void conn_close(struct conn *c, uint16_t code, const char *reason)
+static void close_with(struct conn *c, uint16_t code, const char *reason, bool flush)
 {
   if(c->closing)
     return;
   c->closing = true;
   c->close_code = code;
   c->close_reason = reason;
-  outq_drop_unstarted(&c->out);
+  if(!flush)
+    outq_drop_unstarted(&c->out);
   free(c->rx);
   c->rx = NULL;
   lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, CLOSE_GRACE_S);
   lws_callback_on_writable(c->wsi);
+}
+
+static void conn_close(struct conn *c, uint16_t code, const char *reason)
+{
+  close_with(c, code, reason, false);
+}
+
+/* Closes after what is queued (an error op explaining why) is written. */
+static void conn_close_flush(struct conn *c, uint16_t code, const char *reason)
+{
+  close_with(c, code, reason, true);
 }
 
 /* Queues a frame for the connection, closing it as a slow consumer when its
@@ -218,6 +318,22 @@ static void conn_reply(struct conn *c, struct sub_frame *f)
 
 /* --- handling client messages ----------------------------------------- */
 
+/* What the connection may do now: its token's grants, or anonymous's. */
+static const struct gw_grants *conn_grants(const struct conn *c)
+{
+  return c->authed ? &c->id.grants : gw_auth_anonymous(c->w->cp->auth);
+}
+
+static void reply_forbidden(struct conn *c, const char *id, const char *what, const char *topic)
+{
+  char msg[SUB_TOPIC_MAX + 96];
+  snprintf(msg, sizeof(msg), "%s %s is not granted to this connection%s", what, topic,
+           c->authed ? "" : " (anonymous: authenticate with a token)");
+  gw_info("client_forbidden", "worker=%d sub=%s op=%s topic=%s", c->w->idx,
+          c->authed && c->id.sub[0] ? c->id.sub : "-", what, topic);
+  conn_reply(c, gw_reply_error(id, "forbidden", msg));
+}
+
 static int find_pattern(const struct conn *c, const char *p)
 {
   for(int i = 0; i < c->npatterns; i++)
@@ -228,6 +344,10 @@ static int find_pattern(const struct conn *c, const char *p)
 
 static void handle_subscribe(struct conn *c, const struct gw_msg *m)
 {
+  if(!gw_grants_can_subscribe(conn_grants(c), m->topic)) {
+    reply_forbidden(c, m->id, "subscribing to", m->topic);
+    return;
+  }
   if(find_pattern(c, m->topic) >= 0) {
     conn_reply(c, gw_reply_ack(m->id)); /* already subscribed: nothing to do */
     return;
@@ -324,6 +444,10 @@ static void ws_pub_done(struct hook_publish *p)
 
 static void handle_publish(struct conn *c, const struct gw_msg *m)
 {
+  if(!gw_grants_can_publish(conn_grants(c), m->topic)) {
+    reply_forbidden(c, m->id, "publishing on", m->topic);
+    return;
+  }
   const struct gw_rules *rules = c->w->cp->rules;
   if(gw_rules_active(rules)) {
     struct schema_result res;
@@ -385,16 +509,90 @@ static void handle_publish(struct conn *c, const struct gw_msg *m)
   }
 }
 
+/* Drops the subscriptions the connection's grants no longer cover (after a
+ * new token), telling the client about each under the auth message's id. */
+static void revoke_subscriptions(struct conn *c, const char *id)
+{
+  for(int i = 0; i < c->npatterns;) {
+    if(gw_grants_can_subscribe(conn_grants(c), c->patterns[i])) {
+      i++;
+      continue;
+    }
+    char msg[SUB_TOPIC_MAX + 96];
+    snprintf(msg, sizeof(msg), "subscription %s dropped: the new token does not grant it",
+             c->patterns[i]);
+    conn_reply(c, gw_reply_error(id, "forbidden", msg));
+    sub_index_remove(c->w->index, c->patterns[i], strlen(c->patterns[i]), &c->sub);
+    free(c->patterns[i]);
+    c->patterns[i] = c->patterns[--c->npatterns];
+  }
+}
+
+/* {"op":"auth","token":...}: a first token, or a fresh one before the
+ * current one expires. A refused token changes nothing. */
+static void handle_auth(struct conn *c, const struct gw_msg *m)
+{
+  struct gw_identity id;
+  char why[GW_AUTH_WHY_MAX];
+  if(gw_auth_verify(c->w->cp->auth, m->token, m->token_len, (long long)time(NULL), &id, why)) {
+    gw_info("client_auth_failed", "worker=%d reason=\"%s\"", c->w->idx, why);
+    conn_reply(c, gw_reply_error(m->id, "invalid_token", why));
+    return;
+  }
+  if(c->authed)
+    gw_identity_clear(&c->id);
+  c->id = id;
+  c->authed = true;
+  c->auth_deadline_us = 0;
+  gw_debug("client_authenticated", "worker=%d sub=%s exp=%lld", c->w->idx,
+           c->id.sub[0] ? c->id.sub : "-", c->id.exp);
+  revoke_subscriptions(c, m->id);
+  conn_reply(c, gw_reply_ack(m->id));
+}
+
+/* Charges one message to the connection's bucket. Returns true when it may
+ * be handled; otherwise it was answered (or the connection is closing). */
+static bool rate_ok(struct conn *c, const char *id)
+{
+  const struct gw_config *cfg = c->w->cp->cfg;
+  int64_t wait_ms = gw_bucket_take(&c->bucket, gw_now_us());
+  if(!wait_ms) {
+    c->refused = 0;
+    return true;
+  }
+  if(++c->refused >= cfg->client_rate_close_after) {
+    gw_warn("client_rate_closed", "worker=%d refused=%d", c->w->idx, c->refused);
+    conn_close(c, LWS_CLOSE_STATUS_POLICY_VIOLATION, "rate limit exceeded");
+    return false;
+  }
+  if(c->refused == 1)
+    gw_info("client_rate_limited", "worker=%d rate_per_s=%d", c->w->idx, cfg->client_rate_per_s);
+  char msg[128];
+  snprintf(msg, sizeof(msg),
+           "more than %d messages a second (burst %d): wait %lld ms; the connection closes "
+           "if this goes on",
+           cfg->client_rate_per_s, cfg->client_rate_burst, (long long)wait_ms);
+  conn_reply(c, gw_reply_error(id, "rate_limited", msg));
+  return false;
+}
+
 static void handle_message(struct conn *c, const char *buf, size_t len, bool binary)
 {
   if(binary) {
-    conn_reply(c, gw_reply_error(NULL, "unsupported_frame",
-                                 "binary frames are not supported: send JSON text frames"));
+    if(rate_ok(c, NULL))
+      conn_reply(c, gw_reply_error(NULL, "unsupported_frame",
+                                   "binary frames are not supported: send JSON text frames"));
     return;
   }
   struct gw_msg m;
   struct gw_proto_err err;
-  if(gw_proto_parse(buf, len, &m, &err)) {
+  int bad = gw_proto_parse(buf, len, &m, &err);
+  if(!rate_ok(c, bad ? (err.has_id ? err.id : NULL) : m.id)) {
+    if(!bad)
+      gw_msg_clear(&m);
+    return;
+  }
+  if(bad) {
     gw_debug("client_bad_message", "worker=%d code=%s", c->w->idx, err.code);
     conn_reply(c, gw_reply_error(err.has_id ? err.id : NULL, err.code, err.message));
     return;
@@ -404,6 +602,7 @@ static void handle_message(struct conn *c, const char *buf, size_t len, bool bin
   case GW_OP_UNSUBSCRIBE: handle_unsubscribe(c, &m); break;
   case GW_OP_PUBLISH: handle_publish(c, &m); break;
   case GW_OP_PING: conn_reply(c, gw_reply_pong(m.id)); break;
+  case GW_OP_AUTH: handle_auth(c, &m); break;
   }
   gw_msg_clear(&m);
 }
@@ -414,6 +613,8 @@ static int conn_receive(struct conn *c, const void *in, size_t len)
 {
   struct lws *wsi = c->wsi;
   size_t max = (size_t)c->w->cp->cfg->client_max_message_bytes;
+  c->last_rx_us = gw_now_us();
+  c->ping_sent = false;
   bool first = lws_is_first_fragment(wsi), final = lws_is_final_fragment(wsi);
   if(first) {
     c->rx_len = 0;
@@ -464,6 +665,14 @@ static int conn_write(struct conn *c)
 {
   unsigned char *buf = c->w->scratch + LWS_PRE;
   size_t n = 0;
+  if(c->ping_due && c->out.off == 0) { /* never inside a frame begun */
+    c->ping_due = false;
+    if(lws_write(c->wsi, buf, 0, LWS_WRITE_PING) < 0)
+      return -1;
+    if(c->out.n)
+      lws_callback_on_writable(c->wsi);
+    return 0;
+  }
   struct sub_frame *f;
   while(n < WRITE_CHUNK && (f = outq_peek(&c->out))) {
     size_t take = f->len - c->out.off;
@@ -492,10 +701,24 @@ static int conn_write(struct conn *c)
 
 static void conn_established(struct conn *c, struct lws *wsi, struct worker *w)
 {
+  const struct gw_config *cfg = w->cp->cfg;
   memset(c, 0, sizeof(*c));
   c->w = w;
   c->wsi = wsi;
   c->established = true;
+  int64_t now = gw_now_us();
+  c->last_rx_us = now;
+  gw_bucket_init(&c->bucket, cfg->client_rate_per_s, cfg->client_rate_burst, now);
+  struct sock_info *si = lws_get_opaque_user_data(wsi);
+  if(si && si->id) { /* the handshake's token: the connection owns it now */
+    c->id = *si->id;
+    c->authed = true;
+    free(si->id);
+    si->id = NULL;
+  }
+  const struct gw_grants *anon = gw_auth_anonymous(w->cp->auth);
+  if(!c->authed && !anon->nsubscribe && !anon->npublish)
+    c->auth_deadline_us = now + (int64_t)cfg->auth_timeout_ms * 1000;
   c->next = w->conns;
   if(w->conns)
     w->conns->prev = c;
@@ -520,6 +743,9 @@ static void conn_closed(struct conn *c)
   free(c->patterns);
   outq_clear(&c->out);
   free(c->rx);
+  if(c->authed)
+    gw_identity_clear(&c->id);
+  c->authed = false;
   for(struct ws_pub *wp = c->pubs; wp; wp = wp->cnext)
     wp->c = NULL; /* their answers have nowhere to go */
   c->pubs = NULL;
@@ -549,7 +775,7 @@ static void deliver(struct sub_subscriber *s, void *arg)
 static void worker_wake(struct worker *w)
 {
   pthread_mutex_lock(&w->lock);
-  int *fds = w->fds;
+  struct handed *fds = w->fds;
   size_t nfds = w->nfds;
   w->fds = NULL;
   w->nfds = w->capfds = 0;
@@ -562,13 +788,19 @@ static void worker_wake(struct worker *w)
     done = next;
   }
   for(size_t i = 0; i < nfds; i++) {
-    struct lws *wsi = lws_adopt_socket_vhost(w->vh, fds[i]);
+    struct sock_info *si = calloc(1, sizeof(*si));
+    struct lws *wsi = si ? lws_adopt_socket_vhost(w->vh, fds[i].fd) : NULL;
     if(!wsi) {
       gw_warn("adopt_failed", "worker=%d", w->idx);
+      if(!si)
+        close(fds[i].fd);
+      free(si);
+      ip_release(w->cp, fds[i].ip);
       atomic_fetch_sub(&w->cp->live, 1); /* lws closed the socket */
       continue;
     }
-    lws_set_opaque_user_data(wsi, &adopted_mark);
+    si->ip = fds[i].ip; /* owned by the socket now */
+    lws_set_opaque_user_data(wsi, si);
   }
   free(fds);
 
@@ -621,6 +853,133 @@ static int demo_page_body(struct lws *wsi, struct conn *c)
   return lws_http_transaction_completed(wsi) ? -1 : 0;
 }
 
+/* True when the handshake may go on as far as its Origin goes: no Origin
+ * (not a browser), one listed in client.allowed_origins ("*": any), or with
+ * no list, the page's own origin (Origin's host equal to the Host header). */
+static bool origin_allowed(const struct gw_client_port *cp, struct lws *wsi)
+{
+  char origin[256], host[256];
+  if(lws_hdr_total_length(wsi, WSI_TOKEN_ORIGIN) == 0)
+    return true;
+  if(lws_hdr_copy(wsi, origin, sizeof(origin), WSI_TOKEN_ORIGIN) <= 0)
+    return false;
+  json_t *list = cp->cfg->client_allowed_origins;
+  if(list && json_array_size(list)) {
+    size_t i;
+    json_t *v;
+    json_array_foreach(list, i, v)
+    {
+      const char *o = json_string_value(v);
+      if(o && (strcmp(o, "*") == 0 || strcmp(o, origin) == 0))
+        return true;
+    }
+    return false;
+  }
+  if(lws_hdr_copy(wsi, host, sizeof(host), WSI_TOKEN_HOST) <= 0)
+    return false;
+  const char *rest = strncmp(origin, "http://", 7) == 0    ? origin + 7
+                     : strncmp(origin, "https://", 8) == 0 ? origin + 8
+                                                          : NULL;
+  return rest && strcasecmp(rest, host) == 0;
+}
+
+/* Copies the handshake's token (Authorization: Bearer, else ?token=) into
+ * buf. Returns its length, 0 when there is none, -1 when malformed. */
+static int handshake_token(struct lws *wsi, char *buf, int size)
+{
+  int n = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_AUTHORIZATION);
+  if(n > 0) {
+    if(n >= size || lws_hdr_copy(wsi, buf, size, WSI_TOKEN_HTTP_AUTHORIZATION) != n ||
+       strncasecmp(buf, "Bearer ", 7) != 0)
+      return -1;
+    const char *t = buf + 7;
+    while(*t == ' ')
+      t++;
+    n = (int)strlen(t);
+    memmove(buf, t, (size_t)n + 1);
+    return n;
+  }
+  const char *t = lws_get_urlarg_by_name(wsi, "token=", buf, size);
+  if(!t)
+    return 0;
+  n = (int)strlen(t);
+  memmove(buf, t, (size_t)n + 1);
+  return n;
+}
+
+/* Checks a WebSocket handshake: the Origin, then the token if one came.
+ * Returns 0 to go on, else the HTTP status it was refused with. */
+static int handshake_check(struct worker *w, struct lws *wsi)
+{
+  struct gw_client_port *cp = w->cp;
+  if(!origin_allowed(cp, wsi)) {
+    gw_info("client_refused", "worker=%d status=403 reason=origin", w->idx);
+    return HTTP_STATUS_FORBIDDEN;
+  }
+  static _Thread_local char token[GW_TOKEN_MAX + 16];
+  int n = handshake_token(wsi, token, (int)sizeof(token));
+  if(n == 0)
+    return 0;
+  struct sock_info *si = lws_get_opaque_user_data(wsi);
+  struct gw_identity *id = calloc(1, sizeof(*id));
+  char why[GW_AUTH_WHY_MAX] = "the Authorization header is not \"Bearer <token>\"";
+  if(!si || !id || n < 0 ||
+     gw_auth_verify(cp->auth, token, (size_t)n, (long long)time(NULL), id, why)) {
+    free(id);
+    gw_info("client_refused", "worker=%d status=401 reason=\"%s\"", w->idx, why);
+    return HTTP_STATUS_UNAUTHORIZED;
+  }
+  if(si->id) { /* a second upgrade request on the socket */
+    gw_identity_clear(si->id);
+    free(si->id);
+  }
+  si->id = id;
+  return 0;
+}
+
+/* Timers of every connection of the worker, every TICK_MS: the auth
+ * deadline, token expiry, pings and the idle timeout. */
+static void tick(lws_sorted_usec_list_t *sul)
+{
+  struct worker *w = lws_container_of(sul, struct worker, tick);
+  const struct gw_config *cfg = w->cp->cfg;
+  int64_t now = gw_now_us();
+  long long wall = (long long)time(NULL);
+  int64_t ping_us = (int64_t)cfg->client_ping_interval_s * 1000000;
+  int64_t idle_us = (int64_t)cfg->client_idle_timeout_s * 1000000;
+  for(struct conn *c = w->conns; c; c = c->next) {
+    if(c->closing)
+      continue;
+    if(c->auth_deadline_us && !c->authed && now >= c->auth_deadline_us) {
+      gw_info("client_auth_timeout", "worker=%d timeout_ms=%d", w->idx, cfg->auth_timeout_ms);
+      conn_reply(c, gw_reply_error(NULL, "auth_timeout",
+                                   "no auth message with a valid token in time "
+                                   "(auth.timeout_ms)"));
+      conn_close_flush(c, GW_CLOSE_AUTH_TIMEOUT, "authentication timeout");
+      continue;
+    }
+    if(c->authed && wall > c->id.exp + cfg->auth_leeway_s) {
+      gw_info("client_token_expired", "worker=%d sub=%s", w->idx, c->id.sub[0] ? c->id.sub : "-");
+      conn_reply(c, gw_reply_error(NULL, "token_expired",
+                                   "the token has expired: send an auth message with a fresh "
+                                   "token before exp"));
+      conn_close_flush(c, GW_CLOSE_TOKEN_EXPIRED, "token expired");
+      continue;
+    }
+    if(idle_us && now - c->last_rx_us >= idle_us) {
+      gw_info("client_idle", "worker=%d idle_timeout_s=%d", w->idx, cfg->client_idle_timeout_s);
+      conn_close(c, GW_CLOSE_IDLE, "idle timeout: no pong");
+      continue;
+    }
+    if(ping_us && !c->ping_sent && now - c->last_rx_us >= ping_us) {
+      c->ping_sent = true;
+      c->ping_due = true;
+      lws_callback_on_writable(c->wsi);
+    }
+  }
+  lws_sul_schedule(w->ctx, 0, &w->tick, tick, (lws_usec_t)TICK_MS * LWS_US_PER_MS);
+}
+
 static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
                     size_t len)
 {
@@ -639,6 +998,13 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
       lws_return_http_status(wsi, HTTP_STATUS_NOT_FOUND, NULL);
       return 1;
     }
+    int status = handshake_check(w, wsi);
+    if(status) {
+      lws_return_http_status(wsi, (unsigned)status,
+                             status == HTTP_STATUS_FORBIDDEN ? "origin not allowed"
+                                                             : "invalid token");
+      return 1;
+    }
     return 0;
   case LWS_CALLBACK_HTTP:
     /* Plain HTTP on the client port: the demo page at /, nothing else. */
@@ -649,6 +1015,12 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
     return demo_page_headers(wsi, c);
   case LWS_CALLBACK_HTTP_WRITEABLE: return demo_page_body(wsi, c);
   case LWS_CALLBACK_ESTABLISHED: conn_established(c, wsi, w); return 0;
+  case LWS_CALLBACK_RECEIVE_PONG:
+    if(c && c->established) {
+      c->last_rx_us = gw_now_us();
+      c->ping_sent = false;
+    }
+    return 0;
   case LWS_CALLBACK_RECEIVE:
     if(c->closing)
       return 0;
@@ -668,10 +1040,15 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
     if(atomic_load(&w->stopping) && !w->nconns)
       atomic_store(&w->done, true);
     return 0;
-  case LWS_CALLBACK_WSI_DESTROY:
-    if(lws_get_opaque_user_data(wsi) == &adopted_mark)
+  case LWS_CALLBACK_WSI_DESTROY: {
+    struct sock_info *si = lws_get_opaque_user_data(wsi);
+    if(si) { /* one Herald adopted */
+      lws_set_opaque_user_data(wsi, NULL);
+      sock_info_free(w->cp, si);
       atomic_fetch_sub(&w->cp->live, 1);
+    }
     return 0;
+  }
   default: return 0;
   }
 }
@@ -703,9 +1080,14 @@ static int worker_init(struct gw_client_port *cp, struct worker *w, int idx)
 
   struct lws_context_creation_info info;
   memset(&info, 0, sizeof(info));
+  const struct gw_config *cfg = cp->cfg;
+  bool tls = cfg->client_tls_cert[0] != '\0';
   info.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS;
+  if(tls)
+    info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
   info.user = w;
-  info.timeout_secs = 10; /* handshake */
+  info.timeout_secs = (unsigned)cfg->client_handshake_timeout_s; /* handshake, TLS included */
+  info.max_http_header_data = GW_TOKEN_MAX + 4096; /* room for a token in a header */
   w->ctx = lws_create_context(&info);
   if(!w->ctx)
     return -1;
@@ -713,28 +1095,37 @@ static int worker_init(struct gw_client_port *cp, struct worker *w, int idx)
   info.port = CONTEXT_PORT_NO_LISTEN_SERVER; /* sockets come from the acceptor */
   info.protocols = cp->protocols;
   info.vhost_name = "herald";
+  if(tls) {
+    info.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+    info.ssl_cert_filepath = cfg->client_tls_cert;
+    info.ssl_private_key_filepath = cfg->client_tls_key;
+  }
   w->vh = lws_create_vhost(w->ctx, &info);
-  return w->vh ? 0 : -1;
+  if(!w->vh)
+    return -1;
+  lws_sul_schedule(w->ctx, 0, &w->tick, tick, (lws_usec_t)TICK_MS * LWS_US_PER_MS);
+  return 0;
 }
 
 /* --- the acceptor ------------------------------------------------------ */
 
-static void hand_over(struct worker *w, int fd)
+static void hand_over(struct worker *w, int fd, struct ip_node *ip)
 {
   pthread_mutex_lock(&w->lock);
   if(w->nfds == w->capfds) {
     size_t cap = w->capfds ? w->capfds * 2 : 16;
-    int *nf = realloc(w->fds, cap * sizeof(*nf));
+    struct handed *nf = realloc(w->fds, cap * sizeof(*nf));
     if(!nf) {
       pthread_mutex_unlock(&w->lock);
       close(fd);
+      ip_release(w->cp, ip);
       atomic_fetch_sub(&w->cp->live, 1);
       return;
     }
     w->fds = nf;
     w->capfds = cap;
   }
-  w->fds[w->nfds++] = fd;
+  w->fds[w->nfds++] = (struct handed){fd, ip};
   pthread_mutex_unlock(&w->lock);
   lws_cancel_service(w->ctx);
 }
@@ -743,7 +1134,7 @@ static void *acceptor_main(void *arg)
 {
   struct gw_client_port *cp = arg;
   size_t next = 0;
-  time_t last_full_log = 0, last_emfile_log = 0;
+  time_t last_full_log = 0, last_emfile_log = 0, last_ip_log = 0;
   struct pollfd pfd[2] = {{cp->listen_fd, POLLIN, 0}, {cp->stop_fd, POLLIN, 0}};
   for(;;) {
     if(poll(pfd, 2, -1) < 0 && errno != EINTR)
@@ -751,7 +1142,9 @@ static void *acceptor_main(void *arg)
     if(pfd[1].revents)
       break;
     for(;;) {
-      int fd = accept4(cp->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+      struct sockaddr_storage peer;
+      socklen_t plen = sizeof(peer);
+      int fd = accept4(cp->listen_fd, (struct sockaddr *)&peer, &plen, SOCK_NONBLOCK | SOCK_CLOEXEC);
       if(fd < 0) {
         if(errno == EMFILE || errno == ENFILE) {
           time_t now = time(NULL);
@@ -773,8 +1166,26 @@ static void *acceptor_main(void *arg)
         }
         continue;
       }
+      struct ip_node *ip = NULL;
+      if(cp->cfg->client_max_connections_per_ip) {
+        unsigned char addr[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+        if(peer.ss_family == AF_INET6)
+          memcpy(addr, &((struct sockaddr_in6 *)&peer)->sin6_addr, 16);
+        else
+          memcpy(addr + 12, &((struct sockaddr_in *)&peer)->sin_addr, 4);
+        if(!(ip = ip_acquire(cp, addr))) {
+          close(fd);
+          time_t now = time(NULL);
+          if(now != last_ip_log) {
+            gw_warn("connection_refused", "reason=max_connections_per_ip max=%d",
+                    cp->cfg->client_max_connections_per_ip);
+            last_ip_log = now;
+          }
+          continue;
+        }
+      }
       atomic_fetch_add(&cp->live, 1);
-      hand_over(&cp->workers[next++ % (size_t)cp->nworkers], fd);
+      hand_over(&cp->workers[next++ % (size_t)cp->nworkers], fd, ip);
     }
   }
   return NULL;
@@ -794,8 +1205,10 @@ static void free_port(struct gw_client_port *cp)
       ws_pub_finish(w->answers);
       w->answers = next;
     }
-    for(size_t k = 0; k < w->nfds; k++)
-      close(w->fds[k]);
+    for(size_t k = 0; k < w->nfds; k++) {
+      close(w->fds[k].fd);
+      ip_release(cp, w->fds[k].ip);
+    }
     free(w->fds);
     sub_batch_free(&w->batch);
     sub_index_free(w->index);
@@ -803,6 +1216,13 @@ static void free_port(struct gw_client_port *cp)
     pthread_mutex_destroy(&w->lock);
   }
   free(cp->workers);
+  for(size_t h = 0; h < IP_BUCKETS; h++)
+    while(cp->ips[h]) { /* none left once every socket is destroyed */
+      struct ip_node *n = cp->ips[h];
+      cp->ips[h] = n->next;
+      free(n);
+    }
+  pthread_mutex_destroy(&cp->ip_lock);
   if(cp->listen_fd >= 0)
     close(cp->listen_fd);
   if(cp->stop_fd >= 0)
@@ -812,7 +1232,7 @@ static void free_port(struct gw_client_port *cp)
 
 struct gw_client_port *gw_client_start(const struct gw_config *cfg, struct sub_broker *broker,
                                        struct hook_service *hooks, const struct gw_rules *rules,
-                                       int listen_fd)
+                                       struct gw_auth *auth, int listen_fd)
 {
   struct gw_client_port *cp = calloc(1, sizeof(*cp));
   if(!cp) {
@@ -823,6 +1243,8 @@ struct gw_client_port *gw_client_start(const struct gw_config *cfg, struct sub_b
   cp->broker = broker;
   cp->hooks = hooks;
   cp->rules = rules;
+  cp->auth = auth;
+  pthread_mutex_init(&cp->ip_lock, NULL);
   cp->listen_fd = listen_fd;
   cp->stop_fd = eventfd(0, EFD_CLOEXEC);
   cp->nworkers = cfg->client_workers;

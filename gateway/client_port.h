@@ -17,17 +17,22 @@
  * immutable, ref-counted event frames. */
 
 /* Close codes Herald uses besides the RFC 6455 ones (docs/protocol.md). */
+#define GW_CLOSE_TOKEN_EXPIRED 4001 /* the token expired and no fresh one came */
+#define GW_CLOSE_AUTH_TIMEOUT 4002  /* no valid token in time, anonymous may do nothing */
+#define GW_CLOSE_IDLE 4003          /* nothing received, not even a pong */
 #define GW_CLOSE_SLOW_CONSUMER 4008
 
 struct gw_client_port;
 struct gw_rules;
+struct gw_auth;
 
 /* Starts the workers and the acceptor on listen_fd (taken over). The broker
- * must have cfg->client_workers sinks; publishes go through hooks; rules (may be NULL) check publishes and
+ * must have cfg->client_workers sinks; publishes go through hooks; rules
+ * (may be NULL) check publishes; auth says who may do what. rules and auth
  * must outlive the port. Returns NULL on failure (logged). */
 struct gw_client_port *gw_client_start(const struct gw_config *cfg, struct sub_broker *broker,
-                                       struct hook_service *hooks,
-                                       const struct gw_rules *rules, int listen_fd);
+                                       struct hook_service *hooks, const struct gw_rules *rules,
+                                       struct gw_auth *auth, int listen_fd);
 
 /* Stops accepting new clients; those connected keep being served. */
 void gw_client_quiesce(struct gw_client_port *cp);

@@ -20,7 +20,7 @@
 extern const char gw_config_schema[];
 extern const size_t gw_config_schema_len;
 
-enum key_type { K_INT, K_STRING, K_ARRAY };
+enum key_type { K_INT, K_STRING, K_ARRAY, K_BOOL };
 
 /* Extra validation for a string key: returns NULL when fine, else why not. */
 typedef const char *(*str_check_fn)(const char *value);
@@ -73,6 +73,13 @@ static const char *check_nonempty(const char *v)
 #define ARRAY_KEY_DEF(n, field, d) \
   {n, K_ARRAY, 0, 0, 0, d, NULL, offsetof(struct gw_config, field), sizeof(json_t *)}
 
+/* A true/false key, kept as an int. */
+#define BOOL_KEY(n, field, d) \
+  {n, K_BOOL, d, 0, 1, NULL, NULL, offsetof(struct gw_config, field), sizeof(int)}
+/* An array key that may also be null (its default): "not set", which its
+ * user reads as NULL. */
+#define NULLABLE_ARRAY_KEY(n, field) ARRAY_KEY_DEF(n, field, "null")
+
 /* Checks the elements of webhooks.schedule and webhooks.allowed_cidrs.
  * Returns 0 or -1 with err. */
 static int check_webhook_array(const char *name, json_t *v, char err[GW_CONFIG_ERR_MAX]);
@@ -87,10 +94,34 @@ static const struct key keys[] = {
     INT_KEY("client.max_message_bytes", client_max_message_bytes, 65536, 64, 16777216),
     INT_KEY("client.max_subscriptions", client_max_subscriptions, 100, 1, 100000),
     INT_KEY("client.send_queue_bytes", client_send_queue_bytes, 1048576, 4096, 1073741824),
+    INT_KEY("client.max_connections_per_ip", client_max_connections_per_ip, 1000, 0, 1000000),
+    INT_KEY("client.handshake_timeout_s", client_handshake_timeout_s, 10, 1, 300),
+    INT_KEY("client.ping_interval_s", client_ping_interval_s, 30, 0, 3600),
+    INT_KEY("client.idle_timeout_s", client_idle_timeout_s, 75, 0, 86400),
+    INT_KEY("client.rate_per_s", client_rate_per_s, 100, 0, 10000000),
+    INT_KEY("client.rate_burst", client_rate_burst, 200, 1, 10000000),
+    INT_KEY("client.rate_close_after", client_rate_close_after, 100, 1, 10000000),
+    ARRAY_KEY("client.allowed_origins", client_allowed_origins),
+    STR_KEY("client.tls_cert", client_tls_cert, "", NULL),
+    STR_KEY("client.tls_key", client_tls_key, "", NULL),
     STR_KEY("api.listen", api_listen, "127.0.0.1:8081", check_listen),
     INT_KEY("api.threads", api_threads, 2, 1, 64),
     INT_KEY("api.max_connections", api_max_connections, 1024, 1, 100000),
     INT_KEY("api.max_body_bytes", api_max_body_bytes, 65536, 64, 16777216),
+    INT_KEY("api.rate_per_s", api_rate_per_s, 1000, 0, 10000000),
+    INT_KEY("api.rate_burst", api_rate_burst, 2000, 1, 10000000),
+    STR_KEY("api.tls_cert", api_tls_cert, "", NULL),
+    STR_KEY("api.tls_key", api_tls_key, "", NULL),
+    ARRAY_KEY("auth.api_keys", auth_api_keys),
+    ARRAY_KEY("auth.jwt_keys", auth_jwt_keys),
+    STR_KEY("auth.jwks_file", auth_jwks_file, "", NULL),
+    STR_KEY("auth.issuer", auth_issuer, "", NULL),
+    STR_KEY("auth.audience", auth_audience, "", NULL),
+    INT_KEY("auth.leeway_s", auth_leeway_s, 30, 0, 600),
+    INT_KEY("auth.timeout_ms", auth_timeout_ms, 5000, 100, 600000),
+    NULLABLE_ARRAY_KEY("auth.anonymous_subscribe", auth_anonymous_subscribe),
+    NULLABLE_ARRAY_KEY("auth.anonymous_publish", auth_anonymous_publish),
+    BOOL_KEY("auth.insecure", auth_insecure, 0),
     INT_KEY("broker.worker_queue_events", broker_worker_queue_events, 65536, 16, 10000000),
     INT_KEY("broker.worker_queue_bytes", broker_worker_queue_bytes, 67108864, 1048576,
             1073741824),
@@ -152,7 +183,7 @@ void gw_config_defaults(struct gw_config *cfg)
   for(size_t i = 0; i < NKEYS; i++) {
     const struct key *k = &keys[i];
     char *field = (char *)cfg + k->off;
-    if(k->type == K_INT)
+    if(k->type == K_INT || k->type == K_BOOL)
       *(int *)field = (int)k->def;
     else if(k->type == K_STRING)
       snprintf(field, k->size, "%s", k->sdef);
@@ -187,6 +218,18 @@ static int set_json(struct gw_config *cfg, const struct key *k, json_t *v,
     if(!json_is_integer(v))
       return fail(err, "%s: expected an integer from %lld to %lld", k->name, k->min, k->max);
     return set_int(cfg, k, json_integer_value(v), err);
+  }
+  if(k->type == K_BOOL) {
+    if(!json_is_boolean(v))
+      return fail(err, "%s: expected true or false", k->name);
+    *(int *)((char *)cfg + k->off) = json_is_true(v);
+    return 0;
+  }
+  if(k->type == K_ARRAY && json_is_null(v) && strcmp(k->sdef, "null") == 0) {
+    json_t **slot = (json_t **)((char *)cfg + k->off);
+    json_decref(*slot);
+    *slot = NULL;
+    return 0;
   }
   if(k->type == K_ARRAY) {
     if(!json_is_array(v))
@@ -393,6 +436,12 @@ int gw_config_set(struct gw_config *cfg, const char *key, const char *value,
     return set_string(cfg, k, value, err);
   if(k->type == K_ARRAY)
     return fail(err, "%s: can only be set in the configuration file", key);
+  if(k->type == K_BOOL) {
+    if(strcmp(value, "true") && strcmp(value, "false"))
+      return fail(err, "%s: \"%s\" is not true or false", key, value);
+    *(int *)((char *)cfg + k->off) = value[0] == 't';
+    return 0;
+  }
   char *end;
   errno = 0;
   long long v = strtoll(value, &end, 10);
@@ -421,6 +470,34 @@ int gw_config_check(const struct gw_config *cfg, char err[GW_CONFIG_ERR_MAX])
                 "broker.worker_queue_bytes: must exceed the largest event (api.max_body_bytes "
                 "and client.max_message_bytes) by 4096, so at least %d",
                 biggest + 4096);
+  if(!cfg->client_tls_cert[0] != !cfg->client_tls_key[0])
+    return fail(err, "client.tls_cert: needs client.tls_key with it (both or neither)");
+  if(!cfg->api_tls_cert[0] != !cfg->api_tls_key[0])
+    return fail(err, "api.tls_cert: needs api.tls_key with it (both or neither)");
+  if(cfg->client_ping_interval_s && cfg->client_idle_timeout_s &&
+     cfg->client_idle_timeout_s <= cfg->client_ping_interval_s)
+    return fail(err, "client.idle_timeout_s: must exceed client.ping_interval_s (%d), so a "
+                     "client has time to answer the ping",
+                cfg->client_ping_interval_s);
+  /* Unauthenticated ports stay on loopback unless the file says otherwise. */
+  bool api_open = !cfg->auth_api_keys || json_array_size(cfg->auth_api_keys) == 0;
+  if(api_open && !cfg->auth_insecure && !gw_listen_is_loopback(cfg->api_listen))
+    return fail(err,
+                "api.listen: %s is not a loopback address and auth.api_keys is empty: anyone "
+                "could publish and manage webhooks. Add API keys, or set \"auth\": "
+                "{\"insecure\": true} to run it open anyway",
+                cfg->api_listen);
+  bool jwt = (cfg->auth_jwt_keys && json_array_size(cfg->auth_jwt_keys)) || cfg->auth_jwks_file[0];
+  bool client_open =
+      !jwt && (!cfg->auth_anonymous_subscribe || !cfg->auth_anonymous_publish);
+  if(client_open && !cfg->auth_insecure && !gw_listen_is_loopback(cfg->client_listen))
+    return fail(err,
+                "client.listen: %s is not a loopback address and no JWT keys are set "
+                "(auth.jwt_keys, auth.jwks_file): every client could subscribe and publish "
+                "to every topic. Add JWT keys, set auth.anonymous_subscribe and "
+                "auth.anonymous_publish to what anyone may do, or set \"auth\": "
+                "{\"insecure\": true}",
+                cfg->client_listen);
   return 0;
 }
 

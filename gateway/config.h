@@ -16,10 +16,34 @@ struct gw_config {
   int client_max_message_bytes;
   int client_max_subscriptions;
   int client_send_queue_bytes;
+  int client_max_connections_per_ip; /* 0: no per-address limit */
+  int client_handshake_timeout_s;
+  int client_ping_interval_s; /* 0: no pings */
+  int client_idle_timeout_s;  /* 0: never closed for silence */
+  int client_rate_per_s;      /* messages a connection may send, 0: no limit */
+  int client_rate_burst;
+  int client_rate_close_after; /* refused messages in a row before the close */
+  json_t *client_allowed_origins; /* NULL: same origin only */
+  char client_tls_cert[1024];
+  char client_tls_key[1024];
   char api_listen[128];
   int api_threads;
   int api_max_connections;
   int api_max_body_bytes;
+  int api_rate_per_s; /* publishes per API key, 0: no limit */
+  int api_rate_burst;
+  char api_tls_cert[1024];
+  char api_tls_key[1024];
+  json_t *auth_api_keys;            /* [{"name","sha256","publish","admin"}], NULL: none */
+  json_t *auth_jwt_keys;            /* JWKs, each with its alg, NULL: none */
+  char auth_jwks_file[1024];
+  char auth_issuer[256];
+  char auth_audience[256];
+  int auth_leeway_s;
+  int auth_timeout_ms;
+  json_t *auth_anonymous_subscribe; /* NULL (null): everything while no JWT key is set */
+  json_t *auth_anonymous_publish;
+  int auth_insecure; /* listen beyond loopback without authentication */
   int broker_worker_queue_events;
   int broker_worker_queue_bytes;
   int broker_max_topics;

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "api.h"
+#include "auth.h"
 #include "broker.h"
 #include "topic_rules.h"
 #include "client_port.h"
@@ -33,6 +34,8 @@ static void usage(FILE *out)
                "      --data-dir DIR         where durable state lives (data_dir)\n"
                "      --log-level LEVEL      debug, info, warn or error (log_level)\n"
                "      --check-config         validate the configuration and exit (0 ok, 1 not)\n"
+               "      --hash-key             read an API key on stdin, print the sha256 to put\n"
+               "                             in auth.api_keys, and exit\n"
                "  -V, --version              print the version and exit\n"
                "  -h, --help                 print this help and exit\n\n"
                "Keys and defaults: docs/config.md. Protocol: docs/protocol.md.\n");
@@ -109,6 +112,31 @@ static void hooks_config(const struct gw_config *cfg, struct hook_config *hc)
   hc->log_level = (int)gw_log_get_level();
 }
 
+/* --hash-key: one key on stdin (a final newline is not part of it). */
+static int hash_key(void)
+{
+  char key[4097];
+  size_t len = fread(key, 1, sizeof(key), stdin);
+  if(len == sizeof(key)) {
+    fprintf(stderr, "heraldd: --hash-key: the key is longer than 4096 bytes\n");
+    return 1;
+  }
+  if(len && key[len - 1] == '\n')
+    len--;
+  if(len && key[len - 1] == '\r')
+    len--;
+  if(len < 16 || memchr(key, '\n', len)) {
+    fprintf(stderr, "heraldd: --hash-key: give one key of at least 16 characters on stdin, e.g.\n"
+                    "  openssl rand -base64 32 | tee api.key | heraldd --hash-key\n");
+    return 1;
+  }
+  char hex[65];
+  if(gw_auth_hash_key(key, len, hex))
+    return 1;
+  printf("%s\n", hex);
+  return 0;
+}
+
 /* Lifts the soft open-file limit to the hard one: every client is a socket. */
 static void raise_fd_limit(void)
 {
@@ -121,7 +149,7 @@ static void raise_fd_limit(void)
 
 int main(int argc, char **argv)
 {
-  enum { OPT_CLIENT = 256, OPT_API, OPT_DATA, OPT_LEVEL, OPT_CHECK };
+  enum { OPT_CLIENT = 256, OPT_API, OPT_DATA, OPT_LEVEL, OPT_CHECK, OPT_HASH };
   static const struct option opts[] = {
       {"config", required_argument, NULL, 'c'},
       {"client-listen", required_argument, NULL, OPT_CLIENT},
@@ -129,6 +157,7 @@ int main(int argc, char **argv)
       {"data-dir", required_argument, NULL, OPT_DATA},
       {"log-level", required_argument, NULL, OPT_LEVEL},
       {"check-config", no_argument, NULL, OPT_CHECK},
+      {"hash-key", no_argument, NULL, OPT_HASH},
       {"version", no_argument, NULL, 'V'},
       {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0},
@@ -145,6 +174,7 @@ int main(int argc, char **argv)
     case OPT_DATA: overrides[2][1] = optarg; break;
     case OPT_LEVEL: overrides[3][1] = optarg; break;
     case OPT_CHECK: check_only = 1; break;
+    case OPT_HASH: return hash_key();
     case 'V': printf("heraldd %s\n", HERALD_VERSION); return 0;
     case 'h': usage(stdout); return 0;
     default: usage(stderr); return 2;
@@ -170,13 +200,21 @@ int main(int argc, char **argv)
   static struct gw_rules *rules; /* schemas are compiled once, here; lives as long as cfg */
   if(rc == 0)
     rc = gw_rules_build(&cfg, &rules, err);
+  static struct gw_auth *auth; /* keys and grants, as long as cfg */
+  if(rc == 0 && !(auth = gw_auth_new(&cfg, err)))
+    rc = -1;
+  if(rc == 0)
+    rc = gw_tls_check(&cfg, err);
   if(rc) {
     fprintf(stderr, "heraldd: configuration error: %s\n", err);
+    gw_rules_free(rules);
+    gw_auth_free(auth);
     gw_config_release(&cfg);
     return 1;
   }
   if(check_only) {
     printf("configuration ok (%s)\n", config_path ? config_path : "embedded default");
+    gw_auth_free(auth);
     gw_rules_free(rules);
     gw_config_release(&cfg);
     return 0;
@@ -241,14 +279,14 @@ int main(int argc, char **argv)
     sub_broker_free(broker);
     return 1;
   }
-  struct gw_client_port *cp = gw_client_start(&cfg, broker, hooks, rules, client_fd);
+  struct gw_client_port *cp = gw_client_start(&cfg, broker, hooks, rules, auth, client_fd);
   if(!cp) {
     close(api_fd);
     hook_stop(hooks);
     sub_broker_free(broker);
     return 1;
   }
-  struct gw_api *api = gw_api_start(&cfg, broker, hooks, rules, api_fd);
+  struct gw_api *api = gw_api_start(&cfg, broker, hooks, rules, auth, api_fd);
   if(!api) {
     gw_client_stop(cp, 0);
     hook_stop(hooks);
@@ -257,8 +295,12 @@ int main(int argc, char **argv)
   }
   gw_info("started", "version=%s workers=%d data_dir=%s config=%s", HERALD_VERSION,
           cfg.client_workers, cfg.data_dir, config_path ? config_path : "embedded");
-  gw_info("listening", "port=client addr=%s path=/ws", client_addr);
-  gw_info("listening", "port=api addr=%s", api_addr);
+  gw_info("listening", "port=client addr=%s path=/ws tls=%s", client_addr,
+          cfg.client_tls_cert[0] ? "on" : "off");
+  gw_info("listening", "port=api addr=%s tls=%s", api_addr, cfg.api_tls_cert[0] ? "on" : "off");
+  if(cfg.auth_insecure)
+    gw_warn("insecure", "detail=\"auth.insecure: ports without authentication may listen "
+                        "beyond loopback\"");
 
   int sig = 0;
   while(sigwait(&stop, &sig) != 0)
@@ -271,6 +313,7 @@ int main(int argc, char **argv)
   hook_stop(hooks);                    /* no publish can come now */
   sub_broker_free(broker);
   gw_rules_free(rules);
+  gw_auth_free(auth);
   gw_config_release(&cfg);
   gw_info("stopped", NULL);
   return 0;

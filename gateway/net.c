@@ -7,7 +7,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <unistd.h>
+
+#include "config.h"
 
 int gw_parse_listen(const char *s, struct sockaddr_storage *ss, socklen_t *sslen,
                     const char **why)
@@ -103,4 +107,58 @@ void gw_sock_name(int fd, char *buf, size_t size)
     port = ntohs(in6->sin6_port);
   }
   snprintf(buf, size, "[%s]:%u", host, port);
+}
+
+int gw_listen_is_loopback(const char *s)
+{
+  struct sockaddr_storage ss;
+  socklen_t len;
+  const char *why;
+  if(gw_parse_listen(s, &ss, &len, &why))
+    return 0;
+  if(ss.ss_family == AF_INET)
+    return (ntohl(((struct sockaddr_in *)&ss)->sin_addr.s_addr) >> 24) == 127;
+  return IN6_IS_ADDR_LOOPBACK(&((struct sockaddr_in6 *)&ss)->sin6_addr);
+}
+
+/* One port's pair: loads both files into a throwaway context. */
+static int tls_pair(const char *port, const char *cert, const char *key, char *err)
+{
+  if(!cert[0])
+    return 0;
+  SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+  int rc = -1;
+  char why[200] = "out of memory";
+  if(!ctx)
+    goto out;
+  ERR_clear_error();
+  if(SSL_CTX_use_certificate_chain_file(ctx, cert) != 1) {
+    ERR_error_string_n(ERR_get_error(), why, sizeof(why));
+    gw_config_error(err, "%s.tls_cert: %s: not a readable PEM certificate (%s)", port, cert, why);
+    goto out;
+  }
+  if(SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1) {
+    ERR_error_string_n(ERR_get_error(), why, sizeof(why));
+    gw_config_error(err, "%s.tls_key: %s: not a readable PEM private key (%s)", port, key, why);
+    goto out;
+  }
+  if(SSL_CTX_check_private_key(ctx) != 1) {
+    gw_config_error(err, "%s.tls_key: %s is not the key of %s", port, key, cert);
+    goto out;
+  }
+  rc = 0;
+out:
+  if(rc && !err[0])
+    gw_config_error(err, "%s.tls_cert: %s", port, why);
+  SSL_CTX_free(ctx);
+  ERR_clear_error();
+  return rc;
+}
+
+int gw_tls_check(const struct gw_config *cfg, char *err)
+{
+  err[0] = '\0';
+  if(tls_pair("client", cfg->client_tls_cert, cfg->client_tls_key, err))
+    return -1;
+  return tls_pair("api", cfg->api_tls_cert, cfg->api_tls_key, err);
 }

@@ -14,7 +14,18 @@ int gw_parse_listen(const char *s, struct sockaddr_storage *ss, socklen_t *sslen
  * address gets IPV6_V6ONLY). Returns the fd, or -1 with *why set. */
 int gw_listen(const char *s, int backlog, const char **why);
 
+/* True when the "HOST:PORT" string names a loopback address (127.0.0.0/8
+ * or ::1). */
+int gw_listen_is_loopback(const char *s);
+
 /* Writes "ADDR:PORT" of the socket's local address into buf. */
 void gw_sock_name(int fd, char *buf, size_t size);
+
+struct gw_config;
+
+/* Checks that each port's TLS certificate and key files (when set) load and
+ * belong together. Returns 0, or -1 with a message naming the key in err
+ * (GW_CONFIG_ERR_MAX bytes). */
+int gw_tls_check(const struct gw_config *cfg, char *err);
 
 #endif

@@ -101,8 +101,8 @@ int gw_proto_parse(const char *buf, size_t len, struct gw_msg *msg, struct gw_pr
   char op[16];
   if(get_string(root, "op", op, sizeof(op), NULL, err)) {
     if(json_is_string(json_object_get(root, "op")))
-      perr(err, "unknown_op", "unknown op (expected subscribe, unsubscribe, publish or ping)%s",
-           NULL);
+      perr(err, "unknown_op",
+           "unknown op (expected subscribe, unsubscribe, publish, ping or auth)%s", NULL);
     goto out;
   }
   if(strcmp(op, "subscribe") == 0)
@@ -113,14 +113,33 @@ int gw_proto_parse(const char *buf, size_t len, struct gw_msg *msg, struct gw_pr
     msg->op = GW_OP_PUBLISH;
   else if(strcmp(op, "ping") == 0)
     msg->op = GW_OP_PING;
+  else if(strcmp(op, "auth") == 0)
+    msg->op = GW_OP_AUTH;
   else {
     perr(err, "unknown_op",
-         "unknown op '%s' (expected subscribe, unsubscribe, publish or ping)", op);
+         "unknown op '%s' (expected subscribe, unsubscribe, publish, ping or auth)", op);
     goto out;
   }
   if(get_string(root, "id", msg->id, sizeof(msg->id), NULL, err))
     goto out;
-  if(msg->op != GW_OP_PING) {
+  if(msg->op == GW_OP_AUTH) {
+    json_t *t = json_object_get(root, "token");
+    if(!json_is_string(t) || json_string_length(t) == 0 ||
+       json_string_length(t) > GW_MSG_TOKEN_MAX) {
+      err->code = "invalid_message";
+      snprintf(err->message, sizeof(err->message),
+               "field 'token' must be a string of 1 to %d bytes", GW_MSG_TOKEN_MAX);
+      goto out;
+    }
+    msg->token_len = json_string_length(t);
+    msg->token = malloc(msg->token_len + 1);
+    if(!msg->token) {
+      perr(err, "internal_error", "out of memory%s", NULL);
+      goto out;
+    }
+    memcpy(msg->token, json_string_value(t), msg->token_len + 1);
+  }
+  else if(msg->op != GW_OP_PING) {
     if(get_string(root, "topic", msg->topic, sizeof(msg->topic), &msg->topic_len, err)) {
       if(json_is_string(json_object_get(root, "topic")))
         perr(err, "invalid_topic", "topic is longer than 255 bytes%s", NULL);
@@ -160,6 +179,8 @@ void gw_msg_clear(struct gw_msg *msg)
   msg->data = NULL;
   json_decref(msg->data_value);
   msg->data_value = NULL;
+  free(msg->token);
+  msg->token = NULL;
 }
 
 static struct sub_frame *dump_frame(json_t *obj)

@@ -13,7 +13,9 @@
 
 #define GW_MSG_ID_MAX 128
 
-enum gw_op { GW_OP_SUBSCRIBE, GW_OP_UNSUBSCRIBE, GW_OP_PUBLISH, GW_OP_PING };
+enum gw_op { GW_OP_SUBSCRIBE, GW_OP_UNSUBSCRIBE, GW_OP_PUBLISH, GW_OP_PING, GW_OP_AUTH };
+
+#define GW_MSG_TOKEN_MAX 8192 /* bytes of an auth message's token */
 
 struct gw_msg {
   enum gw_op op;
@@ -23,6 +25,8 @@ struct gw_msg {
   char *data; /* publish: compact JSON text of `data` (malloc'd), else NULL */
   size_t data_len;
   json_t *data_value; /* publish: `data` itself (one reference), for schema checks */
+  char *token;        /* auth: the token (malloc'd), else NULL */
+  size_t token_len;
 };
 
 struct gw_proto_err {

@@ -13,11 +13,13 @@ PACKAGES=(
   liburiparser-dev                          # schema $id/$ref URI resolution, uri formats
   libcurl4-openssl-dev                      # outbound webhook requests (multi interface)
   libsqlite3-dev                            # the durable webhook queue (WAL)
+  libcjose-dev                              # JWT (JWS) verification, keys pinned to their alg
   libcmocka-dev                             # unit tests (small; the build always has them)
 )
 if [ "${1:-}" = --test ]; then
   PACKAGES+=(
     curl                                    # integration tests: a real HTTP client
+    openssl                                 # integration tests: certificates for TLS
     chromium                                # integration tests: a real browser tab
     valgrind                                # memory checks of the unit tests
     json-schema-test-suite                  # the official JSON Schema conformance cases

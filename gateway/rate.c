@@ -1,0 +1,36 @@
+#include "rate.h"
+
+#include <time.h>
+
+void gw_bucket_init(struct gw_bucket *b, double rate, double burst, int64_t now_us)
+{
+  b->rate = rate;
+  b->burst = burst < 1 ? 1 : burst;
+  b->tokens = b->burst;
+  b->last_us = now_us;
+}
+
+int64_t gw_bucket_take(struct gw_bucket *b, int64_t now_us)
+{
+  if(b->rate <= 0)
+    return 0;
+  if(now_us > b->last_us) {
+    b->tokens += (double)(now_us - b->last_us) * b->rate / 1e6;
+    if(b->tokens > b->burst)
+      b->tokens = b->burst;
+    b->last_us = now_us;
+  }
+  if(b->tokens >= 1) {
+    b->tokens -= 1;
+    return 0;
+  }
+  int64_t ms = (int64_t)((1 - b->tokens) * 1000 / b->rate) + 1;
+  return ms < 1 ? 1 : ms;
+}
+
+int64_t gw_now_us(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
