@@ -324,13 +324,15 @@ static const struct gw_grants *conn_grants(const struct conn *c)
   return c->authed ? &c->id.grants : gw_auth_anonymous(c->w->cp->auth);
 }
 
-static void reply_forbidden(struct conn *c, const char *id, const char *what, const char *topic)
+/* Refuses a subscribe or publish (op) the grants do not cover. */
+static void reply_forbidden(struct conn *c, const char *id, const char *op, const char *topic)
 {
   char msg[SUB_TOPIC_MAX + 96];
-  snprintf(msg, sizeof(msg), "%s %s is not granted to this connection%s", what, topic,
+  snprintf(msg, sizeof(msg), "%s %s is not granted to this connection%s",
+           op[0] == 's' ? "subscribing to" : "publishing on", topic,
            c->authed ? "" : " (anonymous: authenticate with a token)");
   gw_info("client_forbidden", "worker=%d sub=%s op=%s topic=%s", c->w->idx,
-          c->authed && c->id.sub[0] ? c->id.sub : "-", what, topic);
+          c->authed && c->id.sub[0] ? c->id.sub : "-", op, topic);
   conn_reply(c, gw_reply_error(id, "forbidden", msg));
 }
 
@@ -345,7 +347,7 @@ static int find_pattern(const struct conn *c, const char *p)
 static void handle_subscribe(struct conn *c, const struct gw_msg *m)
 {
   if(!gw_grants_can_subscribe(conn_grants(c), m->topic)) {
-    reply_forbidden(c, m->id, "subscribing to", m->topic);
+    reply_forbidden(c, m->id, "subscribe", m->topic);
     return;
   }
   if(find_pattern(c, m->topic) >= 0) {
@@ -445,7 +447,7 @@ static void ws_pub_done(struct hook_publish *p)
 static void handle_publish(struct conn *c, const struct gw_msg *m)
 {
   if(!gw_grants_can_publish(conn_grants(c), m->topic)) {
-    reply_forbidden(c, m->id, "publishing on", m->topic);
+    reply_forbidden(c, m->id, "publish", m->topic);
     return;
   }
   const struct gw_rules *rules = c->w->cp->rules;
@@ -667,7 +669,8 @@ static int conn_write(struct conn *c)
   size_t n = 0;
   if(c->ping_due && c->out.off == 0) { /* never inside a frame begun */
     c->ping_due = false;
-    if(lws_write(c->wsi, buf, 0, LWS_WRITE_PING) < 0)
+    buf[0] = 'h'; /* libwebsockets reports empty pongs to nobody */
+    if(lws_write(c->wsi, buf, 1, LWS_WRITE_PING) < 0)
       return -1;
     if(c->out.n)
       lws_callback_on_writable(c->wsi);
@@ -716,6 +719,7 @@ static void conn_established(struct conn *c, struct lws *wsi, struct worker *w)
     free(si->id);
     si->id = NULL;
   }
+  lws_set_timeout(wsi, NO_PENDING_TIMEOUT, 0); /* the handshake's is over */
   const struct gw_grants *anon = gw_auth_anonymous(w->cp->auth);
   if(!c->authed && !anon->nsubscribe && !anon->npublish)
     c->auth_deadline_us = now + (int64_t)cfg->auth_timeout_ms * 1000;
@@ -801,6 +805,9 @@ static void worker_wake(struct worker *w)
     }
     si->ip = fds[i].ip; /* owned by the socket now */
     lws_set_opaque_user_data(wsi, si);
+    /* until the WebSocket handshake completes (TLS included); a socket that
+     * sends nothing is not timed out by libwebsockets 4.1 otherwise */
+    lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, w->cp->cfg->client_handshake_timeout_s);
   }
   free(fds);
 
