@@ -923,7 +923,9 @@ static int handshake_check(struct worker *w, struct lws *wsi)
     gw_info("client_refused", "worker=%d status=403 reason=origin", w->idx);
     return HTTP_STATUS_FORBIDDEN;
   }
-  static _Thread_local char token[GW_TOKEN_MAX + 16];
+  /* bigger than any token taken, so a longer one is seen (and refused)
+   * rather than taken for no token: lws finds no argument that does not fit */
+  static _Thread_local char token[2 * GW_TOKEN_MAX + 4096];
   int n = handshake_token(wsi, token, (int)sizeof(token));
   if(n == 0)
     return 0;
