@@ -55,11 +55,11 @@ void gw_grants_clear(struct gw_grants *g)
   memset(g, 0, sizeof(*g));
 }
 
-/* Appends the patterns of `arr` (NULL: none) to *list. Returns 0, or -1 with
- * why ("<where>[i]: ...") when one is not a valid pattern or there are too
- * many. */
-static int add_patterns(char ***list, size_t *n, json_t *arr, const char *where, char *why,
-                        size_t whylen)
+/* Appends the patterns of `arr` (NULL: none) to *list, which may then hold
+ * at most `max`. Returns 0, or -1 with why ("<where>[i]: ...") when one is
+ * not a valid pattern or there are too many. */
+static int add_patterns(char ***list, size_t *n, json_t *arr, size_t max, const char *where,
+                        char *why, size_t whylen)
 {
   size_t i;
   json_t *v;
@@ -69,7 +69,7 @@ static int add_patterns(char ***list, size_t *n, json_t *arr, const char *where,
     snprintf(why, whylen, "%s: expected an array of topic patterns", where);
     return -1;
   }
-  if(*n + json_array_size(arr) > GW_GRANTS_MAX) {
+  if(*n + json_array_size(arr) > max) {
     snprintf(why, whylen, "%s: more than %d patterns", where, GW_GRANTS_MAX);
     return -1;
   }
@@ -187,7 +187,7 @@ static int load_api_keys(struct gw_auth *a, const struct gw_config *cfg,
     char where[64], why[GW_AUTH_WHY_MAX];
     snprintf(where, sizeof(where), "auth.api_keys[%zu].publish", i);
     if(add_patterns(&k->grants.publish, &k->grants.npublish, json_object_get(item, "publish"),
-                    where, why, sizeof(why)))
+                    GW_GRANTS_MAX, where, why, sizeof(why)))
       return gw_config_error(err, "%s", why);
     json_t *rate = json_object_get(item, "rate_per_s"), *burst = json_object_get(item, "burst");
     if((rate && (!json_is_integer(rate) || json_integer_value(rate) < 0 ||
@@ -312,7 +312,8 @@ struct gw_auth *gw_auth_new(const struct gw_config *cfg, char err[GW_CONFIG_ERR_
   bool open = a->njwt == 0;
   if(cfg->auth_anonymous_subscribe || !open) {
     if(add_patterns(&a->anonymous.subscribe, &a->anonymous.nsubscribe,
-                    cfg->auth_anonymous_subscribe, "auth.anonymous_subscribe", why, sizeof(why)))
+                    cfg->auth_anonymous_subscribe, GW_GRANTS_MAX, "auth.anonymous_subscribe", why,
+                    sizeof(why)))
       goto fail_why;
   }
   else if(!(a->anonymous.subscribe = calloc(1, sizeof(char *))) ||
@@ -320,7 +321,7 @@ struct gw_auth *gw_auth_new(const struct gw_config *cfg, char err[GW_CONFIG_ERR_
     goto oom;
   if(cfg->auth_anonymous_publish || !open) {
     if(add_patterns(&a->anonymous.publish, &a->anonymous.npublish, cfg->auth_anonymous_publish,
-                    "auth.anonymous_publish", why, sizeof(why)))
+                    GW_GRANTS_MAX, "auth.anonymous_publish", why, sizeof(why)))
       goto fail_why;
   }
   else if(!(a->anonymous.publish = calloc(1, sizeof(char *))) ||
@@ -433,7 +434,7 @@ static int check_claims(const struct gw_auth *a, json_t *claims, long long now,
     snprintf(why, GW_AUTH_WHY_MAX, has ? "exp is not a number" : "the token has no exp");
     return -1;
   }
-  if(now > exp + a->leeway_s) {
+  if(now - a->leeway_s > exp) { /* not exp + leeway: exp may be near LLONG_MAX */
     snprintf(why, GW_AUTH_WHY_MAX, "the token has expired");
     return -1;
   }
@@ -465,11 +466,14 @@ static int check_claims(const struct gw_auth *a, json_t *claims, long long now,
     for(const char *s = sub; *s && o < sizeof(id->sub) - 1; s++)
       id->sub[o++] = *s > ' ' && *s < 127 && *s != '"' && *s != '\\' ? *s : '_';
   }
+  /* the token's own lists count against the limit, not anonymous's */
   if(copy_grants(&id->grants, &a->anonymous) ||
      add_patterns(&id->grants.subscribe, &id->grants.nsubscribe, json_object_get(h, "subscribe"),
-                  "herald.subscribe", why, GW_AUTH_WHY_MAX) ||
+                  a->anonymous.nsubscribe + GW_GRANTS_MAX, "herald.subscribe", why,
+                  GW_AUTH_WHY_MAX) ||
      add_patterns(&id->grants.publish, &id->grants.npublish, json_object_get(h, "publish"),
-                  "herald.publish", why, GW_AUTH_WHY_MAX)) {
+                  a->anonymous.npublish + GW_GRANTS_MAX, "herald.publish", why,
+                  GW_AUTH_WHY_MAX)) {
     if(!why[0])
       snprintf(why, GW_AUTH_WHY_MAX, "out of memory");
     gw_identity_clear(id);
@@ -515,6 +519,19 @@ int gw_auth_verify(const struct gw_auth *a, const char *token, size_t len, long 
     goto out;
   }
   const char *kid = json_string_value(kidv);
+  if(kid && !*kid) { /* would match the keys configured without one */
+    snprintf(why, GW_AUTH_WHY_MAX, "the token's kid is empty");
+    goto out;
+  }
+  /* cjose 0.6.2 compares an HMAC over 32 bytes whatever the signature's
+   * length (a heap over-read on a short one), and expects ES256's r||s:
+   * signatures of any other length are refused before it sees them. */
+  const char *dot = memrchr(token, '.', len);
+  size_t siglen = dot ? len - (size_t)(dot - token) - 1 : 0;
+  if((alg[0] == 'H' && siglen != 43) || (alg[0] == 'E' && siglen != 86)) {
+    snprintf(why, GW_AUTH_WHY_MAX, "the token's signature has the wrong length for %s", alg);
+    goto out;
+  }
   bool kid_known = false, verified = false;
   for(size_t i = 0; i < a->njwt && !verified; i++) {
     const struct jwt_key *k = &a->jwt[i];

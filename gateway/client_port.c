@@ -74,7 +74,8 @@ struct conn {
   bool closing;
   bool page_pending; /* plain HTTP: the demo page's body is still to be sent */
   uint16_t close_code;
-  const char *close_reason;
+  char close_reason[124]; /* what fits a close frame after the code */
+  bool close_sent;        /* our close frame is out: waiting for the peer's */
   bool authed;              /* id holds a verified token */
   struct gw_identity id;
   int64_t auth_deadline_us; /* 0: no auth message required */
@@ -264,7 +265,7 @@ static void close_with(struct conn *c, uint16_t code, const char *reason, bool f
     return;
   c->closing = true;
   c->close_code = code;
-  c->close_reason = reason;
+  snprintf(c->close_reason, sizeof(c->close_reason), "%s", reason);
   if(!flush)
     outq_drop_unstarted(&c->out);
   free(c->rx);
@@ -624,10 +625,10 @@ static int conn_receive(struct conn *c, const void *in, size_t len)
   }
   if(c->rx_len + len + lws_remaining_packet_payload(wsi) > max) {
     char reason[64];
-    int n = snprintf(reason, sizeof(reason), "message larger than %zu bytes", max);
-    lws_close_reason(wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, (unsigned char *)reason, (size_t)n);
+    snprintf(reason, sizeof(reason), "message larger than %zu bytes", max);
     gw_info("client_message_too_large", "worker=%d max=%zu", c->w->idx, max);
-    return -1;
+    conn_close(c, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, reason); /* the rest is read and dropped */
+    return 0;
   }
   if(first && final) {
     handle_message(c, in, len, c->rx_binary);
@@ -764,6 +765,30 @@ static void conn_closed(struct conn *c)
   c->established = false;
   gw_debug("client_closed", "worker=%d code=%u connections=%zu", w->idx,
            c->closing ? c->close_code : 0u, w->nconns);
+}
+
+/* Sends the close frame and waits for the peer's (or CLOSE_GRACE_S): closing
+ * the socket at once would reset the connection when the peer's data is
+ * still in flight, and the peer would lose the close frame with the code.
+ * Returns what the writeable callback returns. */
+static int send_close(struct conn *c)
+{
+  if(c->close_sent)
+    return 0;
+  /* built here (libwebsockets 4.1 has no public close write), as raw
+   * bytes like every frame Herald sends */
+  unsigned char *buf = c->w->scratch + LWS_PRE;
+  size_t n = strlen(c->close_reason); /* at most 123: the frame stays a control frame */
+  buf[0] = 0x88; /* FIN, close */
+  buf[1] = (unsigned char)(n + 2);
+  buf[2] = (unsigned char)(c->close_code >> 8);
+  buf[3] = (unsigned char)c->close_code;
+  memcpy(buf + 4, c->close_reason, n);
+  if(lws_write(c->wsi, buf, n + 4, LWS_WRITE_RAW) < (int)(n + 4))
+    return -1;
+  c->close_sent = true;
+  lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, CLOSE_GRACE_S);
+  return 0;
 }
 
 /* --- the worker's service thread --------------------------------------- */
@@ -967,7 +992,7 @@ static void tick(lws_sorted_usec_list_t *sul)
       conn_close_flush(c, GW_CLOSE_AUTH_TIMEOUT, "authentication timeout");
       continue;
     }
-    if(c->authed && wall > c->id.exp + cfg->auth_leeway_s) {
+    if(c->authed && wall - cfg->auth_leeway_s > c->id.exp) {
       gw_info("client_token_expired", "worker=%d sub=%s", w->idx, c->id.sub[0] ? c->id.sub : "-");
       conn_reply(c, gw_reply_error(NULL, "token_expired",
                                    "the token has expired: send an auth message with a fresh "
@@ -1037,13 +1062,12 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
   case LWS_CALLBACK_SERVER_WRITEABLE:
     if(c->closing && c->out.n)
       return conn_write(c); /* finish the frame begun, then close */
-    if(c->closing) {
-      size_t n = strlen(c->close_reason);
-      lws_close_reason(wsi, (enum lws_close_status)c->close_code, (unsigned char *)c->close_reason,
-                       n);
-      return -1;
-    }
+    if(c->closing)
+      return send_close(c);
     return conn_write(c);
+  case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
+    /* the answer to our close frame: the closing handshake is complete */
+    return c && c->established && c->close_sent ? -1 : 0;
   case LWS_CALLBACK_CLOSED:
     conn_closed(c);
     if(atomic_load(&w->stopping) && !w->nconns)

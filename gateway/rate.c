@@ -24,7 +24,10 @@ int64_t gw_bucket_take(struct gw_bucket *b, int64_t now_us)
     b->tokens -= 1;
     return 0;
   }
-  int64_t ms = (int64_t)((1 - b->tokens) * 1000 / b->rate) + 1;
+  double exact = (1 - b->tokens) * 1000 / b->rate;
+  int64_t ms = (int64_t)exact;
+  if((double)ms < exact) /* rounded up: a token is there after the wait */
+    ms++;
   return ms < 1 ? 1 : ms;
 }
 

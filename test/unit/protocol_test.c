@@ -299,6 +299,18 @@ static const struct err_case err_cases[] = {
     {"{\"op\":\"subscribe\",\"id\":\"5\",\"topic\":7}", 0, "invalid_message", "5", "topic"},
     {"{\"op\":\"subscribe\",\"id\":\"5\",\"topic\":[\"a\"]}", 0, "invalid_message", "5", "topic"},
     {"{\"op\":\"publish\",\"id\":\"6\",\"topic\":\"a.b\"}", 0, "invalid_message", "6", "data"},
+    /* auth: a token of 1 to 8192 bytes */
+    {"{\"op\":\"auth\",\"id\":\"a\"}", 0, "invalid_message", "a", "token"},
+    {"{\"op\":\"auth\",\"id\":\"a\",\"token\":\"\"}", 0, "invalid_message", "a", "token"},
+    {"{\"op\":\"auth\",\"id\":\"a\",\"token\":7}", 0, "invalid_message", "a", "token"},
+    {"{\"op\":\"auth\",\"id\":\"a\",\"token\":null}", 0, "invalid_message", "a", "token"},
+    {"{\"op\":\"auth\",\"id\":\"a\",\"token\":true}", 0, "invalid_message", "a", "token"},
+    {"{\"op\":\"auth\",\"id\":\"a\",\"token\":[\"x.y.z\"]}", 0, "invalid_message", "a", "token"},
+    {"{\"op\":\"auth\",\"id\":\"a\",\"token\":{\"t\":\"x.y.z\"}}", 0, "invalid_message", "a",
+     "token"},
+    {"{\"op\":\"auth\",\"id\":\"a\",\"Token\":\"x.y.z\"}", 0, "invalid_message", "a", "token"},
+    {"{\"op\":\"auth\",\"token\":\"x.y.z\"}", 0, "invalid_message", NULL, "id"},
+    {"{\"op\":\"auth\",\"id\":5,\"token\":\"x.y.z\"}", 0, "invalid_message", NULL, "id"},
     /* unknown op, the id echoed when there is one */
     {"{\"op\":\"dance\",\"id\":\"7\"}", 0, "unknown_op", "7", "dance"},
     {"{\"op\":\"dance\"}", 0, "unknown_op", NULL, "dance"},
@@ -333,6 +345,7 @@ static void check_err_case(const struct err_case *c, size_t len)
   if(gw_proto_parse(c->text, len, &m, &e) != -1)
     fail_msg("parsed, but should have failed: %.*s", (int)len, c->text);
   assert_null(m.data); /* nothing to free */
+  assert_null(m.token);
   if(!e.code || strcmp(e.code, c->code) != 0)
     fail_msg("%.*s: code %s, want %s", (int)len, c->text, e.code ? e.code : "(null)", c->code);
   if(!e.message[0] || strlen(e.message) >= sizeof(e.message))
@@ -472,6 +485,111 @@ static void test_topic_lengths(void **state)
   gw_msg_clear(&m);
 }
 
+/* The auth op: its token is kept as sent (decoded from JSON), up to 8192
+ * bytes, in a buffer gw_msg_clear frees. */
+static void test_parse_auth(void **state)
+{
+  (void)state;
+  struct gw_msg m;
+  struct gw_proto_err e;
+
+  assert_int_equal(parse("{\"op\":\"auth\",\"id\":\"1\",\"token\":\"x.y.z\"}", &m, &e), 0);
+  assert_int_equal(m.op, GW_OP_AUTH);
+  assert_string_equal(m.id, "1");
+  assert_non_null(m.token);
+  assert_string_equal(m.token, "x.y.z");
+  assert_int_equal(m.token_len, 5);
+  assert_int_equal(m.topic_len, 0);
+  assert_null(m.data);
+  gw_msg_clear(&m);
+  assert_null(m.token);
+  gw_msg_clear(&m); /* twice is fine */
+
+  /* escapes are decoded; other fields, a topic included, are ignored */
+  assert_int_equal(parse("{\"token\":\"a\\/b.c\\u002dd.e\",\"topic\":\"x.*\",\"id\":\"2\","
+                         "\"op\":\"auth\",\"data\":1}",
+                         &m, &e),
+                   0);
+  assert_int_equal(m.op, GW_OP_AUTH);
+  assert_string_equal(m.token, "a/b.c-d.e");
+  assert_int_equal(m.token_len, 9);
+  assert_int_equal(m.topic_len, 0);
+  assert_null(m.data);
+  gw_msg_clear(&m);
+
+  /* a NUL inside never reaches verification: the JSON is refused */
+  assert_int_equal(parse("{\"op\":\"auth\",\"id\":\"3\",\"token\":\"a\\u0000b\"}", &m, &e), -1);
+  assert_string_equal(e.code, "invalid_json");
+  assert_null(m.token);
+
+  /* a token field on another op is not read */
+  assert_int_equal(parse("{\"op\":\"ping\",\"id\":\"4\",\"token\":\"x.y.z\"}", &m, &e), 0);
+  assert_null(m.token);
+  assert_int_equal(m.token_len, 0);
+  gw_msg_clear(&m);
+
+  /* 8192 bytes pass, 8193 do not, counted in bytes not characters */
+  size_t cap = GW_MSG_TOKEN_MAX + 128;
+  char *tok = malloc(GW_MSG_TOKEN_MAX + 2), *text = malloc(cap);
+  assert_non_null(tok);
+  assert_non_null(text);
+  memset(tok, 'T', GW_MSG_TOKEN_MAX);
+  tok[GW_MSG_TOKEN_MAX] = '\0';
+  snprintf(text, cap, "{\"op\":\"auth\",\"id\":\"5\",\"token\":\"%s\"}", tok);
+  assert_int_equal(parse(text, &m, &e), 0);
+  assert_int_equal(m.token_len, GW_MSG_TOKEN_MAX);
+  assert_memory_equal(m.token, tok, GW_MSG_TOKEN_MAX + 1);
+  gw_msg_clear(&m);
+
+  tok[GW_MSG_TOKEN_MAX] = 'T';
+  tok[GW_MSG_TOKEN_MAX + 1] = '\0';
+  snprintf(text, cap, "{\"op\":\"auth\",\"id\":\"6\",\"token\":\"%s\"}", tok);
+  memset(&m, 0x5a, sizeof(m));
+  assert_int_equal(parse(text, &m, &e), -1);
+  assert_null(m.token);
+  /* a string too long to be a token is an invalid token (not an
+   * invalid_message: the message is well formed) */
+  assert_string_equal(e.code, "invalid_token");
+  assert_non_null(strstr(e.message, "8192"));
+  assert_null(strstr(e.message, "TTTT")); /* the token is never echoed */
+  assert_true(e.has_id);
+  assert_string_equal(e.id, "6");
+  check_error_reply(&e);
+
+  /* 2730 three-byte characters (8190 bytes) pass, one more (8193) does not */
+  for(size_t i = 0; i < 2731; i++)
+    memcpy(tok + 3 * i, "\xe2\x82\xac", 3);
+  tok[3 * 2730] = '\0';
+  snprintf(text, cap, "{\"op\":\"auth\",\"id\":\"7\",\"token\":\"%s\"}", tok);
+  assert_int_equal(parse(text, &m, &e), 0);
+  assert_int_equal(m.token_len, 3 * 2730);
+  gw_msg_clear(&m);
+  tok[3 * 2730] = '\xe2';
+  tok[3 * 2731] = '\0';
+  snprintf(text, cap, "{\"op\":\"auth\",\"id\":\"7\",\"token\":\"%s\"}", tok);
+  assert_int_equal(parse(text, &m, &e), -1);
+  assert_string_equal(e.code, "invalid_token");
+  assert_null(m.token);
+
+  /* escapes count as what they decode to: 8192 "\u0041" is 8192 bytes */
+  size_t bigcap = 6 * GW_MSG_TOKEN_MAX + 128;
+  char *big = malloc(bigcap);
+  assert_non_null(big);
+  size_t o = (size_t)snprintf(big, bigcap, "{\"op\":\"auth\",\"id\":\"8\",\"token\":\"");
+  for(size_t i = 0; i < GW_MSG_TOKEN_MAX; i++) {
+    memcpy(big + o, "\\u0041", 6);
+    o += 6;
+  }
+  snprintf(big + o, bigcap - o, "\"}");
+  assert_int_equal(parse(big, &m, &e), 0);
+  assert_int_equal(m.token_len, GW_MSG_TOKEN_MAX);
+  assert_int_equal(m.token[0], 'A');
+  gw_msg_clear(&m);
+  free(big);
+  free(text);
+  free(tok);
+}
+
 /* Only the given length is parsed, the buffer need not be terminated. */
 static void test_parse_length(void **state)
 {
@@ -582,6 +700,7 @@ int main(void)
       cmocka_unit_test(test_topic_lengths),  cmocka_unit_test(test_parse_length),
       cmocka_unit_test(test_replies),        cmocka_unit_test(test_reply_compact),
       cmocka_unit_test(test_error_round_trip),
+      cmocka_unit_test(test_parse_auth),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
