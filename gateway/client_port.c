@@ -631,7 +631,7 @@ static int conn_receive(struct conn *c, const void *in, size_t len)
     return 0;
   }
   if(first && final) {
-    handle_message(c, in, len, c->rx_binary);
+    handle_message(c, in ? in : "", len, c->rx_binary);
     return 0;
   }
   if(c->rx_len + len > c->rx_cap) { /* grow by doubling, never past max */
@@ -648,10 +648,11 @@ static int conn_receive(struct conn *c, const void *in, size_t len)
     c->rx = nb;
     c->rx_cap = cap;
   }
-  memcpy(c->rx + c->rx_len, in, len);
+  if(len) /* an empty fragment may come with in == NULL */
+    memcpy(c->rx + c->rx_len, in, len);
   c->rx_len += len;
   if(final) {
-    handle_message(c, (const char *)c->rx, c->rx_len, c->rx_binary);
+    handle_message(c, c->rx ? (const char *)c->rx : "", c->rx_len, c->rx_binary);
     free(c->rx); /* big buffers only live while a message is in flight */
     c->rx = NULL;
     c->rx_len = c->rx_cap = 0;

@@ -1131,6 +1131,23 @@ static void test_verify_keys(void **state)
   gw_auth_free(a);
 }
 
+/* Regression (found by jwt_fuzz): cjose 0.6.2 asserts when a base64url part
+ * has a length of 1 modulo 4, and Debian's build keeps assertions, so such a
+ * token aborted heraldd. The shape is checked before cjose sees it. */
+static void test_verify_malformed_parts(void **state)
+{
+  (void)state;
+  struct gw_auth *a = jwt_auth(NULL);
+  static const char *const bad[] = {
+      "a.bb.cc",         "eyJhbGciOiJIUzI1NiJ9.e.abcd", "aa.bb.ccccc", "aa.bb",
+      "aa.bb.cc.dd",     "aa..cc",                      "aa.bb.",      ".bb.cc",
+      "aa.b+.cc",        "aa.bb.cc=",                   "aa bb.cc.dd",
+  };
+  for(size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+    assert_refused(a, bad[i], NOW, "compact JWS");
+  gw_auth_free(a);
+}
+
 /* Regression (cjose 0.6.2.1, reached from gateway/auth.c gw_auth_verify): for
  * HS256, cjose_jws_verify compares 32 bytes of the token's signature with
  * cjose_const_memcmp before it checks the signature's length, so a token
@@ -1442,6 +1459,7 @@ int main(void)
       cmocka_unit_test(test_verify_keys),
       cmocka_unit_test(test_verify_tampered),
       cmocka_unit_test(test_verify_short_hmac_signature),
+      cmocka_unit_test(test_verify_malformed_parts),
       cmocka_unit_test(test_verify_size_and_nul),
       cmocka_unit_test(test_verify_herald_claim),
       cmocka_unit_test(test_verify_pattern_limit),
