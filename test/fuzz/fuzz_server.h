@@ -151,9 +151,11 @@ static int fuzz_send(int fd, const void *buf, size_t len)
   return 0;
 }
 
-/* Reads into buf (up to cap, the rest is dropped) until the peer closes or
- * deadline_ms passes. Returns the bytes kept; *closed says which. */
-static size_t fuzz_read_until_close(int fd, char *buf, size_t cap, int deadline_ms, int *closed)
+/* Reads into buf (up to cap, the rest is dropped) until the peer closes,
+ * deadline_ms passes, or (idle_ms > 0) nothing comes for idle_ms. Returns
+ * the bytes kept; *closed says whether the peer closed. */
+static size_t fuzz_read_until_close(int fd, char *buf, size_t cap, int deadline_ms, int idle_ms,
+                                    int *closed)
 {
   size_t got = 0;
   char sink[4096];
@@ -163,8 +165,13 @@ static size_t fuzz_read_until_close(int fd, char *buf, size_t cap, int deadline_
     int64_t left = end - fuzz_ms();
     if(left <= 0)
       return got;
+    if(idle_ms > 0 && left > idle_ms)
+      left = idle_ms;
     struct pollfd p = {fd, POLLIN, 0};
-    if(poll(&p, 1, (int)left) <= 0)
+    int r = poll(&p, 1, (int)left);
+    if(r == 0 && idle_ms > 0)
+      return got;
+    if(r <= 0)
       continue;
     char *dst = got < cap ? buf + got : sink;
     size_t room = got < cap ? cap - got : sizeof(sink);
@@ -178,6 +185,16 @@ static size_t fuzz_read_until_close(int fd, char *buf, size_t cap, int deadline_
     if(dst != sink)
       got += (size_t)n;
   }
+}
+
+/* Closes with a reset (SO_LINGER 0): a server still waiting on a request
+ * cut short learns at once that the client is gone, instead of at its
+ * connection timeout. */
+static inline void fuzz_abort_close(int fd)
+{
+  struct linger lg = {1, 0};
+  setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+  close(fd);
 }
 
 #endif

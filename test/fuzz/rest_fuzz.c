@@ -4,7 +4,7 @@
  * its SQLite store) runs in this process on 127.0.0.1; each input is the
  * bytes one client sends on one connection (requests, pipelined or not,
  * bodies, chunked encoding...). The write side is then shut and the harness
- * waits (up to 2 s) for the server to close.
+ * waits for the server to close (or to go quiet for 20 ms), then resets.
  *
  * Two API keys exist, so the seed corpus can hold requests that pass
  * authentication: "fuzz-publisher-key-0001" (publish orders.> and public.*)
@@ -76,11 +76,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
   int closed = 0;
   fuzz_send(fd, data, size);
   shutdown(fd, SHUT_WR);
-  size_t got = fuzz_read_until_close(fd, reply, sizeof(reply) - 1, 2000, &closed);
+  /* libmicrohttpd 0.9.75 does not close on a half-closed connection whose
+   * request is incomplete (it waits for its 30 s timeout): after 20 ms
+   * without a byte the harness resets the connection instead. */
+  size_t got = fuzz_read_until_close(fd, reply, sizeof(reply) - 1, 2000, 20, &closed);
   reply[got] = '\0';
   /* Whatever was asked, an answer is HTTP or nothing. */
   if(got >= 5 && strncmp(reply, "HTTP/", 5) != 0)
     fuzz_die("the API answered something that is not HTTP");
-  close(fd);
+  fuzz_abort_close(fd);
   return 0;
 }

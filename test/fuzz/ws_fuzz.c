@@ -139,7 +139,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
   if(hs & 0x08) { /* raw bytes, HTTP parser and all */
     fuzz_send(fd, data, size);
     shutdown(fd, SHUT_WR);
-    fuzz_read_until_close(fd, reply, sizeof(reply), 2000, &closed);
+    fuzz_read_until_close(fd, reply, sizeof(reply), 2000, 0, &closed);
     close(fd);
     return 0;
   }
@@ -197,7 +197,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
   w = put_frame(wire, w, sizeof(wire), 0x88, close_payload, 2);
   fuzz_send(fd, wire, w);
   shutdown(fd, SHUT_WR);
-  fuzz_read_until_close(fd, reply, sizeof(reply), 2000, &closed);
+  fuzz_read_until_close(fd, reply, sizeof(reply), 2000, 0, &closed);
   close(fd);
   return 0;
 }
