@@ -41,7 +41,7 @@ struct outq {
 
 /* Open sockets from one client address (client.max_connections_per_ip). */
 struct ip_node {
-  unsigned char addr[16]; /* IPv4 as ::ffff:a.b.c.d */
+  unsigned char addr[16]; /* IPv4 as ::ffff:a.b.c.d, IPv6 as its /64 */
   int count;
   struct ip_node *next;
 };
@@ -1203,8 +1203,12 @@ static void *acceptor_main(void *arg)
       struct ip_node *ip = NULL;
       if(cp->cfg->client_max_connections_per_ip) {
         unsigned char addr[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-        if(peer.ss_family == AF_INET6)
+        if(peer.ss_family == AF_INET6) {
           memcpy(addr, &((struct sockaddr_in6 *)&peer)->sin6_addr, 16);
+          /* one client holds a whole /64: count it as one address */
+          if(!IN6_IS_ADDR_V4MAPPED((struct in6_addr *)addr))
+            memset(addr + 8, 0, 8);
+        }
         else
           memcpy(addr + 12, &((struct sockaddr_in *)&peer)->sin_addr, 4);
         if(!(ip = ip_acquire(cp, addr))) {
