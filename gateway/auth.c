@@ -93,27 +93,27 @@ static int add_patterns(char ***list, size_t *n, json_t *arr, size_t max, const 
   return 0;
 }
 
-static int copy_grants(struct gw_grants *dst, const struct gw_grants *src)
+/* Appends copies of the n patterns of src to *list. Returns 0 or -1. */
+static int copy_list(char ***list, size_t *len, char *const *src, size_t n)
 {
-  for(size_t i = 0; i < src->nsubscribe; i++) {
-    char **nl = realloc(dst->subscribe, (dst->nsubscribe + 1) * sizeof(*nl));
+  for(size_t i = 0; i < n; i++) {
+    char **nl = realloc(*list, (*len + 1) * sizeof(*nl));
     if(!nl)
       return -1;
-    dst->subscribe = nl;
-    if(!(nl[dst->nsubscribe] = strdup(src->subscribe[i])))
+    *list = nl;
+    if(!(nl[*len] = strdup(src[i])))
       return -1;
-    dst->nsubscribe++;
-  }
-  for(size_t i = 0; i < src->npublish; i++) {
-    char **nl = realloc(dst->publish, (dst->npublish + 1) * sizeof(*nl));
-    if(!nl)
-      return -1;
-    dst->publish = nl;
-    if(!(nl[dst->npublish] = strdup(src->publish[i])))
-      return -1;
-    dst->npublish++;
+    (*len)++;
   }
   return 0;
+}
+
+static int copy_grants(struct gw_grants *dst, const struct gw_grants *src)
+{
+  return copy_list(&dst->subscribe, &dst->nsubscribe, src->subscribe, src->nsubscribe) ||
+                 copy_list(&dst->publish, &dst->npublish, src->publish, src->npublish)
+             ? -1
+             : 0;
 }
 
 /* --- building from the configuration ------------------------------------ */

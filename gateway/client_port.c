@@ -1164,6 +1164,16 @@ static void hand_over(struct worker *w, int fd, struct ip_node *ip)
   lws_cancel_service(w->ctx);
 }
 
+/* Logs a refused connection, at most once a second per reason. */
+static void log_refusal(const char *reason, int max, time_t *last)
+{
+  time_t now = time(NULL);
+  if(now != *last) {
+    gw_warn("connection_refused", "reason=%s max=%d", reason, max);
+    *last = now;
+  }
+}
+
 static void *acceptor_main(void *arg)
 {
   struct gw_client_port *cp = arg;
@@ -1192,12 +1202,7 @@ static void *acceptor_main(void *arg)
       }
       if(atomic_load(&cp->live) >= (size_t)cp->cfg->client_max_connections) {
         close(fd);
-        time_t now = time(NULL);
-        if(now != last_full_log) {
-          gw_warn("connection_refused", "reason=max_connections max=%d",
-                  cp->cfg->client_max_connections);
-          last_full_log = now;
-        }
+        log_refusal("max_connections", cp->cfg->client_max_connections, &last_full_log);
         continue;
       }
       struct ip_node *ip = NULL;
@@ -1213,12 +1218,8 @@ static void *acceptor_main(void *arg)
           memcpy(addr + 12, &((struct sockaddr_in *)&peer)->sin_addr, 4);
         if(!(ip = ip_acquire(cp, addr))) {
           close(fd);
-          time_t now = time(NULL);
-          if(now != last_ip_log) {
-            gw_warn("connection_refused", "reason=max_connections_per_ip max=%d",
-                    cp->cfg->client_max_connections_per_ip);
-            last_ip_log = now;
-          }
+          log_refusal("max_connections_per_ip", cp->cfg->client_max_connections_per_ip,
+                      &last_ip_log);
           continue;
         }
       }

@@ -25,6 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "auth.h"
 #include "broker.h"
 #include "config.h"
 #include "hooks.h"
@@ -59,6 +60,20 @@ static void fuzz_hooks_log(int level, const char *event, const char *fields)
   (void)level;
   (void)event;
   (void)fields;
+}
+
+/* Loads the harness's config text over the defaults and builds its keys. */
+static struct gw_auth *fuzz_config(struct gw_config *cfg, const char *text)
+{
+  char err[GW_CONFIG_ERR_MAX];
+  gw_config_defaults(cfg);
+  if(gw_config_load_text(cfg, text, strlen(text), "fuzz", err))
+    fuzz_die(err);
+  gw_config_resolve(cfg);
+  struct gw_auth *auth = gw_auth_new(cfg, err);
+  if(!auth)
+    fuzz_die(err);
+  return auth;
 }
 
 /* Starts the broker and the webhooks service on a scratch store. */

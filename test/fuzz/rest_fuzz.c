@@ -50,15 +50,9 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
            " \"webhooks\": {\"allowed_cidrs\": []}}",
            pub, adm);
   static struct gw_config cfg;
-  gw_config_defaults(&cfg);
-  if(gw_config_load_text(&cfg, text, strlen(text), "rest_fuzz", err))
-    fuzz_die(err);
-  gw_config_resolve(&cfg);
+  struct gw_auth *auth = fuzz_config(&cfg, text);
   struct gw_rules *rules = NULL;
   if(gw_rules_build(&cfg, &rules, err))
-    fuzz_die(err);
-  struct gw_auth *auth = gw_auth_new(&cfg, err);
-  if(!auth)
     fuzz_die(err);
   struct sub_broker *broker;
   struct hook_service *hooks;

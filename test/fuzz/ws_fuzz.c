@@ -76,14 +76,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
       " \"auth\": {\"jwt_keys\": [{\"kty\":\"oct\",\"alg\":\"HS256\",\"kid\":\"hs\","
       "  \"k\":\"a2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2s\"}],"
       "  \"anonymous_subscribe\": [\"public.>\"], \"anonymous_publish\": [\"public.*\"]}}";
-  char err[GW_CONFIG_ERR_MAX];
-  gw_config_defaults(&cfg);
-  if(gw_config_load_text(&cfg, text, sizeof(text) - 1, "ws_fuzz", err))
-    fuzz_die(err);
-  gw_config_resolve(&cfg);
-  struct gw_auth *auth = gw_auth_new(&cfg, err);
-  if(!auth)
-    fuzz_die(err);
+  struct gw_auth *auth = fuzz_config(&cfg, text);
   struct sub_broker *broker;
   struct hook_service *hooks;
   fuzz_backend(&cfg, &broker, &hooks);
