@@ -83,7 +83,8 @@ struct conn {
   bool ping_due;            /* send a ping at the next writeable moment */
   bool ping_sent;
   struct gw_bucket bucket;
-  int refused; /* messages rate-limited in a row */
+  int refused;             /* messages rate-limited since the last quiet second */
+  int64_t last_refused_us;
 };
 
 struct worker {
@@ -558,14 +559,18 @@ static void handle_auth(struct conn *c, const struct gw_msg *m)
 static bool rate_ok(struct conn *c, const char *id)
 {
   const struct gw_config *cfg = c->w->cp->cfg;
-  int64_t wait_ms = gw_bucket_take(&c->bucket, gw_now_us());
+  int64_t now = gw_now_us();
+  int64_t wait_ms = gw_bucket_take(&c->bucket, now);
   if(!wait_ms) {
-    c->refused = 0;
+    /* a flood that lets one message through now and then goes on counting */
+    if(c->refused && now - c->last_refused_us > 1000000)
+      c->refused = 0;
     return true;
   }
+  c->last_refused_us = now;
   if(++c->refused >= cfg->client_rate_close_after) {
     gw_warn("client_rate_closed", "worker=%d refused=%d", c->w->idx, c->refused);
-    conn_close(c, LWS_CLOSE_STATUS_POLICY_VIOLATION, "rate limit exceeded");
+    conn_close_flush(c, LWS_CLOSE_STATUS_POLICY_VIOLATION, "rate limit exceeded");
     return false;
   }
   if(c->refused == 1)
@@ -910,9 +915,9 @@ static bool origin_allowed(const struct gw_client_port *cp, struct lws *wsi)
   }
   if(lws_hdr_copy(wsi, host, sizeof(host), WSI_TOKEN_HOST) <= 0)
     return false;
-  const char *rest = strncmp(origin, "http://", 7) == 0    ? origin + 7
-                     : strncmp(origin, "https://", 8) == 0 ? origin + 8
-                                                          : NULL;
+  const char *rest = strncasecmp(origin, "http://", 7) == 0    ? origin + 7
+                     : strncasecmp(origin, "https://", 8) == 0 ? origin + 8
+                                                              : NULL;
   return rest && strcasecmp(rest, host) == 0;
 }
 
@@ -957,7 +962,7 @@ static int handshake_check(struct worker *w, struct lws *wsi)
     return 0;
   struct sock_info *si = lws_get_opaque_user_data(wsi);
   struct gw_identity *id = calloc(1, sizeof(*id));
-  char why[GW_AUTH_WHY_MAX] = "the Authorization header is not \"Bearer <token>\"";
+  char why[GW_AUTH_WHY_MAX] = "the Authorization header is not Bearer <token>";
   if(!si || !id || n < 0 ||
      gw_auth_verify(cp->auth, token, (size_t)n, (long long)time(NULL), id, why)) {
     free(id);
@@ -1117,7 +1122,10 @@ static int worker_init(struct gw_client_port *cp, struct worker *w, int idx)
   const struct gw_config *cfg = cp->cfg;
   bool tls = cfg->client_tls_cert[0] != '\0';
   info.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS;
-  if(tls)
+  /* OpenSSL's global init by the first context only: libwebsockets 4.1.6
+   * never frees the vhost SSL_CTX of a context that asked for it but was not
+   * the last to be destroyed (one lost per extra worker, seen by valgrind) */
+  if(tls && idx == 0)
     info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
   info.user = w;
   info.timeout_secs = (unsigned)cfg->client_handshake_timeout_s; /* handshake, TLS included */
@@ -1133,6 +1141,10 @@ static int worker_init(struct gw_client_port *cp, struct worker *w, int idx)
     info.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
     info.ssl_cert_filepath = cfg->client_tls_cert;
     info.ssl_private_key_filepath = cfg->client_tls_key;
+    /* HTTP/1.1 only: a WebSocket over HTTP/2 (RFC 8441) would not pass
+     * through LWS_CALLBACK_HTTP_CONFIRM_UPGRADE, where the path, Origin and
+     * token are checked */
+    info.alpn = "http/1.1";
   }
   w->vh = lws_create_vhost(w->ctx, &info);
   if(!w->vh)
