@@ -226,14 +226,37 @@ test('client.rate_per_s: messages past the burst get rate_limited errors; a long
     const fp = after.filter((m) => m.op === 'pong').length;
     const fe = after.filter((m) => m.op === 'error' && m.code === 'rate_limited').length;
     assert.ok(fp <= 6, `${fp} pongs in the second burst`);
-    // The close does not wait for queued errors, so fewer may arrive; never the 20th.
-    assert.ok(fe <= 19, `${fe} rate_limited errors before the close`);
+    // The answers queued before the close are sent first: 19 errors, never the 20th.
+    assert.equal(fe, 19, `${fe} rate_limited errors before the close`);
     assert.ok(fp + fe < 30, 'every message was answered: nothing was cut off');
     console.log(`rate: first burst ${pongs.length} pongs / ${errors.length} rate_limited; second burst ${fp} pongs, ${fe} errors, then 1008`);
     // Other connections are not affected.
     const other = await Client.open(h.wsUrl);
     assert.equal((await other.request({ op: 'ping', id: 'o' })).op, 'pong');
     await other.close();
+  } finally {
+    assert.equal((await h.stop()).code, 0);
+  }
+});
+
+test('client.rate_close_after: a steady flood that lets a message through now and then is still closed', async () => {
+  // 40 messages/s against 20/s: every other one passes, the refusals keep counting.
+  const h = await startHerald({ client: { rate_per_s: 20, rate_burst: 1, rate_close_after: 30 } });
+  try {
+    const c = await Client.open(h.wsUrl);
+    let sent = 0;
+    const timer = setInterval(() => {
+      if (sent < 400) c.send({ op: 'ping', id: 's' + sent++ });
+    }, 25);
+    const closed = await within(c.closed, 15000);
+    clearInterval(timer);
+    assert.ok(closed, `not closed after ${sent} messages`);
+    assert.equal(closed.code, 1008);
+    const pongs = c.messages.filter((m) => m.op === 'pong').length;
+    const limited = c.messages.filter((m) => m.op === 'error' && m.code === 'rate_limited').length;
+    assert.ok(pongs > 0, 'some messages passed in between');
+    assert.equal(limited, 29);
+    console.log(`steady flood: ${sent} sent, ${pongs} pongs, ${limited} rate_limited, then 1008`);
   } finally {
     assert.equal((await h.stop()).code, 0);
   }
@@ -292,6 +315,19 @@ test('TLS on both ports: wss:// and https:// work, plain ws:// and http:// do no
     assert.equal(ev.topic, 'tls.news');
     assert.deepEqual(ev.data, { over: 'tls' });
     assert.equal(ev.id, r.body.id);
+    // HTTP/2 is not offered: a WebSocket over HTTP/2 (RFC 8441) would skip the
+    // handshake's Origin and token checks. A foreign-origin CONNECT must fail.
+    const h2 = require('node:http2').connect(`https://${h.clientAddr}`, { ca });
+    h2.on('error', () => {});
+    const h2Outcome = await within(new Promise((resolve) => {
+      const st = h2.request({ ':method': 'CONNECT', ':protocol': 'websocket', ':path': '/ws',
+        origin: 'https://evil.example', 'sec-websocket-version': '13' });
+      st.on('response', (hd) => resolve('status ' + hd[':status']));
+      st.on('error', () => resolve('failed'));
+    }), 10000, 'no answer in 10 s');
+    h2.destroy();
+    assert.equal(h2Outcome, 'failed');
+    assert.equal(h2.alpnProtocol, false, 'the TLS handshake chose h2');
     // Without the CA the certificate is not trusted (it really is TLS with this certificate).
     await assert.rejects(new Client(wss).opened, /self[- ]signed|certificate/i);
     // Plain text to the TLS ports fails.
