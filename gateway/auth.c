@@ -306,6 +306,12 @@ struct gw_auth *gw_auth_new(const struct gw_config *cfg, char err[GW_CONFIG_ERR_
   a->leeway_s = cfg->auth_leeway_s;
   if(load_api_keys(a, cfg, err) || load_jwt_keys(a, cfg, err))
     goto fail;
+  if(cfg->auth_jwks_file[0] && a->njwt == 0) {
+    /* with no key the anonymous default (null) would open everything */
+    gw_config_error(err, "auth.jwks_file: %s holds no signing key (use \"sig\", alg HS256, "
+                         "RS256 or ES256)", cfg->auth_jwks_file);
+    goto fail;
+  }
   char why[GW_AUTH_WHY_MAX];
   /* null: anonymous gets everything while no JWT key is configured */
   static const char *const all = ">";
