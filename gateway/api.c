@@ -16,6 +16,7 @@
 
 #include "auth.h"
 #include "log.h"
+#include "net.h"
 
 #define TOPICS_PREFIX "/v1/topics/"
 #define EVENTS_SUFFIX "/events"
@@ -27,6 +28,7 @@ struct gw_api {
   struct hook_service *hooks;
   const struct gw_rules *rules;
   struct gw_auth *auth;
+  bool open_loopback; /* no API keys, on loopback: Host is checked */
   char *tls_cert, *tls_key; /* PEM text, kept while libmicrohttpd runs */
   struct MHD_Daemon *d;
   int listen_fd;
@@ -411,8 +413,18 @@ static enum MHD_Result authorize(struct gw_api *api, struct MHD_Connection *conn
                                  bool *answered)
 {
   *answered = false;
-  if(!gw_auth_api_keys_required(api->auth))
-    return MHD_YES; /* open: allowed on loopback or with auth.insecure */
+  if(!gw_auth_api_keys_required(api->auth)) {
+    /* open: allowed on loopback (or with auth.insecure), where a page whose
+     * name was re-pointed at 127.0.0.1 (DNS rebinding) must not get in */
+    const char *host = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Host");
+    if(api->open_loopback && !gw_host_is_loopback(host)) {
+      *answered = true;
+      return send_error(conn, MHD_HTTP_FORBIDDEN, "forbidden",
+                        "this API has no keys and serves loopback names only (Host: "
+                        "localhost, 127.0.0.1 or [::1]); configure auth.api_keys");
+    }
+    return MHD_YES;
+  }
   *answered = true;
   const char *h = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization");
   if(!h)
@@ -648,6 +660,7 @@ struct gw_api *gw_api_start(const struct gw_config *cfg, struct sub_broker *brok
   api->hooks = hooks;
   api->rules = rules;
   api->auth = auth;
+  api->open_loopback = gw_open_on_loopback(cfg, "api");
   api->listen_fd = listen_fd;
   unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC |
                    MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;

@@ -160,8 +160,13 @@ static int load_api_keys(struct gw_auth *a, const struct gw_config *cfg,
     json_t *admin = json_object_get(item, "admin");
     pthread_mutex_init(&k->lock, NULL);
     a->nkeys++;
-    if(!name || !*name || strlen(name) >= sizeof(k->name))
-      return gw_config_error(err, "auth.api_keys[%zu].name: 1 to 63 characters", i);
+    if(!name || !*name || strlen(name) >= sizeof(k->name) ||
+       strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-") !=
+           strlen(name))
+      return gw_config_error(err,
+                             "auth.api_keys[%zu].name: 1 to 63 characters of A-Z a-z 0-9 _ . - "
+                             "(it is shown in logs)",
+                             i);
     for(size_t j = 0; j < i; j++)
       if(strcmp(a->keys[j].name, name) == 0)
         return gw_config_error(err, "auth.api_keys[%zu].name: \"%s\" is used twice", i, name);

@@ -100,6 +100,7 @@ struct worker {
   size_t nconns;
   unsigned char *scratch; /* LWS_PRE + WRITE_CHUNK: coalesced writes */
   lws_sorted_usec_list_t tick;
+  time_t last_refused_log, last_auth_log; /* refusals are logged once a second */
 
   pthread_mutex_t lock; /* guards the fields below: the acceptor's hand-over */
   struct handed {
@@ -130,6 +131,7 @@ struct gw_client_port {
   int nworkers;
   struct worker *workers;
   struct lws_protocols protocols[2];
+  bool open_loopback;      /* no authentication, on loopback: Host is checked */
   pthread_mutex_t ip_lock; /* the acceptor adds, the workers remove */
   struct ip_node *ips[IP_BUCKETS];
 };
@@ -316,6 +318,17 @@ static void conn_reply(struct conn *c, struct sub_frame *f)
     sub_frame_unref(f);
   else
     conn_close(c, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION, "out of memory");
+}
+
+/* True at most once a second per *last: for log lines a client can cause
+ * at will. */
+static bool log_now(time_t *last)
+{
+  time_t now = time(NULL);
+  if(now == *last)
+    return false;
+  *last = now;
+  return true;
 }
 
 /* --- handling client messages ----------------------------------------- */
@@ -539,7 +552,8 @@ static void handle_auth(struct conn *c, const struct gw_msg *m)
   struct gw_identity id;
   char why[GW_AUTH_WHY_MAX];
   if(gw_auth_verify(c->w->cp->auth, m->token, m->token_len, (long long)time(NULL), &id, why)) {
-    gw_info("client_auth_failed", "worker=%d reason=\"%s\"", c->w->idx, why);
+    if(log_now(&c->w->last_auth_log))
+      gw_info("client_auth_failed", "worker=%d reason=\"%s\"", c->w->idx, why);
     conn_reply(c, gw_reply_error(m->id, "invalid_token", why));
     return;
   }
@@ -550,7 +564,8 @@ static void handle_auth(struct conn *c, const struct gw_msg *m)
   c->auth_deadline_us = 0;
   gw_debug("client_authenticated", "worker=%d sub=%s exp=%lld", c->w->idx,
            c->id.sub[0] ? c->id.sub : "-", c->id.exp);
-  revoke_subscriptions(c, m->id);
+  if(c->npatterns)
+    revoke_subscriptions(c, m->id);
   conn_reply(c, gw_reply_ack(m->id));
 }
 
@@ -603,6 +618,16 @@ static void handle_message(struct conn *c, const char *buf, size_t len, bool bin
   if(bad) {
     gw_debug("client_bad_message", "worker=%d code=%s", c->w->idx, err.code);
     conn_reply(c, gw_reply_error(err.has_id ? err.id : NULL, err.code, err.message));
+    return;
+  }
+  /* expired since the last tick: nothing more on this token but a new one */
+  if(c->authed && m.op != GW_OP_AUTH &&
+     (long long)time(NULL) - c->w->cp->cfg->auth_leeway_s > c->id.exp) {
+    conn_reply(c, gw_reply_error(m.id, "token_expired",
+                                 "the token has expired: send an auth message with a fresh "
+                                 "token before exp"));
+    conn_close_flush(c, GW_CLOSE_TOKEN_EXPIRED, "token expired");
+    gw_msg_clear(&m);
     return;
   }
   switch(m.op) {
@@ -934,6 +959,8 @@ static int handshake_token(struct lws *wsi, char *buf, int size)
     while(*t == ' ')
       t++;
     n = (int)strlen(t);
+    if(n == 0) /* "Bearer " and nothing: malformed, not anonymous */
+      return -1;
     memmove(buf, t, (size_t)n + 1);
     return n;
   }
@@ -950,8 +977,20 @@ static int handshake_token(struct lws *wsi, char *buf, int size)
 static int handshake_check(struct worker *w, struct lws *wsi)
 {
   struct gw_client_port *cp = w->cp;
+  if(cp->open_loopback) {
+    /* open on loopback: a page whose name was re-pointed at 127.0.0.1 (DNS
+     * rebinding) passes the same-origin check, but not this one */
+    char host[256];
+    int n = lws_hdr_copy(wsi, host, sizeof(host), WSI_TOKEN_HOST);
+    if(n < 0 || (n > 0 && !gw_host_is_loopback(host))) {
+      if(log_now(&w->last_refused_log))
+        gw_info("client_refused", "worker=%d status=403 reason=host_not_loopback", w->idx);
+      return HTTP_STATUS_FORBIDDEN;
+    }
+  }
   if(!origin_allowed(cp, wsi)) {
-    gw_info("client_refused", "worker=%d status=403 reason=origin", w->idx);
+    if(log_now(&w->last_refused_log))
+      gw_info("client_refused", "worker=%d status=403 reason=origin", w->idx);
     return HTTP_STATUS_FORBIDDEN;
   }
   /* bigger than any token taken, so a longer one is seen (and refused)
@@ -966,7 +1005,8 @@ static int handshake_check(struct worker *w, struct lws *wsi)
   if(!si || !id || n < 0 ||
      gw_auth_verify(cp->auth, token, (size_t)n, (long long)time(NULL), id, why)) {
     free(id);
-    gw_info("client_refused", "worker=%d status=401 reason=\"%s\"", w->idx, why);
+    if(log_now(&w->last_refused_log))
+      gw_info("client_refused", "worker=%d status=401 reason=\"%s\"", w->idx, why);
     return HTTP_STATUS_UNAUTHORIZED;
   }
   if(si->id) { /* a second upgrade request on the socket */
@@ -1032,7 +1072,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
   case LWS_CALLBACK_EVENT_WAIT_CANCELLED: worker_wake(w); return 0;
   case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
     /* WebSocket at /ws only; no other upgrade (lws would take h2c). */
-    if(strcmp(in, "websocket") != 0)
+    if(strcasecmp(in, "websocket") != 0)
       return -1;
     if(lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI) < 0 || strcmp(uri, "/ws") != 0) {
       lws_return_http_status(wsi, HTTP_STATUS_NOT_FOUND, NULL);
@@ -1046,8 +1086,17 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
       return 1;
     }
     return 0;
+  case LWS_CALLBACK_RAW_ADOPT:
+  case LWS_CALLBACK_RAW_RX:
+    return -1; /* CONNECT makes a raw socket of the connection: not here */
   case LWS_CALLBACK_HTTP:
-    /* Plain HTTP on the client port: the demo page at /, nothing else. */
+    /* Plain HTTP on the client port: the demo page at /, nothing else; a
+     * request with a body is answered and closed, not read to its end */
+    if(!lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) &&
+       !lws_hdr_total_length(wsi, WSI_TOKEN_HEAD_URI)) {
+      lws_return_http_status(wsi, HTTP_STATUS_NOT_FOUND, NULL);
+      return -1;
+    }
     if(strcmp(in, "/") != 0 || (!lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) &&
                                 !lws_hdr_total_length(wsi, WSI_TOKEN_HEAD_URI)))
       return lws_return_http_status(wsi, HTTP_STATUS_NOT_FOUND, NULL) ||
@@ -1295,6 +1344,7 @@ struct gw_client_port *gw_client_start(const struct gw_config *cfg, struct sub_b
   cp->hooks = hooks;
   cp->rules = rules;
   cp->auth = auth;
+  cp->open_loopback = gw_open_on_loopback(cfg, "client");
   pthread_mutex_init(&cp->ip_lock, NULL);
   cp->listen_fd = listen_fd;
   cp->stop_fd = eventfd(0, EFD_CLOEXEC);

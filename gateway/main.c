@@ -115,17 +115,17 @@ static void hooks_config(const struct gw_config *cfg, struct hook_config *hc)
 /* --hash-key: one key on stdin (a final newline is not part of it). */
 static int hash_key(void)
 {
-  char key[4097];
+  char key[4099]; /* 4096 bytes, a line ending, and one more to see a longer key */
   size_t len = fread(key, 1, sizeof(key), stdin);
-  if(len == sizeof(key)) {
-    fprintf(stderr, "heraldd: --hash-key: the key is longer than 4096 bytes\n");
-    return 1;
-  }
   if(len && key[len - 1] == '\n')
     len--;
   if(len && key[len - 1] == '\r')
     len--;
-  if(len < 16 || memchr(key, '\n', len)) {
+  if(len > 4096) {
+    fprintf(stderr, "heraldd: --hash-key: the key is longer than 4096 bytes\n");
+    return 1;
+  }
+  if(len < 16 || memchr(key, '\n', len) || memchr(key, '\r', len) || memchr(key, '\0', len)) {
     fprintf(stderr, "heraldd: --hash-key: give one key of at least 16 characters on stdin, e.g.\n"
                     "  openssl rand -base64 32 | tee api.key | heraldd --hash-key\n");
     return 1;

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <unistd.h>
@@ -119,6 +120,43 @@ int gw_listen_is_loopback(const char *s)
   if(ss.ss_family == AF_INET)
     return (ntohl(((struct sockaddr_in *)&ss)->sin_addr.s_addr) >> 24) == 127;
   return IN6_IS_ADDR_LOOPBACK(&((struct sockaddr_in6 *)&ss)->sin6_addr);
+}
+
+int gw_host_is_loopback(const char *host)
+{
+  char name[256];
+  if(!host)
+    return 1;
+  if(host[0] == '[') {
+    const char *end = strchr(host, ']');
+    struct in6_addr a6;
+    if(!end || (size_t)(end - host - 1) >= sizeof(name))
+      return 0;
+    memcpy(name, host + 1, (size_t)(end - host - 1));
+    name[end - host - 1] = '\0';
+    return inet_pton(AF_INET6, name, &a6) == 1 && IN6_IS_ADDR_LOOPBACK(&a6);
+  }
+  size_t n = strcspn(host, ":");
+  if(n >= sizeof(name))
+    return 0;
+  memcpy(name, host, n);
+  name[n] = '\0';
+  struct in_addr a4;
+  if(strcasecmp(name, "localhost") == 0)
+    return 1;
+  return inet_pton(AF_INET, name, &a4) == 1 && (ntohl(a4.s_addr) >> 24) == 127;
+}
+
+int gw_open_on_loopback(const struct gw_config *cfg, const char *port)
+{
+  if(cfg->auth_insecure)
+    return 0;
+  if(strcmp(port, "api") == 0)
+    return (!cfg->auth_api_keys || json_array_size(cfg->auth_api_keys) == 0) &&
+           gw_listen_is_loopback(cfg->api_listen);
+  int jwt = (cfg->auth_jwt_keys && json_array_size(cfg->auth_jwt_keys)) || cfg->auth_jwks_file[0];
+  return !jwt && (!cfg->auth_anonymous_subscribe || !cfg->auth_anonymous_publish) &&
+         gw_listen_is_loopback(cfg->client_listen);
 }
 
 /* One port's pair: loads both files into a throwaway context. */

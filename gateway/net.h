@@ -23,6 +23,15 @@ void gw_sock_name(int fd, char *buf, size_t size);
 
 struct gw_config;
 
+/* True when an HTTP Host header names this machine's loopback: localhost,
+ * 127.x.x.x or [::1], with or without a port. NULL (no Host) is true. */
+int gw_host_is_loopback(const char *host);
+
+/* True when a port of this configuration serves without authentication on
+ * a loopback address (so it guards against DNS rebinding by checking Host):
+ * port is "client" or "api". */
+int gw_open_on_loopback(const struct gw_config *cfg, const char *port);
+
 /* Checks that each port's TLS certificate and key files (when set) load and
  * belong together. Returns 0, or -1 with a message naming the key in err
  * (GW_CONFIG_ERR_MAX bytes). */

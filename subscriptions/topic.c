@@ -129,8 +129,8 @@ bool sub_patterns_cover(const char *const *grants, size_t n, const char *pattern
   size_t pl[SUB_TOPIC_MAX_DEPTH], gl[SUB_TOPIC_MAX_DEPTH];
   size_t plen = strlen(pattern);
   int np = sub_topic_split(pattern, plen, ps, pl, SUB_TOPIC_MAX_DEPTH);
-  if(np <= 0)
-    return false;
+  if(np <= 0 || np > SUB_TOPIC_MAX_SEGMENTS || plen > SUB_TOPIC_MAX)
+    return false; /* not a valid pattern: nothing is granted for it */
   bool tail = seg_is(ps[np - 1], pl[np - 1], '>');
   int fixed = tail ? np - 1 : np; /* segments before a final `>` */
   /* The longest tail a `>` can stand for in a topic: 32 segments and 255

@@ -261,6 +261,9 @@ test('invalid tokens are refused at the handshake with 401 (header and ?token=)'
   const basic = await connect(A.wsUrl, { headers: { Authorization: `Basic ${valid}` } });
   if (basic.client) basic.client.close();
   assert.equal(basic.status, 401, 'Basic scheme');
+  const empty = await connect(A.wsUrl, { headers: { Authorization: 'Bearer ' } });
+  if (empty.client) empty.client.close();
+  assert.equal(empty.status, 401, 'Bearer and no token');
   // the server still serves: a valid token still gets in
   const c = await open(A.wsUrl, bearer(valid));
   await sub(c, 'secret.a');
@@ -583,6 +586,11 @@ test('heraldd --hash-key prints the SHA-256 of the key on stdin', async () => {
   const b = await run(['--hash-key'], key + '\n');
   assert.equal(b.code, 0, b.stderr);
   assert.equal(b.stdout, want + '\n');
+  // the longest key, with its newline
+  const longest = 'k'.repeat(4096);
+  const l = await run(['--hash-key'], longest + '\n');
+  assert.equal(l.code, 0, l.stderr);
+  assert.equal(l.stdout.trim(), crypto.createHash('sha256').update(longest).digest('hex'));
   const sixteen = 'k'.repeat(16);
   const c = await run(['--hash-key'], sixteen);
   assert.equal(c.code, 0, c.stderr);
@@ -593,6 +601,9 @@ test('heraldd --hash-key prints the SHA-256 of the key on stdin', async () => {
     ['nothing', ''],
     ['two lines', 'first-line-key-1\nsecond-line-key-2'],
     ['over 4096 bytes', 'k'.repeat(4097)],
+    ['over 4096 bytes and a newline', 'k'.repeat(4097) + '\n'],
+    ['a NUL inside', 'first-half-key\0second-half'],
+    ['a CR inside', 'first-half-key\rsecond-half'],
   ]) {
     const r = await run(['--hash-key'], input);
     assert.equal(r.code, 1, `${what}: ${r.stdout}`);

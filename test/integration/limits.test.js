@@ -157,6 +157,50 @@ test('client.handshake_timeout_s: silent, partial and trickling requests are clo
   }
 });
 
+test('the client port closes what is not a WebSocket or the demo page: CONNECT, bodies, a foreign Host on the open loopback port', async () => {
+  const h = await startHerald({ client: { handshake_timeout_s: 10 } });
+  try {
+    // CONNECT would make a raw socket of the connection, never timed out.
+    const connect = await rawSocket(h.clientAddr, { send: 'CONNECT a:1 HTTP/1.1\r\nHost: x\r\n\r\n', maxMs: 8000 });
+    assert.ok(connect.closed, 'a CONNECT socket was kept open');
+    // A request with a body is answered and closed, not read to its end.
+    const post = await rawSocket(h.clientAddr, {
+      send: 'POST /x HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100000000\r\n\r\n', maxMs: 8000,
+    });
+    assert.ok(post.closed, 'a POST with a huge body kept its socket');
+    assert.match(post.data, /^HTTP\/1\.[01] 404/);
+    // The port is open (no JWT keys) on loopback: a Host that is not a
+    // loopback name (DNS rebinding) is refused, whatever the Origin says.
+    const key = 'dGhlIHNhbXBsZSBub25jZQ==';
+    const upgrade = (host, extra = '') => `GET /ws HTTP/1.1\r\nHost: ${host}\r\nUpgrade: websocket\r\n` +
+      `Connection: Upgrade\r\nSec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n${extra}\r\n`;
+    const rebound = await rawSocket(h.clientAddr, {
+      send: upgrade('rebind.attacker.example:8080', 'Origin: http://rebind.attacker.example:8080\r\n'), maxMs: 5000,
+    });
+    assert.match(rebound.data, /^HTTP\/1\.[01] 403/, rebound.data.slice(0, 80));
+    for (const host of [h.clientAddr, 'localhost:1', '[::1]:8080']) {
+      const ok = await rawSocket(h.clientAddr, { send: upgrade(host), maxMs: 1000 });
+      assert.match(ok.data, /^HTTP\/1\.1 101/, `${host}: ${ok.data.slice(0, 80)}`);
+    }
+    // RFC 6455: the Upgrade value is case-insensitive.
+    const caps = await rawSocket(h.clientAddr, { send: upgrade(h.clientAddr).replace('websocket', 'WebSocket'), maxMs: 1000 });
+    assert.match(caps.data, /^HTTP\/1\.1 101/, caps.data.slice(0, 80));
+    // The open API port refuses the foreign Host too; a loopback one publishes.
+    const [, apiPort] = hostPort(h.apiAddr);
+    const api = (host) => rawSocket(h.apiAddr, {
+      send: `POST /v1/topics/rebind.x/events HTTP/1.1\r\nHost: ${host}\r\nContent-Type: application/json\r\n` +
+        'Content-Length: 2\r\nConnection: close\r\n\r\n{}', maxMs: 5000,
+    });
+    const foreign = await api(`rebind.attacker.example:${apiPort}`);
+    assert.match(foreign.data, /^HTTP\/1\.1 403/, foreign.data.slice(0, 80));
+    assert.match(foreign.data, /"forbidden"/);
+    const local = await api(`127.0.0.1:${apiPort}`);
+    assert.match(local.data, /^HTTP\/1\.1 202/, local.data.slice(0, 80));
+  } finally {
+    assert.equal((await h.stop()).code, 0);
+  }
+});
+
 test('pings: a client that does not answer them is closed with 4003; one that does stays open', async () => {
   const h = await startHerald({ client: { ping_interval_s: 1, idle_timeout_s: 3 } });
   try {

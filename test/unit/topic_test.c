@@ -384,6 +384,20 @@ static void test_cover_depth_bound(void **state)
   assert_true(sub_patterns_cover(g + 1, 30, "a.*.>"));
 }
 
+/* Input that is not a valid pattern is never covered, not even by ">". */
+static void test_cover_invalid(void **state)
+{
+  (void)state;
+  static char longp[301], deep[100];
+  const char *all[] = {">"};
+  memset(longp, 'a', 300);
+  for(int i = 0; i < 41; i++)
+    strcat(deep, i ? ".a" : "a");
+  assert_false(sub_patterns_cover(all, 1, longp));
+  assert_false(sub_patterns_cover(all, 1, deep));
+  assert_false(sub_patterns_cover(NULL, 0, longp));
+}
+
 /* Brute force: every pattern of up to 3 segments over {a, b, *, >}, every
  * grant set of one or two of them, checked against every topic of up to 5
  * segments over {a, b, c} ("c" is a value no grant names). A grant set covers
@@ -477,6 +491,7 @@ int main(void)
       cmocka_unit_test(test_depth),         cmocka_unit_test(test_matches_table),
       cmocka_unit_test(test_topic_matches_itself), cmocka_unit_test(test_cover_table),
       cmocka_unit_test(test_cover_depth_bound),    cmocka_unit_test(test_cover_brute_force),
+      cmocka_unit_test(test_cover_invalid),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
