@@ -43,7 +43,7 @@ test('a REST request in flight when SIGTERM arrives is finished and answered', a
   sock.on('data', (d) => (response += d.toString()));
   const ended = new Promise((r) => sock.once('close', r));
   const body = '{"late":true}';
-  sock.write(`POST /v1/topics/inflight/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n{"la`);
+  sock.write(`POST /v1/topics/inflight/events HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n{"la`);
   await new Promise((r) => setTimeout(r, 200)); // the request is in flight now
   const exit = h.stop('SIGTERM');
   await new Promise((r) => setTimeout(r, 200));
