@@ -131,16 +131,34 @@ static int fuzz_listen(int *port)
   return fd;
 }
 
+/* A connection to the port, or -1 when the machine has no local port to
+ * spare for a while (other programs' TIME_WAIT sockets): the input is then
+ * skipped. The server runs in this process, so it cannot have died unseen. */
 static int fuzz_connect(int port)
 {
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  int one = 1;
-  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-  if(fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof(a)))
-    fuzz_die("connect");
-  return fd;
+  for(int tries = 0; tries < 200; tries++) {
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if(fd < 0)
+      fuzz_die("socket");
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    if(connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0)
+      return fd;
+    int e = errno;
+    close(fd);
+    if(e != EADDRNOTAVAIL && e != EAGAIN && e != ECONNREFUSED && e != EINTR) {
+      fprintf(stderr, "fuzz: connect: %s\n", strerror(e));
+      abort();
+    }
+    struct timespec ts = {0, 10 * 1000000L};
+    nanosleep(&ts, NULL);
+  }
+  static int warned;
+  if(!warned++)
+    fprintf(stderr, "fuzz: no local port to connect from for 2 s: inputs skipped\n");
+  return -1;
 }
 
 static int64_t fuzz_ms(void)

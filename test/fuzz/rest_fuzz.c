@@ -66,6 +66,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
   int fd = fuzz_connect(port);
+  if(fd < 0)
+    return 0;
   char reply[8192];
   int closed = 0;
   fuzz_send(fd, data, size);

@@ -127,6 +127,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
   data++;
   size--;
   int fd = fuzz_connect(port);
+  if(fd < 0)
+    return 0;
   char reply[4096];
   int closed = 0;
   if(hs & 0x08) { /* raw bytes, HTTP parser and all */
