@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages Herald needs to build and run it, and with
-# --test also what the test suite needs. Uses sudo when not run as root.
+# --test also what the test suite needs, with --bench what bench/compare.sh
+# needs (the nchan peer, wrk). Uses sudo when not run as root.
 # Node.js is taken from Debian only when the machine has none (a newer one
 # from elsewhere is fine too).
 set -euo pipefail
@@ -26,6 +27,14 @@ if [ "${1:-}" = --test ]; then
     clang                                   # libFuzzer harnesses (clang-14)
   )
 fi
+if [ "${1:-}" = --bench ]; then
+  # bench/compare.sh: the peers Herald is measured against, and the REST load
+  PACKAGES+=(
+    nginx-light libnginx-mod-nchan          # the nchan peer (nginx, one worker)
+    wrk                                     # scenario (d): REST publish throughput
+    curl                                    # readiness checks of the peers
+  )
+fi
 
 SUDO=()
 if [ "$(id -u)" -ne 0 ]; then SUDO=(sudo); fi
@@ -34,12 +43,21 @@ missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
-if [ "${1:-}" = --test ]; then
+if [ "${1:-}" = --test ] || [ "${1:-}" = --bench ]; then
   command -v node >/dev/null && command -v npm >/dev/null || missing+=(nodejs npm)
 fi
 
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "install-deps: installing ${missing[*]}"
   "${SUDO[@]}" apt-get update -q
+  # Installing nginx would start the system's nginx service (port 80 on every
+  # interface): where no policy-rc.d says otherwise, refuse service starts for
+  # the time of this install.
+  policy=/usr/sbin/policy-rc.d
+  if [ "${1:-}" = --bench ] && [ ! -e "$policy" ]; then
+    trap '"${SUDO[@]}" rm -f "$policy"' EXIT
+    printf '#!/bin/sh\nexit 101\n' | "${SUDO[@]}" tee "$policy" >/dev/null
+    "${SUDO[@]}" chmod 755 "$policy"
+  fi
   "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
