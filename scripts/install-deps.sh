@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages Herald needs to build and run it, and with
-# --test also what the test suite needs, with --bench what bench/compare.sh
-# needs (the nchan peer, wrk). Uses sudo when not run as root.
+# --test also what the test suite needs (bench/compare.sh's peers included:
+# the suite runs it tiny), with --bench only what bench/compare.sh needs. Uses sudo when not run as root.
 # Node.js is taken from Debian only when the machine has none (a newer one
 # from elsewhere is fine too).
 set -euo pipefail
@@ -27,8 +27,9 @@ if [ "${1:-}" = --test ]; then
     clang                                   # libFuzzer harnesses (clang-14)
   )
 fi
-if [ "${1:-}" = --bench ]; then
-  # bench/compare.sh: the peers Herald is measured against, and the REST load
+if [ "${1:-}" = --test ] || [ "${1:-}" = --bench ]; then
+  # bench/compare.sh (the test suite runs it tiny): the peers Herald is
+  # measured against, and the REST load
   PACKAGES+=(
     nginx-light libnginx-mod-nchan          # the nchan peer (nginx, one worker)
     wrk                                     # scenario (d): REST publish throughput
@@ -54,7 +55,7 @@ if [ "${#missing[@]}" -gt 0 ]; then
   # interface): where no policy-rc.d says otherwise, refuse service starts for
   # the time of this install.
   policy=/usr/sbin/policy-rc.d
-  if [ "${1:-}" = --bench ] && [ ! -e "$policy" ]; then
+  if [ "${1:-}" != "" ] && [ ! -e "$policy" ]; then
     trap '"${SUDO[@]}" rm -f "$policy"' EXIT
     printf '#!/bin/sh\nexit 101\n' | "${SUDO[@]}" tee "$policy" >/dev/null
     "${SUDO[@]}" chmod 755 "$policy"
