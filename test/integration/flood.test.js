@@ -179,7 +179,9 @@ test('flooding one connection and one API key: rate_limited / 429, flat memory, 
     assert.equal(ws.limitedWithId, ws.limited, 'each rate_limited error carries the id of its op');
     assert.ok(ws.acks <= allowed(CLIENT_BURST, CLIENT_RATE, ws.elapsedMs), `${ws.acks} acks in ${ws.elapsedMs} ms`);
     assert.ok(ws.acks >= CLIENT_BURST, `only ${ws.acks} acks: the burst was not let through`);
-    assert.ok(ws.limited > 0.8 * WS_FLOOD, `only ${ws.limited} of ${WS_FLOOD} refused`);
+    // how many are refused depends on how fast the flood went (the bound above
+    // is what matters); that some are, does not
+    assert.ok(ws.limited > 0, 'nothing refused');
 
     // The flooding key: only 202 or 429 (with Retry-After), 202s bounded by its bucket.
     assert.deepEqual(api.other, [], 'answers other than 202 / 429 rate_limited');
@@ -188,8 +190,7 @@ test('flooding one connection and one API key: rate_limited / 429, flat memory, 
     assert.equal(api.badRetryAfter, 0, 'a 429 without a matching Retry-After / retry_after_ms');
     assert.ok(api.accepted <= allowed(KEY_BURST, KEY_RATE, api.elapsedMs), `${api.accepted} x 202 in ${api.elapsedMs} ms`);
     assert.ok(api.accepted >= KEY_BURST, `only ${api.accepted} x 202: the burst was not let through`);
-    if (!WRAPPED) assert.ok(api.limited > API_FLOOD / 2, `only ${api.limited} of ${API_FLOOD} got 429`);
-    else assert.ok(api.limited > 0, 'no 429 at all');
+    assert.ok(api.limited > 0, 'no 429 at all');
 
     rss.push(rssKb(h.proc.pid));
   }
