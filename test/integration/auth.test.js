@@ -13,6 +13,7 @@ const path = require('node:path');
 const { spawn } = require('node:child_process');
 const jose = require('jose');
 const { startHerald, heralddCommand, Client, publish, sleep } = require('./lib/herald');
+const { api } = require('./lib/webhooks');
 
 const ISS = 'https://issuer.herald.test';
 const AUD = 'herald-tests';
@@ -511,23 +512,8 @@ test('API keys: 401 without a valid Bearer key, 403 outside its grants, and noth
   const watcher = await open(F.wsUrl); // no JWT keys: anonymous may do everything
   await sub(watcher, '>');
   const auth = (k) => ({ Authorization: `Bearer ${k}` });
-  const req = async (method, p, headers = {}, body) => {
-    const res = await fetch(F.apiUrl + p, {
-      method,
-      headers: body ? { 'Content-Type': 'application/json', ...headers } : headers,
-      body: body ? JSON.stringify(body) : undefined,
-    });
-    const text = await res.text();
-    let json;
-    try {
-      json = JSON.parse(text);
-    } catch {
-      json = text;
-    }
-    return { status: res.status, body: json, headers: res.headers };
-  };
   const expect = async (method, p, headers, status, code, body) => {
-    const r = await req(method, p, headers, body);
+    const r = await api(F, method, p, body, { headers });
     const label = `${method} ${p} ${JSON.stringify(Object.keys(headers))} -> ${r.status} ${JSON.stringify(r.body)}`;
     assert.equal(r.status, status, label);
     if (code) assert.equal(r.body.error.code, code, label);
