@@ -605,6 +605,21 @@ static bool rate_ok(struct conn *c, const char *id)
   return false;
 }
 
+/* When the connection's token has expired (past the leeway) at `wall`:
+ * answers token_expired (with the request id, if any) and closes with 4001.
+ * Returns true when it did. */
+static bool close_if_expired(struct conn *c, const char *id, long long wall)
+{
+  if(!c->authed || wall - c->w->cp->cfg->auth_leeway_s <= c->id.exp)
+    return false;
+  gw_info("client_token_expired", "worker=%d sub=%s", c->w->idx, c->id.sub[0] ? c->id.sub : "-");
+  conn_reply(c, gw_reply_error(id, "token_expired",
+                               "the token has expired: send an auth message with a fresh token "
+                               "before exp"));
+  conn_close_flush(c, GW_CLOSE_TOKEN_EXPIRED, "token expired");
+  return true;
+}
+
 static void handle_message(struct conn *c, const char *buf, size_t len, bool binary)
 {
   if(binary) {
@@ -627,12 +642,7 @@ static void handle_message(struct conn *c, const char *buf, size_t len, bool bin
     return;
   }
   /* expired since the last tick: nothing more on this token but a new one */
-  if(c->authed && m.op != GW_OP_AUTH &&
-     (long long)time(NULL) - c->w->cp->cfg->auth_leeway_s > c->id.exp) {
-    conn_reply(c, gw_reply_error(m.id, "token_expired",
-                                 "the token has expired: send an auth message with a fresh "
-                                 "token before exp"));
-    conn_close_flush(c, GW_CLOSE_TOKEN_EXPIRED, "token expired");
+  if(m.op != GW_OP_AUTH && close_if_expired(c, m.id, (long long)time(NULL))) {
     gw_msg_clear(&m);
     return;
   }
@@ -1043,14 +1053,8 @@ static void tick(lws_sorted_usec_list_t *sul)
       conn_close_flush(c, GW_CLOSE_AUTH_TIMEOUT, "authentication timeout");
       continue;
     }
-    if(c->authed && wall - cfg->auth_leeway_s > c->id.exp) {
-      gw_info("client_token_expired", "worker=%d sub=%s", w->idx, c->id.sub[0] ? c->id.sub : "-");
-      conn_reply(c, gw_reply_error(NULL, "token_expired",
-                                   "the token has expired: send an auth message with a fresh "
-                                   "token before exp"));
-      conn_close_flush(c, GW_CLOSE_TOKEN_EXPIRED, "token expired");
+    if(close_if_expired(c, NULL, wall))
       continue;
-    }
     if(c->out.n && now - c->progress_us >= (int64_t)SEND_STALL_S * 1000000) {
       gw_warn("send_stalled", "worker=%d queued_bytes=%zu", w->idx, c->out.bytes);
       c->closing = true; /* nothing can be written: cut it */
