@@ -260,6 +260,7 @@ int main(int argc, char **argv)
       .sink_max_events = (size_t)cfg.broker_worker_queue_events,
       .sink_max_bytes = (size_t)cfg.broker_worker_queue_bytes,
       .max_topics = (size_t)cfg.broker_max_topics,
+      .skip_idle_sinks = true, /* the client port counts its subscriptions */
   };
   struct sub_broker *broker = sub_broker_new(&bcfg);
   if(!broker) {

@@ -9,6 +9,7 @@ set -euo pipefail
 PACKAGES=(
   build-essential cmake pkg-config          # the toolchain
   libwebsockets-dev libmicrohttpd-dev       # client port, REST API port
+  libev-dev libwebsockets-evlib-ev          # epoll under libwebsockets (its plugin)
   libjansson-dev libssl-dev                 # JSON; random ids, later HMAC and TLS
   libpcre2-dev                              # schema `pattern` regexes (ECMA-262 close enough)
   liburiparser-dev                          # schema $id/$ref URI resolution, uri formats

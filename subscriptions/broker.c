@@ -26,6 +26,7 @@ struct sink {
   struct sub_batch q;
   atomic_size_t depth; /* read without the lock for the overload check */
   atomic_size_t bytes; /* frame bytes queued; likewise */
+  atomic_long interest; /* subscriptions its consumer holds (skip_idle_sinks) */
 };
 
 struct sub_broker {
@@ -164,11 +165,28 @@ static bool sink_over(const struct sub_broker *b, const struct sink *k, size_t l
          atomic_load_explicit(&k->bytes, memory_order_relaxed) + len > b->cfg.sink_max_bytes;
 }
 
+void sub_broker_interest(struct sub_broker *b, int sink, long delta)
+{
+  if(sink >= 0 && sink < b->cfg.nsinks)
+    atomic_fetch_add(&b->sinks[sink].interest, delta);
+}
+
+/* Which sinks an event published now goes to (want[i]); returns how many. */
+static int sinks_wanting(struct sub_broker *b, bool *want)
+{
+  int n = 0;
+  for(int i = 0; i < b->cfg.nsinks; i++) {
+    want[i] = !b->cfg.skip_idle_sinks || atomic_load(&b->sinks[i].interest) > 0;
+    n += want[i];
+  }
+  return n;
+}
+
 /* Cheap early refusal, before a topic entry or an event is made. */
-static bool sinks_full(struct sub_broker *b, size_t len)
+static bool sinks_full(struct sub_broker *b, size_t len, const bool *want)
 {
   for(int i = 0; i < b->cfg.nsinks; i++)
-    if(sink_over(b, &b->sinks[i], len))
+    if(want[i] && sink_over(b, &b->sinks[i], len))
       return true;
   return false;
 }
@@ -178,12 +196,14 @@ static bool sinks_full(struct sub_broker *b, size_t len)
  * stay held until the push: in between, a concurrent take would swap the
  * room away (or a concurrent publish use it up). On error no sink is left
  * locked. Called with the topic's stripe locked. */
-static enum sub_err sinks_lock_reserve(struct sub_broker *b, size_t len)
+static enum sub_err sinks_lock_reserve(struct sub_broker *b, size_t len, const bool *want)
 {
   enum sub_err err = SUB_OK;
   int i;
   for(i = 0; i < b->cfg.nsinks; i++) {
     struct sink *k = &b->sinks[i];
+    if(!want[i])
+      continue;
     pthread_mutex_lock(&k->lock);
     if(sink_over(b, k, len)) {
       err = SUB_EOVERLOADED;
@@ -202,7 +222,8 @@ static enum sub_err sinks_lock_reserve(struct sub_broker *b, size_t len)
   }
   if(err)
     for(; i >= 0; i--)
-      pthread_mutex_unlock(&b->sinks[i].lock);
+      if(want[i])
+        pthread_mutex_unlock(&b->sinks[i].lock);
   return err;
 }
 
@@ -212,15 +233,20 @@ void sub_broker_set_hold(struct sub_broker *b, sub_hold_fn hold, void *arg)
   b->hold_arg = arg;
 }
 
-/* Appends ev to every sink queue. With `reserved` the sinks are locked and
- * have room already (sinks_lock_reserve); otherwise they are locked here
- * and grown as needed, past the caps. Consumes the reference. Returns
- * SUB_ENOMEM only when !reserved and a queue could not grow (ev dropped). */
+/* Appends ev to every sink queue in want. With `reserved` those sinks are
+ * locked and have room already (sinks_lock_reserve); otherwise they are
+ * locked here and grown as needed, past the caps. Consumes the reference.
+ * Returns SUB_ENOMEM only when !reserved and a queue could not grow (the
+ * sinks after it miss the event). */
 static enum sub_err sinks_push(struct sub_broker *b, struct sub_event *ev, bool reserved,
-                               int *woken)
+                               const bool *want, int *woken)
 {
+  enum sub_err err = SUB_OK;
   for(int i = 0; i < b->cfg.nsinks; i++) {
     struct sink *k = &b->sinks[i];
+    woken[i] = 0;
+    if(!want[i])
+      continue;
     if(!reserved) {
       pthread_mutex_lock(&k->lock);
       if(k->q.n == k->q.cap) {
@@ -228,22 +254,21 @@ static enum sub_err sinks_push(struct sub_broker *b, struct sub_event *ev, bool 
         struct sub_event **evs = realloc(k->q.ev, cap * sizeof(*evs));
         if(!evs) { /* the sinks before this one got it: the rest miss it */
           pthread_mutex_unlock(&k->lock);
-          sub_event_unref(ev);
-          return SUB_ENOMEM;
+          err = SUB_ENOMEM;
+          break;
         }
         k->q.ev = evs;
         k->q.cap = cap;
       }
     }
     woken[i] = k->q.n == 0;
-    /* The last sink takes our reference: a sink already unlocked may have
-     * been taken from and its reference dropped, so ref before handing out. */
-    k->q.ev[k->q.n++] = i < b->cfg.nsinks - 1 ? sub_event_ref(ev) : ev;
+    k->q.ev[k->q.n++] = sub_event_ref(ev);
     atomic_store_explicit(&k->depth, k->q.n, memory_order_relaxed);
     atomic_fetch_add_explicit(&k->bytes, ev->frame->len, memory_order_relaxed);
     pthread_mutex_unlock(&k->lock); /* locked by sinks_lock_reserve or above */
   }
-  return SUB_OK;
+  sub_event_unref(ev);
+  return err;
 }
 
 static void wake_sinks(struct sub_broker *b, const int *woken)
@@ -265,12 +290,14 @@ enum sub_err sub_broker_publish_held(struct sub_broker *b, const char *topic, si
   struct stripe *s = &b->stripes[h % STRIPES];
   enum sub_err err = SUB_OK;
   int woken[b->cfg.nsinks];
+  bool want[b->cfg.nsinks];
   struct sub_event *ev = NULL;
+  int wanted = sinks_wanting(b, want);
 
   /* Refuse early, before a topic entry or an event is made, on an upper
    * bound of the frame's size (the envelope around data and topic is under
    * 160 bytes); checked exactly again under the sink locks. */
-  if(sinks_full(b, data_len + topic_len + 160))
+  if(sinks_full(b, data_len + topic_len + 160, want))
     return SUB_EOVERLOADED;
   pthread_mutex_lock(&s->lock);
   struct topic_entry *e = topic_get(b, s, h, topic, topic_len, &err);
@@ -280,6 +307,13 @@ enum sub_err sub_broker_publish_held(struct sub_broker *b, const char *topic, si
   uint64_t ms;
   if(sub_id_new(out->id, &ms)) {
     err = SUB_ENOMEM;
+    goto out;
+  }
+  if(!wanted && !(b->hold && (hold || atomic_load(&e->held) > 0))) {
+    e->seq++; /* nobody to hand it to: accepted, numbered, no frame made */
+    out->seq = e->seq;
+    out->ms = ms;
+    memset(woken, 0, sizeof(woken));
     goto out;
   }
   ev = sub_event_new(topic, topic_len, e->seq + 1, out->id, ms, data, data_len);
@@ -305,13 +339,13 @@ enum sub_err sub_broker_publish_held(struct sub_broker *b, const char *topic, si
     *held = true;
     goto out;
   }
-  err = sinks_lock_reserve(b, ev->frame->len);
+  err = sinks_lock_reserve(b, ev->frame->len, want);
   if(err)
     goto out;
   e->seq++;
   out->seq = e->seq;
   out->ms = ms;
-  sinks_push(b, ev, true, woken);
+  sinks_push(b, ev, true, want, woken);
   ev = NULL; /* owned by the sink queues now */
 out:
   pthread_mutex_unlock(&s->lock);
@@ -334,10 +368,11 @@ void sub_broker_release(struct sub_broker *b, struct sub_event *ev, bool deliver
   ev->held = NULL;
   if(deliver) {
     int woken[b->cfg.nsinks];
-    memset(woken, 0, sizeof(woken));
+    bool want[b->cfg.nsinks];
+    sinks_wanting(b, want);
     /* Queued before the count drops: a publish that then finds no held
      * event on the topic queues behind this one. */
-    sinks_push(b, sub_event_ref(ev), false, woken);
+    sinks_push(b, sub_event_ref(ev), false, want, woken);
     wake_sinks(b, woken);
   }
   atomic_fetch_sub(&e->held, 1);

@@ -35,6 +35,10 @@ struct sub_broker_cfg {
    * publishing thread; must be thread-safe (lws_cancel_service is). */
   void (*wake)(void *arg, int sink);
   void *wake_arg;
+  /* With true, a sink gets only events published while its consumer holds
+   * a subscription (sub_broker_interest): a worker with no subscriber is not
+   * woken, and a topic nobody listens to costs no frame. */
+  bool skip_idle_sinks;
 };
 
 /* Takes a held event (see sub_broker_publish_held): called under the
@@ -57,6 +61,12 @@ void sub_broker_free(struct sub_broker *b);
 
 /* Sets the wake callback (it may not be known when the broker is made). */
 void sub_broker_set_wake(struct sub_broker *b, void (*wake)(void *arg, int sink), void *arg);
+
+/* Counts the subscriptions the consumer of `sink` holds: +1 when it adds
+ * one, -1 when it removes one (skip_idle_sinks). The consumer counts a
+ * subscription before it acknowledges it, so a publish that follows the
+ * acknowledgement reaches it. Thread-safe. */
+void sub_broker_interest(struct sub_broker *b, int sink, long delta);
 
 /* Publishes `data` (compact JSON text) on the concrete topic. On SUB_OK
  * fills *out; on error nothing was queued and no seq was used. */

@@ -256,6 +256,11 @@ static void test_id_new(void **state)
    * more than ~4000 were made in one millisecond) */
   assert_true(id_ms(ids[0]) >= before);
   assert_true(id_ms(ids[N - 1]) <= after + N / 4000 + 1);
+  /* the random part (from a pool refilled every 64 ids) never repeats */
+  for(int i = 0; i < 300; i++)
+    for(int j = i + 1; j < 300; j++)
+      if(!strcmp(ids[i] + 19, ids[j] + 19))
+        fail_msg("random parts repeat: %s and %s", ids[i], ids[j]);
   assert_int_equal(sub_id_new(ids[0], NULL), 0); /* ms is optional */
   check_id_shape(ids[0]);
   assert_true(strcmp(ids[N - 1], ids[0]) < 0);
@@ -1004,6 +1009,69 @@ static void test_broker_hold(void **state)
 
 /* Seeding restores a topic's counter (never lowers it); the event's data
  * is found in its frame. */
+/* skip_idle_sinks: a sink whose consumer holds no subscription gets no
+ * event and no wake; the publish is still numbered; held events go to the
+ * sinks interested when they are released. */
+static void test_broker_idle_sinks(void **state)
+{
+  (void)state;
+  struct wakes w = {.lock = PTHREAD_MUTEX_INITIALIZER};
+  struct sub_broker_cfg cfg = {.nsinks = 2,
+                               .sink_max_events = 2,
+                               .sink_max_bytes = 1 << 30,
+                               .max_topics = 10,
+                               .wake = on_wake,
+                               .wake_arg = &w,
+                               .skip_idle_sinks = true};
+  struct sub_broker *b = sub_broker_new(&cfg);
+  assert_non_null(b);
+  struct sub_published out;
+
+  for(int i = 1; i <= 3; i++) { /* past sink_max_events: nobody queues it */
+    assert_int_equal(pub(b, "a", "1", &out), SUB_OK);
+    assert_int_equal(out.seq, (uint64_t)i);
+    assert_int_equal(strlen(out.id), SUB_ID_LEN);
+  }
+  assert_int_equal(w.count[0] + w.count[1], 0);
+  assert_int_equal(drain(b, 0) + drain(b, 1), 0);
+
+  sub_broker_interest(b, 1, 1);
+  assert_int_equal(pub(b, "a", "1", &out), SUB_OK);
+  assert_int_equal(out.seq, 4);
+  assert_int_equal(w.count[0], 0);
+  assert_int_equal(w.count[1], 1);
+  assert_int_equal(drain(b, 0), 0);
+  struct sub_batch batch = {0};
+  assert_int_equal(sub_broker_take(b, 1, &batch), 1);
+  assert_int_equal(batch.ev[0]->seq, 4);
+  sub_batch_free(&batch);
+
+  /* the overload check counts only the interested sinks */
+  assert_int_equal(pub(b, "a", "1", NULL), SUB_OK);
+  assert_int_equal(pub(b, "a", "1", NULL), SUB_OK);
+  assert_int_equal(pub(b, "a", "1", NULL), SUB_EOVERLOADED);
+  assert_int_equal(drain(b, 1), 2);
+
+  /* a held event goes to whoever is interested at its release */
+  struct holder h = {0};
+  sub_broker_set_hold(b, hold_cb, &h);
+  bool held;
+  assert_int_equal(pub_held(b, "a", true, NULL, &out, &held), SUB_OK);
+  assert_true(held);
+  sub_broker_interest(b, 1, -1);
+  sub_broker_interest(b, 0, 2);
+  sub_broker_interest(b, 0, -1);
+  sub_broker_release(b, h.ev[0], true);
+  assert_int_equal(drain(b, 1), 0);
+  assert_int_equal(drain(b, 0), 1);
+
+  sub_broker_interest(b, 0, -1); /* back to none */
+  sub_broker_interest(b, 7, 1);  /* no such sink: ignored */
+  assert_int_equal(pub(b, "a", "1", NULL), SUB_OK);
+  assert_int_equal(drain(b, 0) + drain(b, 1), 0);
+  sub_broker_free(b);
+}
+
 static void test_broker_seed_and_data(void **state)
 {
   (void)state;
@@ -1046,6 +1114,7 @@ int main(void)
       cmocka_unit_test(test_broker_wake),
       cmocka_unit_test(test_broker_threads),
       cmocka_unit_test(test_broker_hold),
+      cmocka_unit_test(test_broker_idle_sinks),
       cmocka_unit_test(test_broker_seed_and_data),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
