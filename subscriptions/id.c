@@ -1,5 +1,6 @@
 #include "id.h"
 
+#include <openssl/crypto.h>
 #include <openssl/rand.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -17,10 +18,37 @@ uint64_t sub_now_ms(void)
   return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
+/* Eight random bytes from a per-thread pool refilled 512 bytes at a time:
+ * one RAND_bytes call (which asks the kernel for the pid each time, to
+ * notice a fork) per 64 ids. heraldd does not fork. */
+static int random8(unsigned char out[8])
+{
+  static _Thread_local unsigned char pool[512];
+  static _Thread_local size_t left;
+  if(!left) {
+    if(RAND_bytes(pool, sizeof(pool)) != 1)
+      return -1;
+    left = sizeof(pool);
+  }
+  left -= 8;
+  memcpy(out, pool + left, 8);
+  OPENSSL_cleanse(pool + left, 8); /* an id's random part is used once */
+  return 0;
+}
+
+static void hex(char *out, const unsigned char *b, size_t n)
+{
+  static const char digits[] = "0123456789abcdef";
+  for(size_t i = 0; i < n; i++) {
+    out[2 * i] = digits[b[i] >> 4];
+    out[2 * i + 1] = digits[b[i] & 15];
+  }
+}
+
 int sub_id_new(char out[SUB_ID_LEN + 1], uint64_t *ms)
 {
   unsigned char b[16];
-  if(RAND_bytes(b + 8, 8) != 1)
+  if(random8(b + 8))
     return -1;
   uint64_t now = sub_now_ms();
   pthread_mutex_lock(&id_lock);
@@ -41,10 +69,17 @@ int sub_id_new(char out[SUB_ID_LEN + 1], uint64_t *ms)
   b[6] = (unsigned char)(0x70 | ((c >> 8) & 0x0f));
   b[7] = (unsigned char)(c & 0xff);
   b[8] = (unsigned char)(0x80 | (b[8] & 0x3f));
-  snprintf(out, SUB_ID_LEN + 1,
-           "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1],
-           b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14],
-           b[15]);
+  /* 8-4-4-4-12 hex digits */
+  hex(out, b, 4);
+  out[8] = '-';
+  hex(out + 9, b + 4, 2);
+  out[13] = '-';
+  hex(out + 14, b + 6, 2);
+  out[18] = '-';
+  hex(out + 19, b + 8, 2);
+  out[23] = '-';
+  hex(out + 24, b + 10, 6);
+  out[36] = '\0';
   if(ms)
     *ms = t;
   return 0;
@@ -52,12 +87,24 @@ int sub_id_new(char out[SUB_ID_LEN + 1], uint64_t *ms)
 
 void sub_time_format(uint64_t ms, char out[SUB_TIME_LEN + 1])
 {
+  /* the text up to the seconds is made once a second per thread: gmtime_r
+   * takes glibc's time zone lock, which publishing threads contend for */
+  static _Thread_local time_t last_secs = -1;
+  static _Thread_local char last[SUB_TIME_LEN + 1];
   time_t secs = (time_t)(ms / 1000u);
-  struct tm tm;
-  gmtime_r(&secs, &tm);
-  char buf[64]; /* wide enough for any int the compiler can imagine */
-  snprintf(buf, sizeof(buf), "%04d-%02d-%02dT%02d:%02d:%02d.%03uZ", tm.tm_year + 1900,
-           tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (unsigned)(ms % 1000u));
-  memcpy(out, buf, SUB_TIME_LEN);
-  out[SUB_TIME_LEN] = '\0';
+  if(secs != last_secs) {
+    struct tm tm;
+    gmtime_r(&secs, &tm);
+    char buf[64]; /* wide enough for any int the compiler can imagine */
+    snprintf(buf, sizeof(buf), "%04d-%02d-%02dT%02d:%02d:%02d.000Z", tm.tm_year + 1900,
+             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+    memcpy(last, buf, SUB_TIME_LEN);
+    last[SUB_TIME_LEN] = '\0';
+    last_secs = secs;
+  }
+  memcpy(out, last, SUB_TIME_LEN + 1);
+  unsigned frac = (unsigned)(ms % 1000u);
+  out[SUB_TIME_LEN - 4] = (char)('0' + frac / 100);
+  out[SUB_TIME_LEN - 3] = (char)('0' + frac / 10 % 10);
+  out[SUB_TIME_LEN - 2] = (char)('0' + frac % 10);
 }

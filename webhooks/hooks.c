@@ -152,6 +152,7 @@ static int registry_add_locked(struct hook_service *h, struct endpoint *ep)
   }
   ep->more = true; /* its pending deliveries, if any, are in the store */
   h->eps[h->neps++] = ep;
+  atomic_store(&h->any_eps, true); /* endpoints are flagged deleted, never removed */
   return 0;
 }
 
@@ -1154,7 +1155,7 @@ enum hook_pub_state hook_publish(struct hook_service *h, struct hook_publish *p)
     }
     hold = true;
   }
-  if(!hold) {
+  if(!hold && atomic_load(&h->any_eps)) {
     char topic[SUB_TOPIC_MAX + 1];
     snprintf(topic, sizeof(topic), "%.*s", (int)p->topic_len, p->topic);
     pthread_mutex_lock(&h->lock);

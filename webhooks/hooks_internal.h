@@ -93,6 +93,7 @@ struct hook_service {
   pthread_mutex_t lock; /* endpoints, queue, idem_claims */
   struct endpoint **eps;
   size_t neps, cap;
+  atomic_bool any_eps; /* neps > 0: a publish skips the lock while false */
   struct item *qhead, *qtail;
   size_t nqueue;
   char **claims; /* idempotency keys being published right now */
