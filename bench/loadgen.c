@@ -1548,7 +1548,7 @@ static bool ramp_step_ok(unsigned k, double target, uint64_t rx_count, double rx
   const char *why = NULL;
   if(acc < sent)
     why = "publish errors";
-  else if((double)sent < G.ramp_ratio * target * dur)
+  else if((double)sent + 2 < G.ramp_ratio * target * dur) /* 2: whole publishes at low rates */
     why = "publishes fell short of the rate (answers too slow: a busy server, or too few "
           "--pub-conns x --pipeline)";
   else if(ratio < G.ramp_ratio)
