@@ -1427,7 +1427,11 @@ struct gw_client_port *gw_client_start(const struct gw_config *cfg, struct sub_b
       .name = "herald.v1",
       .callback = callback,
       .per_session_data_size = sizeof(struct conn),
-      .rx_buffer_size = 4096,
+      /* libwebsockets allocates this per connection for its whole life:
+       * at 4096 it was half of an idle connection's memory. Most messages
+       * fit and are handled in place; longer ones come in 512-byte pieces
+       * that conn_receive collects. */
+      .rx_buffer_size = 512,
       .tx_packet_size = WRITE_CHUNK,
   };
   cp->workers = calloc((size_t)cp->nworkers, sizeof(*cp->workers));
