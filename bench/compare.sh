@@ -17,7 +17,9 @@
 #   (a) fan-out: one topic, 1,000 and then 10,000 subscribers, 100-byte
 #       payloads at a fixed publish rate (A_RATE); then a ramp to saturation
 #       with 10,000 subscribers
-#   (b) latency at 50% of the server's saturation publish rate from (a)
+#   (b) latency at 50% of the server's saturation publish rate from (a); then
+#       every server at the same offered load: 50% of nchan's saturation
+#       rate (when nchan runs)
 #   (c) idle memory: RSS delta / N at 10,000 and 19,000 idle connections
 #   (d) REST publish throughput: wrk with bench/peers/post.lua over
 #       keep-alive, against each server's publish endpoint and against
@@ -132,6 +134,10 @@ table() {
       la = "(b) 50% of saturation, " a_large " subs"
       row(la, "b_half", "offered_rate", "-"); row("", "b_half", "p50_us", "low"); row("", "b_half", "p99_us", "low")
       row("", "b_half", "p999_us", "low"); row("", "b_half", "max_us", "low"); row("", "b_half", "cpu_us_per_msg", "low")
+      la = "(b) same load (50% of nchan sat.)"
+      row(la, "b_same", "offered_rate", "-"); row("", "b_same", "p50_us", "low"); row("", "b_same", "p99_us", "low")
+      row("", "b_same", "p999_us", "low"); row("", "b_same", "max_us", "low"); row("", "b_same", "cpu_us_per_msg", "low")
+      row("", "b_same", "lost", "low")
       row("(c) idle " c1 " conns", "c_idle1", "bytes_per_conn", "low")
       row("(c) idle " c2 " conns", "c_idle2", "bytes_per_conn", "low")
       row("(d) REST publish (wrk)", "d_rest", "rps", "high"); row("", "d_rest", "cpu_us_per_req", "low")
@@ -532,6 +538,7 @@ run_server() {
     sat=""
     if [ -n "$LAST_LOG" ]; then
       sat=$(kv "$LAST_LOG" "$K_SAT_RATE")
+      SAT[$SERVER_NAME]=$sat
       record a_ramp sat_rate "$sat"
       record a_ramp sat_delivered_per_s "$(kv "$LAST_LOG" "$K_SAT_DELIVERED_PS")"
     fi
@@ -564,12 +571,24 @@ scen_wrk_all() {
 # ---- the runs ----------------------------------------------------------
 log "run directory $RUNDIR; servers $ONLY; scenarios $SCENARIOS; runs $RUNS$([ "$QUICK" = 1 ] && echo ' (quick)')"
 log "loadgen $LOADGEN; heraldd $HERALDD; $CORES cores; CLK_TCK $CLK_TCK"
+declare -A SAT # saturation publish rate of this run's ramp, by server
 for RUN in $(seq 1 "$RUNS"); do
+  SAT=()
   for SERVER_NAME in herald nchan ws; do
     has "$ONLY" "$SERVER_NAME" || continue
     log "run $RUN: $SERVER_NAME"
     run_server
   done
+  # (b) at the same offered load for all: half of nchan's saturation rate
+  if has "$SCENARIOS" b && [ -n "${SAT[nchan]:-}" ]; then
+    same=$(awk -v s="${SAT[nchan]}" 'BEGIN { h = s / 2; printf "%.2f", (h < 0.1 ? 0.1 : h) }')
+    for SERVER_NAME in herald nchan ws; do
+      has "$ONLY" "$SERVER_NAME" || continue
+      log "run $RUN: $SERVER_NAME at $same publishes/s (50% of nchan's saturation)"
+      with_server b_same scen_delivery b_same "$A_LARGE" 1 "$same" "$DUR"
+      record b_same offered_rate "$same"
+    done
+  fi
 done
 
 # ---- the table ----------------------------------------------------------

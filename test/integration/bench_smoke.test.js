@@ -23,12 +23,12 @@ test('bench/compare.sh --quick runs every scenario against every server', {
   });
   assert.equal(r.code, 0, r.stdout.slice(-3000) + r.stderr.slice(-3000));
   const out = r.stdout;
-  for (const row of ['(a) fan-out', '(a) ramp', '(b) 50% of saturation', '(c) idle',
+  for (const row of ['(a) fan-out', '(a) ramp', '(b) 50% of saturation', '(b) same load', '(c) idle',
     '(d) REST publish (wrk)', '(d) Herald vs nginx return 204', '(e) routing']) {
     assert.ok(out.includes(row), `no row ${row} in:\n${out.slice(-3000)}`);
   }
-  // every server delivered everything it accepted in the fan-out and routing runs
+  // every server delivered everything it accepted: fan-out, ramp, same load, routing
   const lost = out.split('\n').filter((l) => /^\s+lost\s/.test(l));
-  assert.ok(lost.length >= 3, out.slice(-3000));
+  assert.ok(lost.length >= 5, out.slice(-3000));
   for (const l of lost) assert.match(l, /^\s+lost\s+low\s+0\s+0\s+0\s/, l);
 });
