@@ -407,7 +407,7 @@ static void handle_subscribe(struct conn *c, const struct gw_msg *m)
     free(p);
     goto oom;
   }
-  sub_broker_interest(c->w->cp->broker, c->w->idx, 1); /* before the ack */
+  sub_broker_interest(c->w->cp->broker, c->w->idx, p, m->topic_len, 1); /* before the ack */
   c->patterns[c->npatterns++] = p;
   conn_reply(c, gw_reply_ack(m->id));
   return;
@@ -419,7 +419,7 @@ oom:
 static void unsubscribe_at(struct conn *c, int i)
 {
   sub_index_remove(c->w->index, c->patterns[i], strlen(c->patterns[i]), &c->sub);
-  sub_broker_interest(c->w->cp->broker, c->w->idx, -1);
+  sub_broker_interest(c->w->cp->broker, c->w->idx, c->patterns[i], strlen(c->patterns[i]), -1);
   free(c->patterns[i]);
   c->patterns[i] = c->patterns[--c->npatterns];
 }

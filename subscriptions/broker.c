@@ -26,8 +26,14 @@ struct sink {
   struct sub_batch q;
   atomic_size_t depth; /* read without the lock for the overload check */
   atomic_size_t bytes; /* frame bytes queued; likewise */
-  atomic_long interest; /* subscriptions its consumer holds (skip_idle_sinks) */
+  /* skip_idle_sinks: what its consumer subscribes to, as counts. Patterns
+   * with a wildcard are counted in `wild`; concrete topics in the slot of
+   * their hash (a counting filter: a collision only costs a wasted event). */
+  atomic_long wild;
+  atomic_uint *slots; /* INTEREST_SLOTS */
 };
+
+#define INTEREST_SLOTS 65536u /* 256 KiB a sink; 5,000 topics collide 7 % */
 
 struct sub_broker {
   struct sub_broker_cfg cfg;
@@ -65,8 +71,15 @@ struct sub_broker *sub_broker_new(const struct sub_broker_cfg *cfg)
   }
   for(int i = 0; i < STRIPES; i++)
     pthread_mutex_init(&b->stripes[i].lock, NULL);
-  for(int i = 0; i < cfg->nsinks; i++)
+  for(int i = 0; i < cfg->nsinks; i++) {
     pthread_mutex_init(&b->sinks[i].lock, NULL);
+    if(cfg->skip_idle_sinks &&
+       !(b->sinks[i].slots = calloc(INTEREST_SLOTS, sizeof(*b->sinks[i].slots)))) {
+      b->cfg.nsinks = i + 1; /* what to free */
+      sub_broker_free(b);
+      return NULL;
+    }
+  }
   return b;
 }
 
@@ -103,6 +116,7 @@ void sub_broker_free(struct sub_broker *b)
   }
   for(int i = 0; i < b->cfg.nsinks; i++) {
     sub_batch_free(&b->sinks[i].q);
+    free(b->sinks[i].slots);
     pthread_mutex_destroy(&b->sinks[i].lock);
   }
   free(b->sinks);
@@ -165,18 +179,28 @@ static bool sink_over(const struct sub_broker *b, const struct sink *k, size_t l
          atomic_load_explicit(&k->bytes, memory_order_relaxed) + len > b->cfg.sink_max_bytes;
 }
 
-void sub_broker_interest(struct sub_broker *b, int sink, long delta)
+void sub_broker_interest(struct sub_broker *b, int sink, const char *pattern, size_t len,
+                         int delta)
 {
-  if(sink >= 0 && sink < b->cfg.nsinks)
-    atomic_fetch_add(&b->sinks[sink].interest, delta);
+  if(sink < 0 || sink >= b->cfg.nsinks || !b->cfg.skip_idle_sinks)
+    return;
+  struct sink *k = &b->sinks[sink];
+  if(memchr(pattern, '*', len) || memchr(pattern, '>', len))
+    atomic_fetch_add(&k->wild, delta);
+  else
+    atomic_fetch_add(&k->slots[sub_topic_hash(pattern, len) & (INTEREST_SLOTS - 1)],
+                     (unsigned)delta);
 }
 
-/* Which sinks an event published now goes to (want[i]); returns how many. */
-static int sinks_wanting(struct sub_broker *b, bool *want)
+/* Which sinks an event on the topic of hash h goes to (want[i]); returns
+ * how many. */
+static int sinks_wanting(struct sub_broker *b, uint64_t h, bool *want)
 {
   int n = 0;
   for(int i = 0; i < b->cfg.nsinks; i++) {
-    want[i] = !b->cfg.skip_idle_sinks || atomic_load(&b->sinks[i].interest) > 0;
+    const struct sink *k = &b->sinks[i];
+    want[i] = !b->cfg.skip_idle_sinks || atomic_load(&k->wild) > 0 ||
+              atomic_load(&k->slots[h & (INTEREST_SLOTS - 1)]) > 0;
     n += want[i];
   }
   return n;
@@ -292,7 +316,7 @@ enum sub_err sub_broker_publish_held(struct sub_broker *b, const char *topic, si
   int woken[b->cfg.nsinks];
   bool want[b->cfg.nsinks];
   struct sub_event *ev = NULL;
-  int wanted = sinks_wanting(b, want);
+  int wanted = sinks_wanting(b, h, want);
 
   /* Refuse early, before a topic entry or an event is made, on an upper
    * bound of the frame's size (the envelope around data and topic is under
@@ -369,7 +393,7 @@ void sub_broker_release(struct sub_broker *b, struct sub_event *ev, bool deliver
   if(deliver) {
     int woken[b->cfg.nsinks];
     bool want[b->cfg.nsinks];
-    sinks_wanting(b, want);
+    sinks_wanting(b, sub_topic_hash(ev->topic, ev->topic_len), want);
     /* Queued before the count drops: a publish that then finds no held
      * event on the topic queues behind this one. */
     sinks_push(b, sub_event_ref(ev), false, want, woken);

@@ -35,9 +35,9 @@ struct sub_broker_cfg {
    * publishing thread; must be thread-safe (lws_cancel_service is). */
   void (*wake)(void *arg, int sink);
   void *wake_arg;
-  /* With true, a sink gets only events published while its consumer holds
-   * a subscription (sub_broker_interest): a worker with no subscriber is not
-   * woken, and a topic nobody listens to costs no frame. */
+  /* With true, a sink gets only the events its consumer may have a
+   * subscriber for (sub_broker_interest): a worker with no subscriber of
+   * the topic is not woken, and a topic nobody listens to costs no frame. */
   bool skip_idle_sinks;
 };
 
@@ -62,11 +62,15 @@ void sub_broker_free(struct sub_broker *b);
 /* Sets the wake callback (it may not be known when the broker is made). */
 void sub_broker_set_wake(struct sub_broker *b, void (*wake)(void *arg, int sink), void *arg);
 
-/* Counts the subscriptions the consumer of `sink` holds: +1 when it adds
- * one, -1 when it removes one (skip_idle_sinks). The consumer counts a
- * subscription before it acknowledges it, so a publish that follows the
- * acknowledgement reaches it. Thread-safe. */
-void sub_broker_interest(struct sub_broker *b, int sink, long delta);
+/* Counts what the consumer of `sink` subscribes to (skip_idle_sinks):
+ * delta +1 when it adds the pattern, -1 when it removes it. Events on
+ * topics no subscription of a sink can match are not queued for it: a
+ * worker with no subscriber of a topic is not woken for it. The consumer
+ * counts a subscription before it acknowledges it, so a publish that
+ * follows the acknowledgement reaches it. Thread-safe; no-op without
+ * skip_idle_sinks. */
+void sub_broker_interest(struct sub_broker *b, int sink, const char *pattern, size_t len,
+                         int delta);
 
 /* Publishes `data` (compact JSON text) on the concrete topic. On SUB_OK
  * fills *out; on error nothing was queued and no seq was used. */

@@ -1009,9 +1009,9 @@ static void test_broker_hold(void **state)
 
 /* Seeding restores a topic's counter (never lowers it); the event's data
  * is found in its frame. */
-/* skip_idle_sinks: a sink whose consumer holds no subscription gets no
- * event and no wake; the publish is still numbered; held events go to the
- * sinks interested when they are released. */
+/* skip_idle_sinks: a sink gets only events its consumer may have a
+ * subscriber for, and no wake otherwise; the publish is still numbered;
+ * held events go to the sinks interested when they are released. */
 static void test_broker_idle_sinks(void **state)
 {
   (void)state;
@@ -1035,15 +1035,18 @@ static void test_broker_idle_sinks(void **state)
   assert_int_equal(w.count[0] + w.count[1], 0);
   assert_int_equal(drain(b, 0) + drain(b, 1), 0);
 
-  sub_broker_interest(b, 1, 1);
+  /* a concrete topic: only its events, only to that sink */
+  sub_broker_interest(b, 1, "a", 1, 1);
   assert_int_equal(pub(b, "a", "1", &out), SUB_OK);
   assert_int_equal(out.seq, 4);
+  assert_int_equal(pub(b, "other.topic", "1", NULL), SUB_OK);
   assert_int_equal(w.count[0], 0);
   assert_int_equal(w.count[1], 1);
   assert_int_equal(drain(b, 0), 0);
   struct sub_batch batch = {0};
   assert_int_equal(sub_broker_take(b, 1, &batch), 1);
   assert_int_equal(batch.ev[0]->seq, 4);
+  assert_string_equal(batch.ev[0]->topic, "a");
   sub_batch_free(&batch);
 
   /* the overload check counts only the interested sinks */
@@ -1052,23 +1055,49 @@ static void test_broker_idle_sinks(void **state)
   assert_int_equal(pub(b, "a", "1", NULL), SUB_EOVERLOADED);
   assert_int_equal(drain(b, 1), 2);
 
+  /* a pattern with a wildcard: every topic, to that sink */
+  sub_broker_interest(b, 0, "x.*", 3, 1);
+  assert_int_equal(pub(b, "other.topic", "1", NULL), SUB_OK);
+  assert_int_equal(pub(b, "a", "1", NULL), SUB_OK);
+  assert_int_equal(drain(b, 0), 2);
+  assert_int_equal(drain(b, 1), 1);
+  sub_broker_interest(b, 0, "x.*", 3, -1);
+  sub_broker_interest(b, 0, "y.>", 3, 1);
+  assert_int_equal(pub(b, "a", "1", NULL), SUB_OK);
+  assert_int_equal(drain(b, 0), 1);
+  assert_int_equal(drain(b, 1), 1);
+  sub_broker_interest(b, 0, "y.>", 3, -1);
+
   /* a held event goes to whoever is interested at its release */
   struct holder h = {0};
   sub_broker_set_hold(b, hold_cb, &h);
   bool held;
   assert_int_equal(pub_held(b, "a", true, NULL, &out, &held), SUB_OK);
   assert_true(held);
-  sub_broker_interest(b, 1, -1);
-  sub_broker_interest(b, 0, 2);
-  sub_broker_interest(b, 0, -1);
+  sub_broker_interest(b, 1, "a", 1, -1);
+  sub_broker_interest(b, 0, "a", 1, 1);
+  sub_broker_interest(b, 0, "a", 1, 1); /* counted: two subscribers */
+  sub_broker_interest(b, 0, "a", 1, -1);
   sub_broker_release(b, h.ev[0], true);
   assert_int_equal(drain(b, 1), 0);
   assert_int_equal(drain(b, 0), 1);
 
-  sub_broker_interest(b, 0, -1); /* back to none */
-  sub_broker_interest(b, 7, 1);  /* no such sink: ignored */
+  sub_broker_interest(b, 0, "a", 1, -1); /* back to none */
+  sub_broker_interest(b, 7, "a", 1, 1);  /* no such sink: ignored */
   assert_int_equal(pub(b, "a", "1", NULL), SUB_OK);
   assert_int_equal(drain(b, 0) + drain(b, 1), 0);
+  sub_broker_free(b);
+}
+
+/* Without skip_idle_sinks every sink gets every event, counted or not. */
+static void test_broker_all_sinks(void **state)
+{
+  (void)state;
+  struct sub_broker *b = broker(2, 10, 10);
+  sub_broker_interest(b, 0, "a", 1, 1); /* no-op */
+  assert_int_equal(pub(b, "b", "1", NULL), SUB_OK);
+  assert_int_equal(drain(b, 0), 1);
+  assert_int_equal(drain(b, 1), 1);
   sub_broker_free(b);
 }
 
@@ -1115,6 +1144,7 @@ int main(void)
       cmocka_unit_test(test_broker_threads),
       cmocka_unit_test(test_broker_hold),
       cmocka_unit_test(test_broker_idle_sinks),
+      cmocka_unit_test(test_broker_all_sinks),
       cmocka_unit_test(test_broker_seed_and_data),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
