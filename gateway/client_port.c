@@ -110,6 +110,8 @@ struct worker {
   unsigned char *scratch; /* LWS_PRE + WRITE_CHUNK: coalesced writes */
   lws_sorted_usec_list_t tick;
   time_t last_refused_log, last_auth_log; /* refusals are logged once a second */
+  time_t last_slow_log;                    /* and slow consumers */
+  unsigned long slow_unlogged;             /* closed since the last such line */
 
   pthread_mutex_t lock; /* guards the fields below: the acceptor's hand-over */
   struct handed {
@@ -297,6 +299,17 @@ static void conn_close_flush(struct conn *c, uint16_t code, const char *reason)
   close_with(c, code, reason, true);
 }
 
+/* True at most once a second per *last: for log lines a client can cause
+ * at will. */
+static bool log_now(time_t *last)
+{
+  time_t now = time(NULL);
+  if(now == *last)
+    return false;
+  *last = now;
+  return true;
+}
+
 /* Queues a frame for the connection, closing it as a slow consumer when its
  * queue would pass the cap. Takes no reference from the caller. */
 static void conn_send(struct conn *c, struct sub_frame *f)
@@ -305,7 +318,12 @@ static void conn_send(struct conn *c, struct sub_frame *f)
     return;
   size_t cap = (size_t)c->w->cp->cfg->client_send_queue_bytes;
   if(c->out.bytes + f->len > cap) {
-    gw_warn("slow_consumer", "worker=%d queued_bytes=%zu cap=%zu", c->w->idx, c->out.bytes, cap);
+    c->w->slow_unlogged++; /* one line a second: a publish can cut thousands */
+    if(log_now(&c->w->last_slow_log)) {
+      gw_warn("slow_consumer", "worker=%d queued_bytes=%zu cap=%zu closed=%lu", c->w->idx,
+              c->out.bytes, cap, c->w->slow_unlogged);
+      c->w->slow_unlogged = 0;
+    }
     conn_close(c, GW_CLOSE_SLOW_CONSUMER, "slow consumer");
     return;
   }
@@ -339,16 +357,6 @@ static void conn_reply(struct conn *c, struct sub_frame *f)
     conn_close(c, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION, "out of memory");
 }
 
-/* True at most once a second per *last: for log lines a client can cause
- * at will. */
-static bool log_now(time_t *last)
-{
-  time_t now = time(NULL);
-  if(now == *last)
-    return false;
-  *last = now;
-  return true;
-}
 
 /* --- handling client messages ----------------------------------------- */
 
