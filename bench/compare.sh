@@ -27,7 +27,9 @@
 #   (e) routing: 10,000 connections, each on its own topic, publishes spread
 #       over all topics
 # Each scenario gets a freshly started server, so none inherits another's
-# memory or topics.
+# memory or topics. With (a), bench/send_floor also runs once per run: what
+# one bare 100-byte loopback write costs the writer, the floor under (a)'s
+# CPU per delivery at low rates (printed under the table).
 #
 # Options:
 #   --quick         tiny counts and 2 s runs (the test suite's smoke run)
@@ -43,9 +45,10 @@
 #   --table FILE    only print the table of an earlier run's raw figures
 #                   (its results.tsv, or the FILE.tsv of --out) and exit
 # Environment:
-#   HERALDD, LOADGEN, NGINX, NCHAN_MODULE, WRK   the programs (defaults: the
-#       build's heraldd, build/bench/loadgen or bench/loadgen, nginx,
-#       /usr/lib/nginx/modules/ngx_nchan_module.so, wrk)
+#   HERALDD, LOADGEN, NGINX, NCHAN_MODULE, WRK, SEND_FLOOR   the programs
+#       (defaults: the build's heraldd, build/bench/loadgen or bench/loadgen,
+#       nginx, /usr/lib/nginx/modules/ngx_nchan_module.so, wrk, send_floor
+#       beside the load generator)
 #   LIMIT_S     hard limit on the whole run in seconds (default: 240 with
 #               --quick, else 600 + 1500 per run); servers are killed on exit
 #   A_RATE      publishes/s of the fixed-rate part of (a) (default 20; 10 quick)
@@ -146,6 +149,8 @@ table() {
       row(la, "e_routing", "delivered_per_s", "high"); row("", "e_routing", "cpu_us_per_msg", "low")
       row("", "e_routing", "p99_us", "low"); row("", "e_routing", "lost", "low")
       row("", "e_routing", "publish_errors", "low")
+      fl = median("floor" SUBSEP "send_us" SUBSEP "-")
+      if (fl != "") printf "floor: one 100-byte write to a loopback TCP socket costs the writer %s CPU-us here (bench/send_floor %s)\n", fmt(fl), meta["floor_args"]
       printf "(medians of %d run%s; H/x = Herald / x on the same row%s)\n", runs, (runs > 1 ? "s" : ""), (quick ? "; --quick: harness check only, not a measurement" : "")
     }' "$1"
 }
@@ -210,6 +215,8 @@ fi
 if [ -z "${LOADGEN:-}" ] || [ ! -x "$LOADGEN" ]; then
   die "no load generator: build bench/loadgen (or set LOADGEN)"
 fi
+# the floor: a bare loopback write's CPU, printed under the table (optional)
+SEND_FLOOR=${SEND_FLOOR:-$(dirname "$LOADGEN")/send_floor}
 NGINX=${NGINX:-$(command -v nginx || echo /usr/sbin/nginx)}
 NCHAN_MODULE=${NCHAN_MODULE:-/usr/lib/nginx/modules/ngx_nchan_module.so}
 WRK=${WRK:-wrk}
@@ -579,6 +586,17 @@ for RUN in $(seq 1 "$RUNS"); do
     log "run $RUN: $SERVER_NAME"
     run_server
   done
+  # the floor under (a)'s CPU per delivery: one bare write per connection
+  if has "$SCENARIOS" a && [ -x "$SEND_FLOOR" ]; then
+    if [ "$QUICK" = 1 ]; then fargs="50 3 100"; else fargs="5000 20 100"; fi
+    # shellcheck disable=SC2086
+    if fout=$(timeout 60 "$SEND_FLOOR" $fargs); then
+      printf '_meta\tfloor_args\t-\t-\t%s\n' "$fargs" >> "$RESULTS"
+      SERVER_NAME=- record floor send_us "$(sed -n 's/.*writer \([0-9.]*\) us CPU per write.*/\1/p' <<<"$fout")"
+    else
+      SERVER_NAME=- fail "send_floor $fargs"
+    fi
+  fi
   # (b) at the same offered load for all: half of nchan's saturation rate
   if has "$SCENARIOS" b && [ -n "${SAT[nchan]:-}" ]; then
     same=$(awk -v s="${SAT[nchan]}" 'BEGIN { h = s / 2; printf "%.2f", (h < 0.1 ? 0.1 : h) }')

@@ -27,6 +27,8 @@ test('bench/compare.sh --quick runs every scenario against every server', {
     '(d) REST publish (wrk)', '(d) Herald vs nginx return 204', '(e) routing']) {
     assert.ok(out.includes(row), `no row ${row} in:\n${out.slice(-3000)}`);
   }
+  // and the floor under the CPU per delivery was measured
+  assert.match(out, /^floor: one 100-byte write to a loopback TCP socket costs the writer [0-9.]+ CPU-us/m);
   // every server delivered everything it accepted: fan-out, ramp, same load, routing
   const lost = out.split('\n').filter((l) => /^\s+lost\s/.test(l));
   assert.ok(lost.length >= 5, out.slice(-3000));

@@ -368,6 +368,21 @@ static struct sub_broker *broker(int nsinks, size_t max_events, size_t max_topic
   return b;
 }
 
+/* Two sinks of 2 events each that report their wakes to w. */
+static struct sub_broker *broker_waking(struct wakes *w, bool skip_idle_sinks)
+{
+  struct sub_broker_cfg cfg = {.nsinks = 2,
+                               .sink_max_events = 2,
+                               .sink_max_bytes = 1 << 30,
+                               .max_topics = 10,
+                               .wake = on_wake,
+                               .wake_arg = w,
+                               .skip_idle_sinks = skip_idle_sinks};
+  struct sub_broker *b = sub_broker_new(&cfg);
+  assert_non_null(b);
+  return b;
+}
+
 static enum sub_err pub(struct sub_broker *b, const char *topic, const char *data,
                         struct sub_published *out)
 {
@@ -678,14 +693,7 @@ static void test_broker_wake(void **state)
 {
   (void)state;
   struct wakes w = {.lock = PTHREAD_MUTEX_INITIALIZER};
-  struct sub_broker_cfg cfg = {.nsinks = 2,
-                               .sink_max_events = 2,
-                               .sink_max_bytes = 1 << 30,
-                               .max_topics = 10,
-                               .wake = on_wake,
-                               .wake_arg = &w};
-  struct sub_broker *b = sub_broker_new(&cfg);
-  assert_non_null(b);
+  struct sub_broker *b = broker_waking(&w, false);
 
   assert_int_equal(pub(b, "a", "1", NULL), SUB_OK);
   assert_int_equal(w.count[0], 1);
@@ -1016,15 +1024,7 @@ static void test_broker_idle_sinks(void **state)
 {
   (void)state;
   struct wakes w = {.lock = PTHREAD_MUTEX_INITIALIZER};
-  struct sub_broker_cfg cfg = {.nsinks = 2,
-                               .sink_max_events = 2,
-                               .sink_max_bytes = 1 << 30,
-                               .max_topics = 10,
-                               .wake = on_wake,
-                               .wake_arg = &w,
-                               .skip_idle_sinks = true};
-  struct sub_broker *b = sub_broker_new(&cfg);
-  assert_non_null(b);
+  struct sub_broker *b = broker_waking(&w, true);
   struct sub_published out;
 
   for(int i = 1; i <= 3; i++) { /* past sink_max_events: nobody queues it */
