@@ -180,6 +180,15 @@ test('bad REST requests get JSON errors with the right status', async () => {
   const cut = await curl([...json, '-H', 'Transfer-Encoding: chunked', '--data-binary', '@' + huge, url('a.b')]);
   assert.notEqual(cut.code, 0, 'the connection was closed');
   await until(() => h.logs.some((l) => l.includes('event=api_body_dropped reason=too_large')));
+  // headers: about 15 KiB fit the connection's pool; past it, 431 and nothing published
+  const pad = (n) => ['-H', `X-Pad: ${'p'.repeat(n)}`];
+  const fits = await curl(['-w', '\n%{http_code}', ...json, ...pad(14000), '-d', '{"pad":1}', url('pad.ok')]);
+  assert.match(fits.stdout, /\n202$/, fits.stdout);
+  const over = await curl(['-o', '/dev/null', '-w', '%{http_code}', ...json, ...pad(20000), '-d', '{"pad":2}', url('pad.over')]);
+  assert.equal(over.stdout, '431', over.stdout + over.stderr);
+  const next = await publish(h, 'pad.over', { pad: 3 });
+  assert.equal(next.status, 202);
+  assert.equal(next.body.seq, 1, 'the refused request took no seq');
 });
 
 test('after all that, publishing and delivery still work', async () => {
