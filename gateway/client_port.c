@@ -357,7 +357,6 @@ static void conn_reply(struct conn *c, struct sub_frame *f)
     conn_close(c, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION, "out of memory");
 }
 
-
 /* --- handling client messages ----------------------------------------- */
 
 /* What the connection may do now: its token's grants, or anonymous's. */
@@ -435,9 +434,8 @@ static void unsubscribe_at(struct conn *c, int i)
 static void handle_unsubscribe(struct conn *c, const struct gw_msg *m)
 {
   int i = find_pattern(c, m->topic);
-  if(i >= 0) {
+  if(i >= 0)
     unsubscribe_at(c, i);
-  }
   conn_reply(c, gw_reply_ack(m->id)); /* unsubscribing twice is not an error */
 }
 
@@ -1216,7 +1214,8 @@ static void *worker_main(void *arg)
 {
   struct worker *w = arg;
   while(!atomic_load(&w->exit))
-    ev_run(w->loop, 0); /* until ev_break when w->exit is set */
+    if(!ev_run(w->loop, 0)) /* returns at ev_break (w->exit set), or with */
+      break;                /* no watcher left that could ever wake it */
   return NULL;
 }
 

@@ -316,7 +316,7 @@ enum sub_err sub_broker_publish_held(struct sub_broker *b, const char *topic, si
   int woken[b->cfg.nsinks];
   bool want[b->cfg.nsinks];
   struct sub_event *ev = NULL;
-  int wanted = sinks_wanting(b, h, want);
+  sinks_wanting(b, h, want);
 
   /* Refuse early, before a topic entry or an event is made, on an upper
    * bound of the frame's size (the envelope around data and topic is under
@@ -328,6 +328,10 @@ enum sub_err sub_broker_publish_held(struct sub_broker *b, const char *topic, si
   if(!e)
     goto out;
   err = SUB_OK;
+  /* Again under the topic's lock, so that the sinks an event goes to are
+   * decided in seq order: a worker that starts getting a topic's events
+   * gets every later one (no seq gap after a subscription). */
+  int wanted = sinks_wanting(b, h, want);
   uint64_t ms;
   if(sub_id_new(out->id, &ms)) {
     err = SUB_ENOMEM;
