@@ -1255,8 +1255,13 @@ static int worker_init(struct gw_client_port *cp, struct worker *w, int idx)
   info.timeout_secs = (unsigned)cfg->client_handshake_timeout_s; /* handshake, TLS included */
   info.max_http_header_data = GW_TOKEN_MAX + 4096; /* room for a token in a header */
   w->ctx = lws_create_context(&info);
-  if(!w->ctx)
+  if(!w->ctx) {
+    /* the usual cause: libwebsockets found no libev plugin to load */
+    gw_error("client_context_failed", "worker=%d hint=\"is libwebsockets-evlib-ev installed? "
+                                      "(scripts/install-deps.sh)\"",
+             idx);
     return -1;
+  }
   memset(&info, 0, sizeof(info));
   info.port = CONTEXT_PORT_NO_LISTEN_SERVER; /* sockets come from the acceptor */
   info.protocols = cp->protocols;
