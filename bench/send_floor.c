@@ -72,43 +72,58 @@ int main(int argc, char **argv)
     fprintf(stderr, "usage: send_floor [CONNECTIONS 1-9000] [ROUNDS 1-1000] [BYTES 1-4096]\n");
     return 2;
   }
-  struct rlimit rl = {(rlim_t)(2 * conns + 64), (rlim_t)(2 * conns + 64)};
-  if(setrlimit(RLIMIT_NOFILE, &rl)) {
-    perror("setrlimit");
+  rlim_t need = (rlim_t)(2 * conns + 64);
+  struct rlimit rl;
+  if(getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < need) {
+    rl.rlim_cur = need < rl.rlim_max ? need : rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+  }
+  if(getrlimit(RLIMIT_NOFILE, &rl) || rl.rlim_cur < need) {
+    fprintf(stderr, "send_floor: %ld connections need %lu open files\n", conns,
+            (unsigned long)need);
     return 1;
   }
+  int rc = 1;
+  bool reading = false;
+  pthread_t t;
+  int *w = calloc((size_t)conns, sizeof(*w));
+  char *msg = malloc((size_t)bytes);
+  double *per = calloc((size_t)rounds, sizeof(*per));
   int ls = socket(AF_INET, SOCK_STREAM, 0);
+  ep = epoll_create1(0);
   struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
   socklen_t al = sizeof(a);
-  if(ls < 0 || bind(ls, (struct sockaddr *)&a, sizeof(a)) || listen(ls, 4096) ||
-     getsockname(ls, (struct sockaddr *)&a, &al)) {
-    perror("listen");
-    return 1;
+  if(!w || !msg || !per || ep < 0 || ls < 0 || bind(ls, (struct sockaddr *)&a, sizeof(a)) ||
+     listen(ls, 4096) || getsockname(ls, (struct sockaddr *)&a, &al)) {
+    perror("setup");
+    goto out;
   }
-  ep = epoll_create1(0);
-  int *w = calloc((size_t)conns, sizeof(*w));
+  for(long i = 0; i < conns; i++)
+    w[i] = -1;
   for(long i = 0; i < conns; i++) {
     int c = socket(AF_INET, SOCK_STREAM, 0);
     if(c < 0 || connect(c, (struct sockaddr *)&a, sizeof(a))) {
       perror("connect");
-      return 1;
+      if(c >= 0)
+        close(c);
+      goto out;
     }
+    struct epoll_event ev = {.events = EPOLLIN, .data.fd = c};
+    epoll_ctl(ep, EPOLL_CTL_ADD, c, &ev); /* the client side reads; closed with ep's fds below */
     int s = accept(ls, NULL, NULL);
     if(s < 0) {
       perror("accept");
-      return 1;
+      close(c);
+      goto out;
     }
     int one = 1;
     setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    w[i] = s; /* the server side writes, the client side reads */
-    struct epoll_event ev = {.events = EPOLLIN, .data.fd = c};
-    epoll_ctl(ep, EPOLL_CTL_ADD, c, &ev);
+    w[i] = s; /* the server side writes */
   }
-  pthread_t t;
-  pthread_create(&t, NULL, reader, NULL);
-  char *msg = malloc((size_t)bytes);
+  if(pthread_create(&t, NULL, reader, NULL))
+    goto out;
+  reading = true;
   memset(msg, 'x', (size_t)bytes);
-  double *per = calloc((size_t)rounds, sizeof(*per));
   for(long r = 0; r < rounds; r++) {
     struct timespec pause = {0, 50 * 1000 * 1000};
     nanosleep(&pause, NULL);
@@ -116,7 +131,7 @@ int main(int argc, char **argv)
     for(long i = 0; i < conns; i++)
       if(send(w[i], msg, (size_t)bytes, 0) != bytes) {
         perror("send");
-        return 1;
+        goto out;
       }
     per[r] = (thread_cpu_us() - t0) / (double)conns;
   }
@@ -127,11 +142,23 @@ int main(int argc, char **argv)
   }
   atomic_store(&stop, true);
   pthread_join(t, NULL);
+  reading = false;
   qsort(per, (size_t)rounds, sizeof(*per), cmp);
   printf("send_floor: %ld connections x %ld rounds of %ld bytes: writer %.2f us CPU per write "
          "(median; min %.2f, max %.2f); reader %.2f us CPU per message; received %ld of %ld "
          "bytes\n",
          conns, rounds, bytes, per[rounds / 2], per[0], per[rounds - 1],
          reader_cpu / (double)(conns * rounds), atomic_load(&received), want);
-  return atomic_load(&received) == want ? 0 : 1;
+  rc = atomic_load(&received) == want ? 0 : 1;
+out:
+  if(reading) {
+    atomic_store(&stop, true);
+    pthread_join(t, NULL);
+  }
+  /* the process exits: its sockets close with it; the memory is freed for
+   * the leak checkers */
+  free(w);
+  free(msg);
+  free(per);
+  return rc;
 }
