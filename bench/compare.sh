@@ -531,6 +531,9 @@ with_server() { # with_server TAG FUNCTION ARGS...
   "$@" || true
   stop_server
 }
+half_rate() { # RATE: half of it in publishes/s, at least 0.1
+  awk -v s="$1" 'BEGIN { h = s / 2; printf "%.2f", (h < 0.1 ? 0.1 : h) }'
+}
 run_server() {
   local sat
   if has "$SCENARIOS" a; then
@@ -551,7 +554,7 @@ run_server() {
     fi
     if has "$SCENARIOS" b; then
       if [ -n "$sat" ]; then
-        local half; half=$(awk -v s="$sat" 'BEGIN { h = s / 2; printf "%.2f", (h < 0.1 ? 0.1 : h) }')
+        local half; half=$(half_rate "$sat")
         with_server b scen_delivery b_half "$A_LARGE" 1 "$half" "$DUR"
         record b_half offered_rate "$half"
       else
@@ -599,7 +602,7 @@ for RUN in $(seq 1 "$RUNS"); do
   fi
   # (b) at the same offered load for all: half of nchan's saturation rate
   if has "$SCENARIOS" b && [ -n "${SAT[nchan]:-}" ]; then
-    same=$(awk -v s="${SAT[nchan]}" 'BEGIN { h = s / 2; printf "%.2f", (h < 0.1 ? 0.1 : h) }')
+    same=$(half_rate "${SAT[nchan]}")
     for SERVER_NAME in herald nchan ws; do
       has "$ONLY" "$SERVER_NAME" || continue
       log "run $RUN: $SERVER_NAME at $same publishes/s (50% of nchan's saturation)"

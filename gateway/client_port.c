@@ -288,6 +288,14 @@ static void close_with(struct conn *c, uint16_t code, const char *reason, bool f
   lws_callback_on_writable(c->wsi);
 }
 
+/* Closes the socket without a close frame (it cannot take one), after the
+ * current callback: the connection is not freed under its caller. */
+static void conn_cut(struct conn *c)
+{
+  c->closing = true;
+  lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+}
+
 static void conn_close(struct conn *c, uint16_t code, const char *reason)
 {
   close_with(c, code, reason, false);
@@ -878,10 +886,8 @@ static void write_dirty(struct worker *w)
     c->dirty_next = NULL;
     if(c->closing || c->ping_due || lws_partial_buffered(c->wsi))
       lws_callback_on_writable(c->wsi);
-    else if(conn_write(c)) { /* the socket failed: cut it */
-      c->closing = true;
-      lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
-    }
+    else if(conn_write(c)) /* the socket failed */
+      conn_cut(c);
     c = next;
   }
 }
@@ -1107,8 +1113,7 @@ static void tick(lws_sorted_usec_list_t *sul)
       continue;
     if(c->out.n && now - c->progress_us >= (int64_t)SEND_STALL_S * 1000000) {
       gw_warn("send_stalled", "worker=%d queued_bytes=%zu", w->idx, c->out.bytes);
-      c->closing = true; /* nothing can be written: cut it */
-      lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+      conn_cut(c); /* nothing can be written */
       continue;
     }
     if(idle_us && now - c->last_rx_us >= idle_us) {
