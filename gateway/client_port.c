@@ -131,6 +131,7 @@ struct worker {
 struct gw_client_port {
   const struct gw_config *cfg;
   struct sub_broker *broker;
+  struct sub_fanout *fanout;
   const struct gw_rules *rules;
   struct hook_service *hooks;
   struct gw_auth *auth;
@@ -422,7 +423,7 @@ static void handle_subscribe(struct conn *c, const struct gw_msg *m)
     free(p);
     goto oom;
   }
-  sub_broker_interest(c->w->cp->broker, c->w->idx, p, m->topic_len, 1); /* before the ack */
+  sub_fanout_interest(c->w->cp->fanout, c->w->idx, p, m->topic_len, 1); /* before the ack */
   c->patterns[c->npatterns++] = p;
   conn_reply(c, gw_reply_ack(m->id));
   return;
@@ -434,7 +435,7 @@ oom:
 static void unsubscribe_at(struct conn *c, int i)
 {
   sub_index_remove(c->w->index, c->patterns[i], strlen(c->patterns[i]), &c->sub);
-  sub_broker_interest(c->w->cp->broker, c->w->idx, c->patterns[i], strlen(c->patterns[i]), -1);
+  sub_fanout_interest(c->w->cp->fanout, c->w->idx, c->patterns[i], strlen(c->patterns[i]), -1);
   free(c->patterns[i]);
   c->patterns[i] = c->patterns[--c->npatterns];
 }
@@ -935,11 +936,13 @@ static void worker_wake(struct worker *w)
   }
   free(fds);
 
-  if(sub_broker_take(w->cp->broker, w->idx, &w->batch)) {
+  if(sub_fanout_take(w->cp->fanout, w->idx, &w->batch)) {
     w->delivering = true;
     for(size_t i = 0; i < w->batch.n; i++) {
       struct sub_event *ev = w->batch.ev[i];
-      sub_index_match(w->index, ev->topic, ev->topic_len, deliver, ev->frame);
+      struct sub_frame *f = sub_event_encoded(ev, 0, gw_v1_event_frame, NULL);
+      if(f) /* else out of memory: nobody gets it */
+        sub_index_match(w->index, ev->topic, ev->topic_len, deliver, f);
       sub_event_unref(ev);
     }
     w->batch.n = 0;
@@ -1432,6 +1435,7 @@ struct gw_client_port *gw_client_start(const struct gw_config *cfg, struct sub_b
   }
   cp->cfg = cfg;
   cp->broker = broker;
+  cp->fanout = sub_broker_fanout(broker);
   cp->hooks = hooks;
   cp->rules = rules;
   cp->auth = auth;
@@ -1462,7 +1466,7 @@ struct gw_client_port *gw_client_start(const struct gw_config *cfg, struct sub_b
       goto fail;
     }
   }
-  sub_broker_set_wake(broker, wake_worker, cp);
+  sub_fanout_set_wake(cp->fanout, wake_worker, cp);
   for(int i = 0; i < cp->nworkers; i++) {
     struct worker *w = &cp->workers[i];
     if(pthread_create(&w->thread, NULL, worker_main, w))

@@ -1,9 +1,12 @@
 #include "protocol.h"
 
+#include <inttypes.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "ws_frame.h"
 
 bool gw_utf8_valid(const unsigned char *s, size_t len)
 {
@@ -194,7 +197,7 @@ static struct sub_frame *dump_frame(json_t *obj)
     return NULL;
   char *text = json_dumps(obj, JSON_COMPACT);
   if(text)
-    f = sub_frame_new(text, strlen(text));
+    f = gw_ws_text_frame(text, strlen(text));
   free(text);
   json_decref(obj);
   return f;
@@ -232,4 +235,28 @@ struct sub_frame *gw_reply_schema_violation(const char *id, const char *message,
   return dump_frame(json_pack("{s:s, s:s, s:s, s:s, s:o, s:b}", "op", "error", "id", id, "code",
                               "schema_violation", "message", message, "errors", errors,
                               "truncated", truncated));
+}
+
+struct sub_frame *gw_v1_event_frame(const struct sub_event *ev, void *arg)
+{
+  (void)arg;
+  char time[SUB_TIME_LEN + 1];
+  sub_time_format(ev->ms, time);
+  /* the envelope around data: fixed text, the topic, the id, a 20-digit
+   * seq at most and the time */
+  static const char fmt[] = "{\"op\":\"event\",\"topic\":\"%s\",\"id\":\"%s\",\"seq\":%" PRIu64
+                            ",\"time\":\"%s\",\"data\":";
+  char head[sizeof(fmt) + SUB_TOPIC_MAX + SUB_ID_LEN + 20 + SUB_TIME_LEN];
+  int hn = snprintf(head, sizeof(head), fmt, ev->topic, ev->id, ev->seq, time);
+  if(hn < 0 || (size_t)hn >= sizeof(head))
+    return NULL;
+  struct sub_frame *f = gw_ws_frame_alloc((size_t)hn + ev->data_len + 1);
+  if(!f)
+    return NULL;
+  unsigned char *p = sub_frame_body(f);
+  memcpy(p, head, (size_t)hn);
+  memcpy(p + hn, ev->data, ev->data_len);
+  p[(size_t)hn + ev->data_len] = '}';
+  gw_ws_seal_text(f);
+  return f;
 }

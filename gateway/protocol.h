@@ -54,4 +54,9 @@ struct sub_frame *gw_reply_error(const char *id, const char *code, const char *m
 struct sub_frame *gw_reply_schema_violation(const char *id, const char *message, json_t *errors,
                                             bool truncated);
 
+/* The herald.v1 encoding of an event, {"op":"event","topic",...,"data":...},
+ * as a WebSocket text frame (a sub_encode_fn: arg is unused). Returns it
+ * with one reference, or NULL when out of memory. */
+struct sub_frame *gw_v1_event_frame(const struct sub_event *ev, void *arg);
+
 #endif

@@ -21,28 +21,17 @@ struct stripe {
   size_t nbuckets, count;
 };
 
-struct sink {
-  pthread_mutex_t lock;
-  struct sub_batch q;
-  atomic_size_t depth; /* read without the lock for the overload check */
-  atomic_size_t bytes; /* frame bytes queued; likewise */
-  /* skip_idle_sinks: what its consumer subscribes to, as counts. Patterns
-   * with a wildcard are counted in `wild`; concrete topics in the slot of
-   * their hash (a counting filter: a collision only costs a wasted event). */
-  atomic_long wild;
-  atomic_uint *slots; /* INTEREST_SLOTS */
-};
-
-#define INTEREST_SLOTS 65536u /* 256 KiB a sink; 5,000 topics collide 7 % */
-
 struct sub_broker {
+  struct sub_engine engine; /* first: the engine table's functions cast back */
   struct sub_broker_cfg cfg;
   struct stripe stripes[STRIPES];
   atomic_size_t topics;
-  struct sink *sinks;
+  struct sub_fanout *fanout;
   sub_hold_fn hold;
   void *hold_arg;
 };
+
+static const struct sub_engine_ops broker_engine_ops;
 
 const char *sub_err_name(enum sub_err e)
 {
@@ -58,43 +47,37 @@ const char *sub_err_name(enum sub_err e)
 
 struct sub_broker *sub_broker_new(const struct sub_broker_cfg *cfg)
 {
-  if(!cfg || cfg->nsinks < 1 || !cfg->sink_max_events || !cfg->sink_max_bytes || !cfg->max_topics)
+  if(!cfg || !cfg->max_topics)
+    return NULL;
+  struct sub_fanout_cfg fc = {.nsinks = cfg->nsinks,
+                              .sink_max_events = cfg->sink_max_events,
+                              .sink_max_bytes = cfg->sink_max_bytes,
+                              .skip_idle_sinks = cfg->skip_idle_sinks};
+  struct sub_fanout *f = sub_fanout_new(&fc);
+  if(!f)
     return NULL;
   struct sub_broker *b = calloc(1, sizeof(*b));
-  if(!b)
-    return NULL;
-  b->cfg = *cfg;
-  b->sinks = calloc((size_t)cfg->nsinks, sizeof(*b->sinks));
-  if(!b->sinks) {
-    free(b);
+  if(!b) {
+    sub_fanout_free(f);
     return NULL;
   }
+  b->engine.ops = &broker_engine_ops;
+  b->cfg = *cfg;
+  b->fanout = f;
+  sub_fanout_set_wake(f, cfg->wake, cfg->wake_arg);
   for(int i = 0; i < STRIPES; i++)
     pthread_mutex_init(&b->stripes[i].lock, NULL);
-  for(int i = 0; i < cfg->nsinks; i++) {
-    pthread_mutex_init(&b->sinks[i].lock, NULL);
-    if(cfg->skip_idle_sinks &&
-       !(b->sinks[i].slots = calloc(INTEREST_SLOTS, sizeof(*b->sinks[i].slots)))) {
-      b->cfg.nsinks = i + 1; /* what to free */
-      sub_broker_free(b);
-      return NULL;
-    }
-  }
   return b;
 }
 
-void sub_broker_set_wake(struct sub_broker *b, void (*wake)(void *arg, int sink), void *arg)
+struct sub_engine *sub_broker_engine(struct sub_broker *b)
 {
-  b->cfg.wake = wake;
-  b->cfg.wake_arg = arg;
+  return &b->engine;
 }
 
-void sub_batch_free(struct sub_batch *batch)
+struct sub_fanout *sub_broker_fanout(struct sub_broker *b)
 {
-  for(size_t i = 0; i < batch->n; i++)
-    sub_event_unref(batch->ev[i]);
-  free(batch->ev);
-  memset(batch, 0, sizeof(*batch));
+  return b->fanout;
 }
 
 void sub_broker_free(struct sub_broker *b)
@@ -114,12 +97,7 @@ void sub_broker_free(struct sub_broker *b)
     free(s->buckets);
     pthread_mutex_destroy(&s->lock);
   }
-  for(int i = 0; i < b->cfg.nsinks; i++) {
-    sub_batch_free(&b->sinks[i].q);
-    free(b->sinks[i].slots);
-    pthread_mutex_destroy(&b->sinks[i].lock);
-  }
-  free(b->sinks);
+  sub_fanout_free(b->fanout);
   free(b);
 }
 
@@ -172,135 +150,10 @@ static struct topic_entry *topic_get(struct sub_broker *b, struct stripe *s, uin
   return e;
 }
 
-/* True when one more event of `len` frame bytes would pass a sink's caps. */
-static bool sink_over(const struct sub_broker *b, const struct sink *k, size_t len)
-{
-  return atomic_load_explicit(&k->depth, memory_order_relaxed) >= b->cfg.sink_max_events ||
-         atomic_load_explicit(&k->bytes, memory_order_relaxed) + len > b->cfg.sink_max_bytes;
-}
-
-void sub_broker_interest(struct sub_broker *b, int sink, const char *pattern, size_t len,
-                         int delta)
-{
-  if(sink < 0 || sink >= b->cfg.nsinks || !b->cfg.skip_idle_sinks)
-    return;
-  struct sink *k = &b->sinks[sink];
-  if(memchr(pattern, '*', len) || memchr(pattern, '>', len))
-    atomic_fetch_add(&k->wild, delta);
-  else
-    atomic_fetch_add(&k->slots[sub_topic_hash(pattern, len) & (INTEREST_SLOTS - 1)],
-                     (unsigned)delta);
-}
-
-/* Which sinks an event on the topic of hash h goes to (want[i]); returns
- * how many. */
-static int sinks_wanting(struct sub_broker *b, uint64_t h, bool *want)
-{
-  int n = 0;
-  for(int i = 0; i < b->cfg.nsinks; i++) {
-    const struct sink *k = &b->sinks[i];
-    want[i] = !b->cfg.skip_idle_sinks || atomic_load(&k->wild) > 0 ||
-              atomic_load(&k->slots[h & (INTEREST_SLOTS - 1)]) > 0;
-    n += want[i];
-  }
-  return n;
-}
-
-/* Cheap early refusal, before a topic entry or an event is made. */
-static bool sinks_full(struct sub_broker *b, size_t len, const bool *want)
-{
-  for(int i = 0; i < b->cfg.nsinks; i++)
-    if(want[i] && sink_over(b, &b->sinks[i], len))
-      return true;
-  return false;
-}
-
-/* Locks every sink queue (in index order) and makes room for one more event
- * in each, so that the pushes that follow cannot fail half-way. The locks
- * stay held until the push: in between, a concurrent take would swap the
- * room away (or a concurrent publish use it up). On error no sink is left
- * locked. Called with the topic's stripe locked. */
-static enum sub_err sinks_lock_reserve(struct sub_broker *b, size_t len, const bool *want)
-{
-  enum sub_err err = SUB_OK;
-  int i;
-  for(i = 0; i < b->cfg.nsinks; i++) {
-    struct sink *k = &b->sinks[i];
-    if(!want[i])
-      continue;
-    pthread_mutex_lock(&k->lock);
-    if(sink_over(b, k, len)) {
-      err = SUB_EOVERLOADED;
-      break;
-    }
-    if(k->q.n == k->q.cap) {
-      size_t cap = k->q.cap ? k->q.cap * 2 : 256;
-      struct sub_event **ev = realloc(k->q.ev, cap * sizeof(*ev));
-      if(!ev) {
-        err = SUB_ENOMEM;
-        break;
-      }
-      k->q.ev = ev;
-      k->q.cap = cap;
-    }
-  }
-  if(err)
-    for(; i >= 0; i--)
-      if(want[i])
-        pthread_mutex_unlock(&b->sinks[i].lock);
-  return err;
-}
-
 void sub_broker_set_hold(struct sub_broker *b, sub_hold_fn hold, void *arg)
 {
   b->hold = hold;
   b->hold_arg = arg;
-}
-
-/* Appends ev to every sink queue in want. With `reserved` those sinks are
- * locked and have room already (sinks_lock_reserve); otherwise they are
- * locked here and grown as needed, past the caps. Consumes the reference.
- * Returns SUB_ENOMEM only when !reserved and a queue could not grow (the
- * sinks after it miss the event). */
-static enum sub_err sinks_push(struct sub_broker *b, struct sub_event *ev, bool reserved,
-                               const bool *want, int *woken)
-{
-  enum sub_err err = SUB_OK;
-  for(int i = 0; i < b->cfg.nsinks; i++) {
-    struct sink *k = &b->sinks[i];
-    woken[i] = 0;
-    if(!want[i])
-      continue;
-    if(!reserved) {
-      pthread_mutex_lock(&k->lock);
-      if(k->q.n == k->q.cap) {
-        size_t cap = k->q.cap ? k->q.cap * 2 : 256;
-        struct sub_event **evs = realloc(k->q.ev, cap * sizeof(*evs));
-        if(!evs) { /* the sinks before this one got it: the rest miss it */
-          pthread_mutex_unlock(&k->lock);
-          err = SUB_ENOMEM;
-          break;
-        }
-        k->q.ev = evs;
-        k->q.cap = cap;
-      }
-    }
-    woken[i] = k->q.n == 0;
-    k->q.ev[k->q.n++] = sub_event_ref(ev);
-    atomic_store_explicit(&k->depth, k->q.n, memory_order_relaxed);
-    atomic_fetch_add_explicit(&k->bytes, ev->frame->len, memory_order_relaxed);
-    pthread_mutex_unlock(&k->lock); /* locked by sinks_lock_reserve or above */
-  }
-  sub_event_unref(ev);
-  return err;
-}
-
-static void wake_sinks(struct sub_broker *b, const int *woken)
-{
-  if(b->cfg.wake)
-    for(int i = 0; i < b->cfg.nsinks; i++)
-      if(woken[i])
-        b->cfg.wake(b->cfg.wake_arg, i);
 }
 
 enum sub_err sub_broker_publish_held(struct sub_broker *b, const char *topic, size_t topic_len,
@@ -313,15 +166,14 @@ enum sub_err sub_broker_publish_held(struct sub_broker *b, const char *topic, si
   uint64_t h = sub_topic_hash(topic, topic_len);
   struct stripe *s = &b->stripes[h % STRIPES];
   enum sub_err err = SUB_OK;
-  int woken[b->cfg.nsinks];
-  bool want[b->cfg.nsinks];
+  struct sub_sinkset want, woken = {{0}};
   struct sub_event *ev = NULL;
-  sinks_wanting(b, h, want);
+  size_t size = sub_event_size(topic_len, data_len);
+  sub_fanout_wanting(b->fanout, h, &want);
 
-  /* Refuse early, before a topic entry or an event is made, on an upper
-   * bound of the frame's size (the envelope around data and topic is under
-   * 160 bytes); checked exactly again under the sink locks. */
-  if(sinks_full(b, data_len + topic_len + 160, want))
+  /* Refuse early, before a topic entry or an event is made; checked again
+   * under the sink locks. */
+  if(sub_fanout_full(b->fanout, size, &want))
     return SUB_EOVERLOADED;
   pthread_mutex_lock(&s->lock);
   struct topic_entry *e = topic_get(b, s, h, topic, topic_len, &err);
@@ -331,17 +183,17 @@ enum sub_err sub_broker_publish_held(struct sub_broker *b, const char *topic, si
   /* Again under the topic's lock, so that the sinks an event goes to are
    * decided in seq order: a worker that starts getting a topic's events
    * gets every later one (no seq gap after a subscription). */
-  int wanted = sinks_wanting(b, h, want);
+  int wanted = sub_fanout_wanting(b->fanout, h, &want);
   uint64_t ms;
   if(sub_id_new(out->id, &ms)) {
     err = SUB_ENOMEM;
     goto out;
   }
-  if(!wanted && !(b->hold && (hold || atomic_load(&e->held) > 0))) {
-    e->seq++; /* nobody to hand it to: accepted, numbered, no frame made */
+  bool holding = b->hold && (hold || atomic_load(&e->held) > 0);
+  if(!wanted && !holding) {
+    e->seq++; /* nobody to hand it to: accepted, numbered, no event made */
     out->seq = e->seq;
     out->ms = ms;
-    memset(woken, 0, sizeof(woken));
     goto out;
   }
   ev = sub_event_new(topic, topic_len, e->seq + 1, out->id, ms, data, data_len);
@@ -349,7 +201,7 @@ enum sub_err sub_broker_publish_held(struct sub_broker *b, const char *topic, si
     err = SUB_ENOMEM;
     goto out;
   }
-  if(b->hold && (hold || atomic_load(&e->held) > 0)) {
+  if(holding) {
     /* out is complete before the callback: the holder may finish the
      * publish (and its caller read out) before this function returns. */
     out->seq = e->seq + 1;
@@ -367,19 +219,19 @@ enum sub_err sub_broker_publish_held(struct sub_broker *b, const char *topic, si
     *held = true;
     goto out;
   }
-  err = sinks_lock_reserve(b, ev->frame->len, want);
+  err = sub_fanout_reserve(b->fanout, ev->size, &want);
   if(err)
     goto out;
   e->seq++;
   out->seq = e->seq;
   out->ms = ms;
-  sinks_push(b, ev, true, want, woken);
+  sub_fanout_push(b->fanout, ev, true, &want, &woken);
   ev = NULL; /* owned by the sink queues now */
 out:
   pthread_mutex_unlock(&s->lock);
   sub_event_unref(ev);
   if(err == SUB_OK && !*held)
-    wake_sinks(b, woken);
+    sub_fanout_wake(b->fanout, &woken);
   return err;
 }
 
@@ -395,13 +247,12 @@ void sub_broker_release(struct sub_broker *b, struct sub_event *ev, bool deliver
   struct topic_entry *e = ev->held;
   ev->held = NULL;
   if(deliver) {
-    int woken[b->cfg.nsinks];
-    bool want[b->cfg.nsinks];
-    sinks_wanting(b, sub_topic_hash(ev->topic, ev->topic_len), want);
+    struct sub_sinkset want, woken;
+    sub_fanout_wanting(b->fanout, sub_topic_hash(ev->topic, ev->topic_len), &want);
     /* Queued before the count drops: a publish that then finds no held
      * event on the topic queues behind this one. */
-    sinks_push(b, sub_event_ref(ev), false, want, woken);
-    wake_sinks(b, woken);
+    sub_fanout_push(b->fanout, sub_event_ref(ev), false, &want, &woken);
+    sub_fanout_wake(b->fanout, &woken);
   }
   atomic_fetch_sub(&e->held, 1);
   sub_event_unref(ev);
@@ -422,21 +273,56 @@ int sub_broker_seed(struct sub_broker *b, const char *topic, size_t topic_len, u
   return e ? 0 : -1;
 }
 
-size_t sub_broker_take(struct sub_broker *b, int sink, struct sub_batch *batch)
-{
-  struct sink *k = &b->sinks[sink];
-  pthread_mutex_lock(&k->lock);
-  struct sub_batch mine = *batch;
-  *batch = k->q;
-  k->q = mine;
-  k->q.n = 0;
-  atomic_store_explicit(&k->depth, 0, memory_order_relaxed);
-  atomic_store_explicit(&k->bytes, 0, memory_order_relaxed);
-  pthread_mutex_unlock(&k->lock);
-  return batch->n;
-}
-
 size_t sub_broker_topics(struct sub_broker *b)
 {
   return atomic_load(&b->topics);
 }
+
+/* ---- the engine table ---- */
+
+static struct sub_broker *of(struct sub_engine *e)
+{
+  return (struct sub_broker *)e; /* the table is the broker's first member */
+}
+
+static enum sub_err engine_publish(struct sub_engine *e, const struct sub_publish *p,
+                                   struct sub_published *out, bool *held)
+{
+  return sub_broker_publish_held(of(e), p->topic, p->topic_len, p->data, p->data_len, p->hold,
+                                 p->ctx, out, held);
+}
+
+static void engine_release(struct sub_engine *e, struct sub_event *ev, bool deliver)
+{
+  sub_broker_release(of(e), ev, deliver);
+}
+
+static void engine_set_hold(struct sub_engine *e, sub_hold_fn hold, void *arg)
+{
+  sub_broker_set_hold(of(e), hold, arg);
+}
+
+static int engine_seed(struct sub_engine *e, const char *topic, size_t len, uint64_t seq)
+{
+  return sub_broker_seed(of(e), topic, len, seq);
+}
+
+static struct sub_fanout *engine_fanout(struct sub_engine *e)
+{
+  return of(e)->fanout;
+}
+
+static size_t engine_topics(struct sub_engine *e)
+{
+  return sub_broker_topics(of(e));
+}
+
+static const struct sub_engine_ops broker_engine_ops = {
+    .name = "embedded",
+    .publish = engine_publish,
+    .release = engine_release,
+    .set_hold = engine_set_hold,
+    .seed = engine_seed,
+    .fanout = engine_fanout,
+    .topics = engine_topics,
+};

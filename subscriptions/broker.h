@@ -5,53 +5,31 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "engine.h"
 #include "event.h"
+#include "fanout.h"
 
-/* The broker turns one publish into one event (id, per-topic seq, frame
- * serialized once) and appends a reference to it to every sink's queue.
- * A sink is one client worker: it takes its queued events in a batch and
- * matches them against its own index. Publishing is thread-safe; events of
- * one topic enter every sink in seq order. */
-
-enum sub_err {
-  SUB_OK = 0,
-  SUB_ENOMEM,          /* out of memory */
-  SUB_EOVERLOADED,     /* a sink's queue is over its cap: workers fall behind */
-  SUB_ETOOMANYTOPICS,  /* the topic table is full */
-  SUB_EINVAL,          /* not a valid concrete topic */
-};
-
-/* Returns a short, stable, lower-case name for the error. */
-const char *sub_err_name(enum sub_err e);
+/* The embedded engine: per-topic seq counters in process, and the local
+ * fan-out it delivers into. It turns one publish into one event (id,
+ * per-topic seq) and appends a reference to it to every interested sink's
+ * queue. Publishing is thread-safe; events of one topic enter every sink in
+ * seq order. sub_broker_engine() gives it as a struct sub_engine. */
 
 struct sub_broker;
 
 struct sub_broker_cfg {
-  int nsinks;            /* client workers, >= 1 */
+  int nsinks;             /* client workers, 1..SUB_SINKS_MAX */
   size_t sink_max_events; /* queued events per sink before publishes fail */
-  size_t sink_max_bytes;  /* and queued frame bytes per sink */
+  size_t sink_max_bytes;  /* and queued event bytes per sink */
   size_t max_topics;      /* distinct topics with a seq counter */
   /* Called after events were appended to an empty sink queue, from the
    * publishing thread; must be thread-safe (lws_cancel_service is). */
   void (*wake)(void *arg, int sink);
   void *wake_arg;
   /* With true, a sink gets only the events its consumer may have a
-   * subscriber for (sub_broker_interest): a worker with no subscriber of
-   * the topic is not woken, and a topic nobody listens to costs no frame. */
+   * subscriber for (sub_fanout_interest): a worker with no subscriber of
+   * the topic is not woken, and a topic nobody listens to costs no event. */
   bool skip_idle_sinks;
-};
-
-/* Takes a held event (see sub_broker_publish_held): called under the
- * topic's lock, so the held events of one topic arrive in seq order. It
- * owns the reference passed and must later hand the event to
- * sub_broker_release. Returns 0, or -1 to refuse it (the publish then fails
- * with SUB_EOVERLOADED and gives its seq back). */
-typedef int (*sub_hold_fn)(void *arg, struct sub_event *ev, void *ctx);
-
-struct sub_published {
-  char id[SUB_ID_LEN + 1];
-  uint64_t seq;
-  uint64_t ms;
 };
 
 /* Returns a new broker, or NULL when out of memory or cfg is invalid. */
@@ -59,21 +37,13 @@ struct sub_broker *sub_broker_new(const struct sub_broker_cfg *cfg);
 /* Frees the broker and every event still queued. No publish may run. */
 void sub_broker_free(struct sub_broker *b);
 
-/* Sets the wake callback (it may not be known when the broker is made). */
-void sub_broker_set_wake(struct sub_broker *b, void (*wake)(void *arg, int sink), void *arg);
+/* The broker as an engine (lives as long as the broker). */
+struct sub_engine *sub_broker_engine(struct sub_broker *b);
+/* Its fan-out (the sinks' queues). */
+struct sub_fanout *sub_broker_fanout(struct sub_broker *b);
 
-/* Counts what the consumer of `sink` subscribes to (skip_idle_sinks):
- * delta +1 when it adds the pattern, -1 when it removes it. Events on
- * topics no subscription of a sink can match are not queued for it: a
- * worker with no subscriber of a topic is not woken for it. The consumer
- * counts a subscription before it acknowledges it, so a publish that
- * follows the acknowledgement reaches it. Thread-safe; no-op without
- * skip_idle_sinks. */
-void sub_broker_interest(struct sub_broker *b, int sink, const char *pattern, size_t len,
-                         int delta);
-
-/* Publishes `data` (compact JSON text) on the concrete topic. On SUB_OK
- * fills *out; on error nothing was queued and no seq was used. */
+/* Publishes `data` (JSON text) on the concrete topic. On SUB_OK fills *out;
+ * on error nothing was queued and no seq was used. */
 enum sub_err sub_broker_publish(struct sub_broker *b, const char *topic, size_t topic_len,
                                 const char *data, size_t data_len, struct sub_published *out);
 
@@ -100,18 +70,6 @@ void sub_broker_release(struct sub_broker *b, struct sub_event *ev, bool deliver
  * store at start-up, before any publish). Returns 0, or -1 when out of
  * memory or the table is full. */
 int sub_broker_seed(struct sub_broker *b, const char *topic, size_t topic_len, uint64_t seq);
-
-/* A sink's batch: taken from the queue in one swap, processed without locks. */
-struct sub_batch {
-  struct sub_event **ev;
-  size_t n, cap;
-};
-
-/* Moves every event queued for `sink` into `batch` (which must be empty;
- * its storage is swapped with the queue's). The caller owns one reference to
- * each event in the batch and sets n to 0 once done. Returns batch->n. */
-size_t sub_broker_take(struct sub_broker *b, int sink, struct sub_batch *batch);
-void sub_batch_free(struct sub_batch *batch);
 
 /* Number of distinct topics seen, for metrics and tests. */
 size_t sub_broker_topics(struct sub_broker *b);

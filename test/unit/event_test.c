@@ -15,10 +15,20 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "broker.h"
 #include "event.h"
+#include "fanout.h"
 #include "id.h"
+#include "protocol.h"
+#include "ws_frame.h"
+
+/* The herald.v1 encoding of an event, cached on it (what a worker sends). */
+static struct sub_frame *v1(struct sub_event *ev)
+{
+  return sub_event_encoded(ev, 0, gw_v1_event_frame, NULL);
+}
 
 /* ---- frames ---- */
 
@@ -49,7 +59,7 @@ static void test_frame_header(void **state)
     payload[i] = (char)('a' + i % 26);
   for(size_t i = 0; i < sizeof(hdr_cases) / sizeof(hdr_cases[0]); i++) {
     const struct hdr_case *c = &hdr_cases[i];
-    struct sub_frame *f = sub_frame_new(payload, c->len);
+    struct sub_frame *f = gw_ws_text_frame(payload, c->len);
     assert_non_null(f);
     assert_int_equal(f->payload_len, c->len);
     assert_int_equal(f->len, c->hlen + c->len);
@@ -67,7 +77,7 @@ static void test_frame_header(void **state)
 static void test_frame_refcount(void **state)
 {
   (void)state;
-  struct sub_frame *f = sub_frame_new("{}", 2);
+  struct sub_frame *f = gw_ws_text_frame("{}", 2);
   assert_non_null(f);
   assert_int_equal(atomic_load(&f->refs), 1);
   assert_ptr_equal(sub_frame_ref(f), f);
@@ -107,7 +117,7 @@ static void test_event_new(void **state)
   assert_int_equal(ev->topic_len, 17);
 
   /* one text frame holding the whole event */
-  struct sub_frame *f = ev->frame;
+  struct sub_frame *f = v1(ev);
   assert_int_equal(f->wire[0], 0x81);
   assert_true(f->payload_len >= 126 && f->payload_len < 65536);
   assert_int_equal(f->wire[1], 126);
@@ -151,7 +161,7 @@ static void test_event_shapes(void **state)
   for(size_t i = 0; i < sizeof(datas) / sizeof(datas[0]); i++) {
     struct sub_event *ev = sub_event_new("a", 1, 1, id, 0, datas[i], strlen(datas[i]));
     assert_non_null(ev);
-    json_t *j = parse_payload(ev->frame);
+    json_t *j = parse_payload(v1(ev));
     json_t *want = json_loads(datas[i], JSON_DECODE_ANY, NULL);
     assert_non_null(want);
     assert_true(json_equal(json_object_get(j, "data"), want));
@@ -177,10 +187,10 @@ static void test_event_shapes(void **state)
   assert_non_null(ev);
   assert_int_equal(ev->topic_len, SUB_TOPIC_MAX);
   assert_string_equal(ev->topic, topic);
-  assert_int_equal(ev->frame->wire[0], 0x81);
-  assert_int_equal(ev->frame->wire[1], 127); /* 64-bit length */
-  assert_int_equal(ev->frame->len, 10 + ev->frame->payload_len);
-  json_t *j = parse_payload(ev->frame);
+  assert_int_equal(v1(ev)->wire[0], 0x81);
+  assert_int_equal(v1(ev)->wire[1], 127); /* 64-bit length */
+  assert_int_equal(v1(ev)->len, 10 + v1(ev)->payload_len);
+  json_t *j = parse_payload(v1(ev));
   assert_string_equal(json_string_value(json_object_get(j, "topic")), topic);
   assert_int_equal(strlen(json_string_value(json_object_get(j, "data"))), big - 2);
   assert_true(json_integer_value(json_object_get(j, "seq")) == INT64_MAX);
@@ -191,7 +201,7 @@ static void test_event_shapes(void **state)
   ev = sub_event_new("a", 1, UINT64_MAX, id, 0, "1", 1);
   assert_non_null(ev);
   const char *want = "\"seq\":18446744073709551615,";
-  assert_non_null(memmem(sub_frame_payload(ev->frame), ev->frame->payload_len, want,
+  assert_non_null(memmem(sub_frame_payload(v1(ev)), v1(ev)->payload_len, want,
                          strlen(want)));
   sub_event_unref(ev);
 
@@ -394,7 +404,7 @@ static enum sub_err pub(struct sub_broker *b, const char *topic, const char *dat
 static size_t drain(struct sub_broker *b, int sink)
 {
   struct sub_batch batch = {0};
-  size_t n = sub_broker_take(b, sink, &batch);
+  size_t n = sub_fanout_take(sub_broker_fanout(b), sink, &batch);
   sub_batch_free(&batch);
   return n;
 }
@@ -480,7 +490,7 @@ static void test_broker_fanout(void **state)
   struct sub_batch batch[NS];
   memset(batch, 0, sizeof(batch));
   for(int k = 0; k < NS; k++)
-    assert_int_equal(sub_broker_take(b, k, &batch[k]), NE);
+    assert_int_equal(sub_fanout_take(sub_broker_fanout(b), k, &batch[k]), NE);
   for(int i = 0; i < NE; i++) {
     struct sub_event *ev = batch[0].ev[i];
     for(int k = 1; k < NS; k++)
@@ -490,7 +500,7 @@ static void test_broker_fanout(void **state)
     assert_int_equal(ev->seq, p[i].seq);
     assert_string_equal(ev->id, p[i].id);
     assert_int_equal(ev->ms, p[i].ms);
-    json_t *j = parse_payload(ev->frame);
+    json_t *j = parse_payload(v1(ev));
     assert_string_equal(json_string_value(json_object_get(j, "topic")), ev->topic);
     assert_string_equal(json_string_value(json_object_get(j, "id")), p[i].id);
     assert_int_equal(json_integer_value(json_object_get(j, "seq")), p[i].seq);
@@ -514,12 +524,12 @@ static void test_broker_take_swaps(void **state)
   (void)state;
   struct sub_broker *b = broker(1, 1000, 10);
   struct sub_batch batch = {0};
-  assert_int_equal(sub_broker_take(b, 0, &batch), 0);
+  assert_int_equal(sub_fanout_take(sub_broker_fanout(b), 0, &batch), 0);
   assert_int_equal(batch.n, 0);
 
   assert_int_equal(pub(b, "t", "1", NULL), SUB_OK);
   assert_int_equal(pub(b, "t", "2", NULL), SUB_OK);
-  assert_int_equal(sub_broker_take(b, 0, &batch), 2);
+  assert_int_equal(sub_fanout_take(sub_broker_fanout(b), 0, &batch), 2);
   assert_int_equal(batch.n, 2);
   assert_true(batch.cap >= 2);
   assert_int_equal(batch.ev[0]->seq, 1);
@@ -528,7 +538,7 @@ static void test_broker_take_swaps(void **state)
 
   /* the queue is empty now */
   struct sub_batch other = {0};
-  assert_int_equal(sub_broker_take(b, 0, &other), 0);
+  assert_int_equal(sub_fanout_take(sub_broker_fanout(b), 0, &other), 0);
   sub_batch_free(&other);
 
   for(size_t i = 0; i < batch.n; i++)
@@ -536,7 +546,7 @@ static void test_broker_take_swaps(void **state)
   batch.n = 0;
 
   assert_int_equal(pub(b, "t", "3", NULL), SUB_OK);
-  assert_int_equal(sub_broker_take(b, 0, &batch), 1);
+  assert_int_equal(sub_fanout_take(sub_broker_fanout(b), 0, &batch), 1);
   assert_ptr_not_equal(batch.ev, first);
   assert_int_equal(batch.ev[0]->seq, 3);
   sub_event_unref(batch.ev[0]);
@@ -544,7 +554,7 @@ static void test_broker_take_swaps(void **state)
 
   assert_int_equal(pub(b, "t", "4", NULL), SUB_OK);
   assert_int_equal(pub(b, "u", "5", NULL), SUB_OK);
-  assert_int_equal(sub_broker_take(b, 0, &batch), 2);
+  assert_int_equal(sub_fanout_take(sub_broker_fanout(b), 0, &batch), 2);
   assert_ptr_equal(batch.ev, first); /* our first storage came back */
   assert_int_equal(batch.ev[0]->seq, 4);
   assert_string_equal(batch.ev[1]->topic, "u");
@@ -582,7 +592,7 @@ static void test_broker_overload(void **state)
   assert_int_equal(p.seq, 4); /* no seq was used by the refusals */
 
   struct sub_batch batch = {0};
-  assert_int_equal(sub_broker_take(b, 1, &batch), 1);
+  assert_int_equal(sub_fanout_take(sub_broker_fanout(b), 1, &batch), 1);
   assert_int_equal(batch.ev[0]->seq, 4);
   assert_string_equal(batch.ev[0]->id, p.id);
   sub_batch_free(&batch);
@@ -724,14 +734,14 @@ static void test_broker_wake(void **state)
   struct wakes w2 = {.lock = PTHREAD_MUTEX_INITIALIZER};
   assert_int_equal(drain(b, 0), 1);
   assert_int_equal(drain(b, 1), 2);
-  sub_broker_set_wake(b, on_wake, &w2);
+  sub_fanout_set_wake(sub_broker_fanout(b), on_wake, &w2);
   assert_int_equal(pub(b, "a", "1", NULL), SUB_OK);
   assert_int_equal(w2.count[0], 1);
   assert_int_equal(w2.count[1], 1);
   assert_int_equal(w.count[0], 3);
   assert_int_equal(drain(b, 0), 1);
   assert_int_equal(drain(b, 1), 1);
-  sub_broker_set_wake(b, NULL, NULL);
+  sub_fanout_set_wake(sub_broker_fanout(b), NULL, NULL);
   assert_int_equal(pub(b, "a", "1", NULL), SUB_OK);
   assert_int_equal(w2.count[0], 1);
   sub_broker_free(b);
@@ -812,8 +822,8 @@ static void mt_check(struct mt_sink *s, struct sub_event *ev)
   /* the frame says the same */
   char want[64];
   int n = snprintf(want, sizeof(want), "\"seq\":%" PRIu64 ",", ev->seq);
-  const char *payload = sub_frame_payload(ev->frame);
-  if(!memmem(payload, ev->frame->payload_len, want, (size_t)n))
+  const char *payload = sub_frame_payload(v1(ev));
+  if(!memmem(payload, v1(ev)->payload_len, want, (size_t)n))
     mt_error(s, "sink %d: frame does not carry %s", s->sink, want);
 }
 
@@ -837,7 +847,7 @@ static void *mt_consumer(void *arg)
       mt_error(s, "sink %d: no wake-up for 20 s after %zu events", s->sink, s->received);
       break;
     }
-    size_t n = sub_broker_take(s->b, s->sink, &batch);
+    size_t n = sub_fanout_take(sub_broker_fanout(s->b), s->sink, &batch);
     if(n)
       s->batches++;
     for(size_t i = 0; i < n; i++) {
@@ -974,7 +984,7 @@ static void test_broker_hold(void **state)
   assert_false(held); /* another topic goes straight through */
 
   struct sub_batch batch = {0};
-  assert_int_equal(sub_broker_take(b, 1, &batch), 1);
+  assert_int_equal(sub_fanout_take(sub_broker_fanout(b), 1, &batch), 1);
   assert_string_equal(batch.ev[0]->topic, "other");
   sub_batch_free(&batch);
   assert_int_equal(drain(b, 0), 1);
@@ -983,7 +993,7 @@ static void test_broker_hold(void **state)
   sub_broker_release(b, h.ev[1], true);
   for(int k = 0; k < 2; k++) {
     memset(&batch, 0, sizeof(batch));
-    assert_int_equal(sub_broker_take(b, k, &batch), 2);
+    assert_int_equal(sub_fanout_take(sub_broker_fanout(b), k, &batch), 2);
     assert_int_equal(batch.ev[0]->seq, 1);
     assert_int_equal(batch.ev[1]->seq, 2);
     sub_batch_free(&batch);
@@ -1036,7 +1046,7 @@ static void test_broker_idle_sinks(void **state)
   assert_int_equal(drain(b, 0) + drain(b, 1), 0);
 
   /* a concrete topic: only its events, only to that sink */
-  sub_broker_interest(b, 1, "a", 1, 1);
+  sub_fanout_interest(sub_broker_fanout(b), 1, "a", 1, 1);
   assert_int_equal(pub(b, "a", "1", &out), SUB_OK);
   assert_int_equal(out.seq, 4);
   assert_int_equal(pub(b, "other.topic", "1", NULL), SUB_OK);
@@ -1044,7 +1054,7 @@ static void test_broker_idle_sinks(void **state)
   assert_int_equal(w.count[1], 1);
   assert_int_equal(drain(b, 0), 0);
   struct sub_batch batch = {0};
-  assert_int_equal(sub_broker_take(b, 1, &batch), 1);
+  assert_int_equal(sub_fanout_take(sub_broker_fanout(b), 1, &batch), 1);
   assert_int_equal(batch.ev[0]->seq, 4);
   assert_string_equal(batch.ev[0]->topic, "a");
   sub_batch_free(&batch);
@@ -1056,17 +1066,17 @@ static void test_broker_idle_sinks(void **state)
   assert_int_equal(drain(b, 1), 2);
 
   /* a pattern with a wildcard: every topic, to that sink */
-  sub_broker_interest(b, 0, "x.*", 3, 1);
+  sub_fanout_interest(sub_broker_fanout(b), 0, "x.*", 3, 1);
   assert_int_equal(pub(b, "other.topic", "1", NULL), SUB_OK);
   assert_int_equal(pub(b, "a", "1", NULL), SUB_OK);
   assert_int_equal(drain(b, 0), 2);
   assert_int_equal(drain(b, 1), 1);
-  sub_broker_interest(b, 0, "x.*", 3, -1);
-  sub_broker_interest(b, 0, "y.>", 3, 1);
+  sub_fanout_interest(sub_broker_fanout(b), 0, "x.*", 3, -1);
+  sub_fanout_interest(sub_broker_fanout(b), 0, "y.>", 3, 1);
   assert_int_equal(pub(b, "a", "1", NULL), SUB_OK);
   assert_int_equal(drain(b, 0), 1);
   assert_int_equal(drain(b, 1), 1);
-  sub_broker_interest(b, 0, "y.>", 3, -1);
+  sub_fanout_interest(sub_broker_fanout(b), 0, "y.>", 3, -1);
 
   /* a held event goes to whoever is interested at its release */
   struct holder h = {0};
@@ -1074,16 +1084,16 @@ static void test_broker_idle_sinks(void **state)
   bool held;
   assert_int_equal(pub_held(b, "a", true, NULL, &out, &held), SUB_OK);
   assert_true(held);
-  sub_broker_interest(b, 1, "a", 1, -1);
-  sub_broker_interest(b, 0, "a", 1, 1);
-  sub_broker_interest(b, 0, "a", 1, 1); /* counted: two subscribers */
-  sub_broker_interest(b, 0, "a", 1, -1);
+  sub_fanout_interest(sub_broker_fanout(b), 1, "a", 1, -1);
+  sub_fanout_interest(sub_broker_fanout(b), 0, "a", 1, 1);
+  sub_fanout_interest(sub_broker_fanout(b), 0, "a", 1, 1); /* counted: two subscribers */
+  sub_fanout_interest(sub_broker_fanout(b), 0, "a", 1, -1);
   sub_broker_release(b, h.ev[0], true);
   assert_int_equal(drain(b, 1), 0);
   assert_int_equal(drain(b, 0), 1);
 
-  sub_broker_interest(b, 0, "a", 1, -1); /* back to none */
-  sub_broker_interest(b, 7, "a", 1, 1);  /* no such sink: ignored */
+  sub_fanout_interest(sub_broker_fanout(b), 0, "a", 1, -1); /* back to none */
+  sub_fanout_interest(sub_broker_fanout(b), 7, "a", 1, 1);  /* no such sink: ignored */
   assert_int_equal(pub(b, "a", "1", NULL), SUB_OK);
   assert_int_equal(drain(b, 0) + drain(b, 1), 0);
   sub_broker_free(b);
@@ -1094,7 +1104,7 @@ static void test_broker_all_sinks(void **state)
 {
   (void)state;
   struct sub_broker *b = broker(2, 10, 10);
-  sub_broker_interest(b, 0, "a", 1, 1); /* no-op */
+  sub_fanout_interest(sub_broker_fanout(b), 0, "a", 1, 1); /* no-op */
   assert_int_equal(pub(b, "b", "1", NULL), SUB_OK);
   assert_int_equal(drain(b, 0), 1);
   assert_int_equal(drain(b, 1), 1);
@@ -1112,12 +1122,156 @@ static void test_broker_seed_and_data(void **state)
   assert_int_equal(pub(b, "a.b", "{\"k\":[1,2]}", &out), SUB_OK);
   assert_int_equal(out.seq, 42);
   struct sub_batch batch = {0};
-  assert_int_equal(sub_broker_take(b, 0, &batch), 1);
+  assert_int_equal(sub_fanout_take(sub_broker_fanout(b), 0, &batch), 1);
   size_t len;
   const char *d = sub_event_data(batch.ev[0], &len);
   assert_int_equal(len, 11);
   assert_memory_equal(d, "{\"k\":[1,2]}", 11);
   sub_batch_free(&batch);
+  sub_broker_free(b);
+}
+
+
+/* ---- encodings cached on an event ---- */
+
+static atomic_int encodes;
+
+static struct sub_frame *count_encode(const struct sub_event *ev, void *arg)
+{
+  atomic_fetch_add(&encodes, 1);
+  if(arg) /* a slow encoder: the others must wait, not build their own */
+    usleep(20000);
+  return gw_ws_text_frame(ev->data, ev->data_len);
+}
+
+static struct sub_frame *failing_encode(const struct sub_event *ev, void *arg)
+{
+  (void)ev;
+  (void)arg;
+  atomic_fetch_add(&encodes, 1);
+  return NULL;
+}
+
+struct enc_thread {
+  struct sub_event *ev;
+  struct sub_frame *got;
+};
+
+static void *enc_main(void *arg)
+{
+  struct enc_thread *t = arg;
+  t->got = sub_event_encoded(t->ev, 1, count_encode, "slow");
+  return NULL;
+}
+
+/* Each transport's encoding is built once per event, however many workers
+ * ask at once, and shared; slots are independent; a failed encoding is
+ * tried again; the event holds no transport's bytes until asked. */
+static void test_event_encoded_once(void **state)
+{
+  (void)state;
+  const char *id = "0190a1b2-c3d4-7e5f-8a6b-1c2d3e4f5a6b";
+  struct sub_event *ev = sub_event_new("a.b", 3, 1, id, 0, "[1]", 3);
+  assert_non_null(ev);
+  assert_int_equal(ev->size, sub_event_size(3, 3));
+  for(int i = 0; i < SUB_EVENT_ENCODINGS; i++)
+    assert_null(atomic_load(&ev->enc[i]));
+
+  atomic_store(&encodes, 0);
+  enum { NT = 8 };
+  pthread_t th[NT];
+  struct enc_thread t[NT];
+  for(int i = 0; i < NT; i++) {
+    t[i] = (struct enc_thread){ev, NULL};
+    assert_int_equal(pthread_create(&th[i], NULL, enc_main, &t[i]), 0);
+  }
+  for(int i = 0; i < NT; i++)
+    pthread_join(th[i], NULL);
+  assert_int_equal(atomic_load(&encodes), 1);
+  for(int i = 0; i < NT; i++)
+    assert_ptr_equal(t[i].got, t[0].got);
+  assert_memory_equal(sub_frame_payload(t[0].got), "[1]", 3);
+
+  /* another slot: its own encoding */
+  struct sub_frame *f0 = v1(ev);
+  assert_non_null(f0);
+  assert_ptr_not_equal(f0, t[0].got);
+  assert_ptr_equal(v1(ev), f0);
+
+  /* a failure is not cached */
+  atomic_store(&encodes, 0);
+  assert_null(sub_event_encoded(ev, 2, failing_encode, NULL));
+  assert_null(sub_event_encoded(ev, 2, failing_encode, NULL));
+  assert_int_equal(atomic_load(&encodes), 2);
+  assert_non_null(sub_event_encoded(ev, 2, count_encode, NULL));
+  assert_int_equal(atomic_load(&encodes), 3);
+
+  /* a frame kept past the event stays valid */
+  struct sub_frame *kept = sub_frame_ref(f0);
+  sub_event_unref(ev);
+  assert_memory_equal(sub_frame_payload(kept), "{\"op\":\"event\"", 13);
+  sub_frame_unref(kept);
+}
+
+/* A sink's byte cap counts what it queues: the events' own size. */
+static void test_broker_counts_event_bytes(void **state)
+{
+  (void)state;
+  size_t one = sub_event_size(1, 1);
+  struct sub_broker_cfg cfg = {
+      .nsinks = 1, .sink_max_events = 1000, .sink_max_bytes = 3 * one, .max_topics = 10};
+  struct sub_broker *b = sub_broker_new(&cfg);
+  assert_non_null(b);
+  struct sub_published p;
+  for(int i = 0; i < 3; i++)
+    assert_int_equal(sub_broker_publish(b, "a", 1, "1", 1, &p), SUB_OK);
+  assert_int_equal(sub_broker_publish(b, "a", 1, "1", 1, &p), SUB_EOVERLOADED);
+  struct sub_batch batch = {0};
+  assert_int_equal(sub_fanout_take(sub_broker_fanout(b), 0, &batch), 3);
+  for(size_t i = 0; i < batch.n; i++)
+    assert_int_equal(batch.ev[i]->size, one);
+  sub_batch_free(&batch);
+  assert_int_equal(sub_broker_publish(b, "a", 1, "1", 1, &p), SUB_OK);
+  assert_int_equal(p.seq, 4);
+  sub_broker_free(b);
+}
+
+/* The broker is an engine: its table publishes, holds, seeds and names
+ * its fan-out. */
+static int engine_hold(void *arg, struct sub_event *ev, void *ctx)
+{
+  struct sub_event **slot = arg;
+  assert_string_equal(ctx, "ctx");
+  *slot = ev;
+  return 0;
+}
+
+static void test_broker_engine(void **state)
+{
+  (void)state;
+  struct sub_broker *b = broker(1, 100, 100);
+  struct sub_engine *e = sub_broker_engine(b);
+  assert_string_equal(e->ops->name, "embedded");
+  assert_ptr_equal(sub_engine_fanout(e), sub_broker_fanout(b));
+  assert_int_equal(sub_engine_seed(e, "t", 1, 9), 0);
+  struct sub_published out;
+  bool held;
+  struct sub_publish p = {.topic = "t", .topic_len = 1, .data = "2", .data_len = 1};
+  assert_int_equal(sub_engine_publish(e, &p, &out, &held), SUB_OK);
+  assert_false(held);
+  assert_int_equal(out.seq, 10);
+  struct sub_event *kept = NULL;
+  sub_engine_set_hold(e, engine_hold, &kept);
+  p.hold = true;
+  p.ctx = "ctx";
+  assert_int_equal(sub_engine_publish(e, &p, &out, &held), SUB_OK);
+  assert_true(held);
+  assert_int_equal(out.seq, 11);
+  assert_non_null(kept);
+  assert_int_equal(drain(b, 0), 1); /* the held one is not there yet */
+  sub_engine_release(e, kept, true);
+  assert_int_equal(drain(b, 0), 1);
+  assert_int_equal(e->ops->topics(e), 1);
   sub_broker_free(b);
 }
 
@@ -1146,6 +1300,9 @@ int main(void)
       cmocka_unit_test(test_broker_idle_sinks),
       cmocka_unit_test(test_broker_all_sinks),
       cmocka_unit_test(test_broker_seed_and_data),
+      cmocka_unit_test(test_event_encoded_once),
+      cmocka_unit_test(test_broker_counts_event_bytes),
+      cmocka_unit_test(test_broker_engine),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,110 @@
+#ifndef HERALD_ENGINE_H
+#define HERALD_ENGINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "event.h"
+
+/* The engine: what turns an accepted publish into an event with its id
+ * and per-topic seq and hands it to the local fan-out, holding it first
+ * when it must be made durable. The embedded engine (broker.c) keeps the
+ * seq counters in process; a distributed engine (NATS JetStream, a later
+ * issue) implements the same table. docs/internals/engine.md says what an
+ * implementation must guarantee. */
+
+enum sub_err {
+  SUB_OK = 0,
+  SUB_ENOMEM,         /* out of memory */
+  SUB_EOVERLOADED,    /* a sink's queue is over its cap: workers fall behind */
+  SUB_ETOOMANYTOPICS, /* the topic table is full */
+  SUB_EINVAL,         /* not a valid concrete topic */
+};
+
+/* Returns a short, stable, lower-case name for the error. */
+const char *sub_err_name(enum sub_err e);
+
+/* What a publish got: its id, seq and time. */
+struct sub_published {
+  char id[SUB_ID_LEN + 1];
+  uint64_t seq;
+  uint64_t ms;
+};
+
+/* One publish as the engine takes it. */
+struct sub_publish {
+  const char *topic;
+  size_t topic_len;
+  const char *data; /* the data's JSON text */
+  size_t data_len;
+  bool hold; /* hold the event (to make it durable) before delivering it */
+  void *ctx; /* handed to the hold callback with the event */
+};
+
+/* Takes a held event: called under the topic's lock, so the held events of
+ * one topic arrive in seq order. It owns the reference passed and must later
+ * hand the event to sub_engine_release. Returns 0, or -1 to refuse it (the
+ * publish then fails with SUB_EOVERLOADED and gives its seq back). */
+typedef int (*sub_hold_fn)(void *arg, struct sub_event *ev, void *ctx);
+
+struct sub_engine;
+struct sub_fanout;
+
+struct sub_engine_ops {
+  const char *name;
+  /* Publishes p on its concrete topic: gives it the topic's next seq, and
+   * queues it to the fan-out, or, when p->hold (or an earlier event of the
+   * topic is still held), passes it to the hold callback with p->ctx and sets
+   * *held. On SUB_OK fills *out (before the hold callback runs); on error
+   * nothing was queued and no seq was used. Thread-safe. */
+  enum sub_err (*publish)(struct sub_engine *e, const struct sub_publish *p,
+                          struct sub_published *out, bool *held);
+  /* Ends the hold of an event (consuming its reference): delivers it when
+   * `deliver`, else drops it (its seq stays unused). Held events of a topic
+   * are released in the order they were held. */
+  void (*release)(struct sub_engine *e, struct sub_event *ev, bool deliver);
+  /* Sets the hold callback (NULL: publishes are never held). */
+  void (*set_hold)(struct sub_engine *e, sub_hold_fn hold, void *arg);
+  /* Raises a topic's seq counter to at least seq (from a durable store at
+   * start, before any publish). Returns 0, or -1. */
+  int (*seed)(struct sub_engine *e, const char *topic, size_t topic_len, uint64_t seq);
+  /* The local fan-out the engine delivers into (the client workers' queues). */
+  struct sub_fanout *(*fanout)(struct sub_engine *e);
+  /* Distinct topics with a seq counter. */
+  size_t (*topics)(struct sub_engine *e);
+};
+
+/* An engine is this table first in its own struct. */
+struct sub_engine {
+  const struct sub_engine_ops *ops;
+};
+
+static inline enum sub_err sub_engine_publish(struct sub_engine *e, const struct sub_publish *p,
+                                              struct sub_published *out, bool *held)
+{
+  return e->ops->publish(e, p, out, held);
+}
+
+static inline void sub_engine_release(struct sub_engine *e, struct sub_event *ev, bool deliver)
+{
+  e->ops->release(e, ev, deliver);
+}
+
+static inline void sub_engine_set_hold(struct sub_engine *e, sub_hold_fn hold, void *arg)
+{
+  e->ops->set_hold(e, hold, arg);
+}
+
+static inline int sub_engine_seed(struct sub_engine *e, const char *topic, size_t len,
+                                  uint64_t seq)
+{
+  return e->ops->seed(e, topic, len, seq);
+}
+
+static inline struct sub_fanout *sub_engine_fanout(struct sub_engine *e)
+{
+  return e->ops->fanout(e);
+}
+
+#endif
