@@ -41,6 +41,8 @@ const char *sub_err_name(enum sub_err e)
   case SUB_EOVERLOADED: return "overloaded";
   case SUB_ETOOMANYTOPICS: return "too_many_topics";
   case SUB_EINVAL: return "invalid_topic";
+  case SUB_ESTOREFULL: return "store_full";
+  case SUB_ESTORE: return "store_failed";
   }
   return "unknown";
 }

@@ -20,6 +20,8 @@ enum sub_err {
   SUB_EOVERLOADED,    /* a sink's queue is over its cap: workers fall behind */
   SUB_ETOOMANYTOPICS, /* the topic table is full */
   SUB_EINVAL,         /* not a valid concrete topic */
+  SUB_ESTOREFULL,     /* the durable store is full */
+  SUB_ESTORE,         /* the durable store failed */
 };
 
 /* Returns a short, stable, lower-case name for the error. */
@@ -40,6 +42,18 @@ struct sub_publish {
   size_t data_len;
   bool hold; /* hold the event (to make it durable) before delivering it */
   void *ctx; /* handed to the hold callback with the event */
+};
+
+/* What a publisher hands, as sub_publish.ctx, with a publish it asks to
+ * hold, and how the holder (the one who makes the event durable: the
+ * webhooks store in the embedded engine) reports back. */
+struct sub_hold_req {
+  const char *idem_key; /* record this Idempotency-Key with the event, or NULL */
+  unsigned char idem_hash[32];
+  /* Called once, from the holder's thread, when the hold ends: SUB_OK when
+   * the event is durable (then delivered), SUB_ESTOREFULL or SUB_ESTORE when
+   * it could not be stored (then dropped). */
+  void (*done)(struct sub_hold_req *r, enum sub_err result);
 };
 
 /* Takes a held event: called under the topic's lock, so the held events of

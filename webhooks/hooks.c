@@ -1179,6 +1179,8 @@ enum hook_pub_state hook_publish(struct hook_service *h, struct hook_publish *p)
   case SUB_ETOOMANYTOPICS:
     return pub_fail(p, 503, "too_many_topics", "the topic table is full (broker.max_topics)");
   case SUB_EINVAL: return pub_fail(p, 400, "invalid_topic", "invalid topic");
+  case SUB_ESTOREFULL:
+  case SUB_ESTORE:
   case SUB_ENOMEM: break;
   }
   return pub_fail(p, 500, "internal_error", "out of memory");

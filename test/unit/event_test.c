@@ -443,6 +443,8 @@ static void test_err_names(void **state)
   assert_string_equal(sub_err_name(SUB_EOVERLOADED), "overloaded");
   assert_string_equal(sub_err_name(SUB_ETOOMANYTOPICS), "too_many_topics");
   assert_string_equal(sub_err_name(SUB_EINVAL), "invalid_topic");
+  assert_string_equal(sub_err_name(SUB_ESTOREFULL), "store_full");
+  assert_string_equal(sub_err_name(SUB_ESTORE), "store_failed");
   assert_string_equal(sub_err_name((enum sub_err)99), "unknown");
 }
 

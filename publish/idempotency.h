@@ -1,0 +1,51 @@
+#ifndef HERALD_IDEMPOTENCY_H
+#define HERALD_IDEMPOTENCY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "engine.h"
+
+/* Idempotent publishing (the Idempotency-Key header): a key names one
+ * publish; the same key with the same topic and data within the TTL gets
+ * the first answer again, with another topic or data a conflict. The keys
+ * being published right now are claimed in memory, so two requests with
+ * one key never both publish; the keys published are recorded by the
+ * engine's durable store, in the same commit as their event. */
+
+#define PUB_IDEM_KEY_MAX 255
+#define PUB_IDEM_HASH_LEN 32
+
+/* True when `key` is a usable Idempotency-Key: 1..255 visible ASCII bytes. */
+bool pub_idem_key_valid(const char *key);
+
+/* The request hash a key is bound to: SHA-256 of topic, "\n" and data.
+ * Returns 0, or -1 when out of memory. */
+int pub_idem_hash(const char *topic, size_t topic_len, const char *data, size_t data_len,
+                  unsigned char out[PUB_IDEM_HASH_LEN]);
+
+/* Where recorded keys are found again: the durable store. */
+struct pub_idem_store {
+  /* Looks `key` up among the keys recorded at or after min_ms. Returns 1
+   * when found (hash and the first publish's id, seq and ms filled), 0 when
+   * not, -1 when the store could not be read. Thread-safe. */
+  int (*lookup)(void *arg, const char *key, int64_t min_ms, unsigned char hash[PUB_IDEM_HASH_LEN],
+                struct sub_published *first);
+  void *arg;
+};
+
+/* The keys in progress. */
+struct pub_claims;
+
+struct pub_claims *pub_claims_new(void);
+void pub_claims_free(struct pub_claims *c);
+/* Claims key for one publish. Returns true, or false when it is claimed
+ * already (or out of memory). Thread-safe. */
+bool pub_claims_take(struct pub_claims *c, const char *key);
+/* Gives a claimed key back. */
+void pub_claims_release(struct pub_claims *c, const char *key);
+/* Keys claimed now (for tests). */
+size_t pub_claims_count(struct pub_claims *c);
+
+#endif
