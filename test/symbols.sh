@@ -28,8 +28,12 @@ for spec in "$@"; do
   bad=()
   accepted=()
   for s in $syms; do
-    case $s in "$prefix"*) continue ;; esac
-    if grep -qxF "$lib $s" <<<"$allowed"; then
+    # AddressSanitizer's ODR indicator for a global (gcc __odr_asan.NAME,
+    # clang __odr_asan_gen_NAME): judged by the global's own name
+    name=${s#__odr_asan.}
+    name=${name#__odr_asan_gen_}
+    case $name in "$prefix"*) continue ;; esac
+    if grep -qxF "$lib $name" <<<"$allowed"; then
       accepted+=("$s")
     else
       bad+=("$s")
