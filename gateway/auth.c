@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "topic.h"
+#include "util/hex.h"
 
 /* A JWT verification key, pinned to one algorithm: a token whose header names
  * another is never checked against it (no `none`, no HS256 signed with an
@@ -124,20 +125,7 @@ int gw_auth_hash_key(const char *key, size_t len, char out[65])
   unsigned int mdlen = 0;
   if(!EVP_Digest(key, len, md, &mdlen, EVP_sha256(), NULL) || mdlen != 32)
     return -1;
-  for(int i = 0; i < 32; i++)
-    snprintf(out + 2 * i, 3, "%02x", md[i]);
-  return 0;
-}
-
-static int hexval(char c)
-{
-  if(c >= '0' && c <= '9')
-    return c - '0';
-  if(c >= 'a' && c <= 'f')
-    return c - 'a' + 10;
-  if(c >= 'A' && c <= 'F')
-    return c - 'A' + 10;
-  return -1;
+  return util_hex_encode(out, 65, md, sizeof(md));
 }
 
 static int load_api_keys(struct gw_auth *a, const struct gw_config *cfg,
@@ -176,12 +164,8 @@ static int load_api_keys(struct gw_auth *a, const struct gw_config *cfg,
                              "auth.api_keys[%zu].sha256: 64 hex digits, the SHA-256 of the key "
                              "(print it with: heraldd --hash-key < keyfile)",
                              i);
-    for(int b = 0; b < 32; b++) {
-      int hi = hexval(hash[2 * b]), lo = hexval(hash[2 * b + 1]);
-      if(hi < 0 || lo < 0)
-        return gw_config_error(err, "auth.api_keys[%zu].sha256: not a hex digit", i);
-      k->hash[b] = (unsigned char)(hi << 4 | lo);
-    }
+    if(util_hex_decode(k->hash, sizeof(k->hash), hash, 64) != 32)
+      return gw_config_error(err, "auth.api_keys[%zu].sha256: not a hex digit", i);
     for(size_t j = 0; j < i; j++)
       if(memcmp(a->keys[j].hash, k->hash, 32) == 0)
         return gw_config_error(err, "auth.api_keys[%zu].sha256: the same key as \"%s\"", i,

@@ -44,7 +44,7 @@ static const char *check_listen(const char *v)
 
 static const char *check_level(const char *v)
 {
-  enum gw_log_level l;
+  enum util_log_level l;
   return gw_log_parse_level(v, &l) ? "must be one of debug, info, warn, error" : NULL;
 }
 

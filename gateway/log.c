@@ -12,28 +12,28 @@
 static atomic_int min_level = GW_LOG_INFO;
 static const char *const names[] = {"debug", "info", "warn", "error"};
 
-void gw_log_set_level(enum gw_log_level level)
+void gw_log_set_level(enum util_log_level level)
 {
   atomic_store(&min_level, (int)level);
 }
 
-enum gw_log_level gw_log_get_level(void)
+enum util_log_level gw_log_get_level(void)
 {
-  return (enum gw_log_level)atomic_load(&min_level);
+  return (enum util_log_level)atomic_load(&min_level);
 }
 
-int gw_log_parse_level(const char *s, enum gw_log_level *out)
+int gw_log_parse_level(const char *s, enum util_log_level *out)
 {
   for(int i = 0; i < 4; i++) {
     if(strcmp(s, names[i]) == 0) {
-      *out = (enum gw_log_level)i;
+      *out = (enum util_log_level)i;
       return 0;
     }
   }
   return -1;
 }
 
-static void vlog(enum gw_log_level level, const char *event, const char *fmt, va_list ap)
+static void vlog(enum util_log_level level, const char *event, const char *fmt, va_list ap)
 {
   if((int)level < atomic_load(&min_level))
     return;
@@ -56,7 +56,7 @@ static void vlog(enum gw_log_level level, const char *event, const char *fmt, va
   (void)w;
 }
 
-void gw_log(enum gw_log_level level, const char *event, const char *fmt, ...)
+void gw_log(enum util_log_level level, const char *event, const char *fmt, ...)
 {
   va_list ap;
   va_start(ap, fmt);

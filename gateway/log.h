@@ -6,17 +6,23 @@
  * Lines are written whole (one write), so threads never interleave them.
  * Never log a secret. */
 
-enum gw_log_level { GW_LOG_DEBUG, GW_LOG_INFO, GW_LOG_WARN, GW_LOG_ERROR };
+#include "util/log_level.h"
 
-void gw_log_set_level(enum gw_log_level level);
-enum gw_log_level gw_log_get_level(void);
+/* The levels are util's (one enum for every module); these names stay. */
+#define GW_LOG_DEBUG UTIL_LOG_DEBUG
+#define GW_LOG_INFO UTIL_LOG_INFO
+#define GW_LOG_WARN UTIL_LOG_WARN
+#define GW_LOG_ERROR UTIL_LOG_ERROR
+
+void gw_log_set_level(enum util_log_level level);
+enum util_log_level gw_log_get_level(void);
 /* Parses "debug", "info", "warn" or "error". Returns 0, or -1 if unknown. */
-int gw_log_parse_level(const char *s, enum gw_log_level *out);
+int gw_log_parse_level(const char *s, enum util_log_level *out);
 
 /* `event` is a short snake_case name; `fmt` adds further key=value fields
  * (may be NULL). Values with spaces should be quoted by the caller (%s with
  * gw_log_quote is not needed for the ones Herald logs). */
-void gw_log(enum gw_log_level level, const char *event, const char *fmt, ...)
+void gw_log(enum util_log_level level, const char *event, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 #define gw_debug(ev, ...) gw_log(GW_LOG_DEBUG, ev, __VA_ARGS__)

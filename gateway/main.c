@@ -66,7 +66,7 @@ static int mkdir_p(const char *dir)
 
 static void hooks_log(int level, const char *event, const char *fields)
 {
-  gw_log((enum gw_log_level)level, event, fields ? "%s" : NULL, fields);
+  gw_log((enum util_log_level)level, event, fields ? "%s" : NULL, fields);
 }
 
 /* Fills the webhooks service's settings from the configuration. */
@@ -220,7 +220,7 @@ int main(int argc, char **argv)
     return 0;
   }
 
-  enum gw_log_level level;
+  enum util_log_level level;
   gw_log_parse_level(cfg.log_level, &level);
   gw_log_set_level(level);
   gw_log_hook_lws();

@@ -1,7 +1,5 @@
 #include "rate.h"
 
-#include <time.h>
-
 void gw_bucket_init(struct gw_bucket *b, double rate, double burst, int64_t now_us)
 {
   b->rate = rate;
@@ -29,11 +27,4 @@ int64_t gw_bucket_take(struct gw_bucket *b, int64_t now_us)
   if((double)ms < exact) /* rounded up: a token is there after the wait */
     ms++;
   return ms < 1 ? 1 : ms;
-}
-
-int64_t gw_now_us(void)
-{
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }

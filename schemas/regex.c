@@ -37,6 +37,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/hex.h"
+
 /* Enough for any sane pattern, small enough that a catastrophic one stops
  * well under a second (JIT and interpreter both count against it). */
 #define REGEX_MATCH_LIMIT 1000000u
@@ -153,17 +155,6 @@ static void fail(struct xlate *x, size_t at, const char *why)
   }
 }
 
-static int hexval(char c)
-{
-  if(c >= '0' && c <= '9')
-    return c - '0';
-  if(c >= 'a' && c <= 'f')
-    return c - 'a' + 10;
-  if(c >= 'A' && c <= 'F')
-    return c - 'A' + 10;
-  return -1;
-}
-
 /* The value of the four hex digits at x->pat[at..at+4), or -1. */
 static long hex4(const struct xlate *x, size_t at)
 {
@@ -171,7 +162,7 @@ static long hex4(const struct xlate *x, size_t at)
     return -1;
   long v = 0;
   for(size_t k = 0; k < 4; k++) {
-    int h = hexval(x->pat[at + k]);
+    int h = util_hexval(x->pat[at + k]);
     if(h < 0)
       return -1;
     v = v * 16 + h;

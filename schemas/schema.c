@@ -32,6 +32,7 @@
 
 #include "format.h"
 #include "regex.h"
+#include "util/hex.h"
 
 extern const char schema_meta_draft07[];
 extern const size_t schema_meta_draft07_len;
@@ -583,7 +584,6 @@ static int add_document(struct compiler *c, json_t *doc, const char *uri)
   return c->failed ? -1 : 0;
 }
 
-static int hexval(char ch);
 static char *percent_decode(struct compiler *c, const char *s);
 
 /* True when some '/'-separated segment of path is "..". */
@@ -649,17 +649,6 @@ static int load_document(struct compiler *c, const char *uri)
   return rc;
 }
 
-static int hexval(char ch)
-{
-  if(ch >= '0' && ch <= '9')
-    return ch - '0';
-  if(ch >= 'a' && ch <= 'f')
-    return ch - 'a' + 10;
-  if(ch >= 'A' && ch <= 'F')
-    return ch - 'A' + 10;
-  return -1;
-}
-
 /* Decodes %XX escapes of a URI fragment into an arena string. */
 static char *percent_decode(struct compiler *c, const char *s)
 {
@@ -670,8 +659,8 @@ static char *percent_decode(struct compiler *c, const char *s)
     return NULL;
   }
   for(size_t i = 0; i < len; i++) {
-    if(s[i] == '%' && i + 2 < len && hexval(s[i + 1]) >= 0 && hexval(s[i + 2]) >= 0) {
-      *o++ = (char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
+    if(s[i] == '%' && i + 2 < len && util_hexval(s[i + 1]) >= 0 && util_hexval(s[i + 2]) >= 0) {
+      *o++ = (char)(util_hexval(s[i + 1]) * 16 + util_hexval(s[i + 2]));
       i += 2;
     } else {
       *o++ = s[i];
