@@ -400,7 +400,10 @@ static void test_publish(void **state)
 static void test_encode(void **state)
 {
   (void)state;
-  struct sub_event *ev = sub_event_new("a.b", 3, 1, "01J0000000000000000000EVT1", 1, "{}", 2);
+  char id[SUB_ID_LEN + 1];
+  memset(id, '0', SUB_ID_LEN);
+  id[SUB_ID_LEN] = '\0';
+  struct sub_event *ev = sub_event_new("a.b", 3, 1, id, 1, "{}", 2);
   assert_non_null(ev);
   struct sub_frame *f = gw_v1_encode(ev);
   assert_ptr_equal(f, ev->frame); /* built once, shared */
