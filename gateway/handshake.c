@@ -1,0 +1,120 @@
+#include "handshake.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "auth.h"
+#include "client_internal.h"
+#include "log.h"
+#include "net.h"
+
+/* True when the handshake may go on as far as its Origin goes: no Origin
+ * (not a browser), one listed in client.allowed_origins ("*": any), or with
+ * no list, the page's own origin (Origin's host equal to the Host header). */
+static bool origin_allowed(const struct gw_client_port *cp, struct lws *wsi)
+{
+  char origin[256], host[256];
+  if(lws_hdr_total_length(wsi, WSI_TOKEN_ORIGIN) == 0)
+    return true;
+  if(lws_hdr_copy(wsi, origin, sizeof(origin), WSI_TOKEN_ORIGIN) <= 0)
+    return false;
+  json_t *list = cp->cfg->client_allowed_origins;
+  if(list && json_array_size(list)) {
+    size_t i;
+    json_t *v;
+    json_array_foreach(list, i, v)
+    {
+      const char *o = json_string_value(v);
+      if(o && (strcmp(o, "*") == 0 || strcmp(o, origin) == 0))
+        return true;
+    }
+    return false;
+  }
+  if(lws_hdr_copy(wsi, host, sizeof(host), WSI_TOKEN_HOST) <= 0)
+    return false;
+  const char *rest = strncasecmp(origin, "http://", 7) == 0    ? origin + 7
+                     : strncasecmp(origin, "https://", 8) == 0 ? origin + 8
+                                                              : NULL;
+  return rest && strcasecmp(rest, host) == 0;
+}
+
+/* Open on loopback: a page whose name was re-pointed at 127.0.0.1 (DNS
+ * rebinding) passes the same-origin check, but not this one. True when the
+ * Host header is absent or a loopback name. */
+static bool host_allowed(struct lws *wsi)
+{
+  char host[256];
+  int n = lws_hdr_copy(wsi, host, sizeof(host), WSI_TOKEN_HOST);
+  return n == 0 || (n > 0 && gw_host_is_loopback(host));
+}
+
+/* Copies the handshake's token (Authorization: Bearer, else ?token=) into
+ * buf. Returns its length, 0 when there is none, -1 when malformed. */
+static int handshake_token(struct lws *wsi, char *buf, int size)
+{
+  int n = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_AUTHORIZATION);
+  if(n > 0) {
+    if(n >= size || lws_hdr_copy(wsi, buf, size, WSI_TOKEN_HTTP_AUTHORIZATION) != n ||
+       strncasecmp(buf, "Bearer ", 7) != 0)
+      return -1;
+    const char *t = buf + 7;
+    while(*t == ' ')
+      t++;
+    n = (int)strlen(t);
+    if(n == 0) /* "Bearer " and nothing: malformed, not anonymous */
+      return -1;
+    memmove(buf, t, (size_t)n + 1);
+    return n;
+  }
+  const char *t = lws_get_urlarg_by_name(wsi, "token=", buf, size);
+  if(!t)
+    return 0;
+  n = (int)strlen(t);
+  memmove(buf, t, (size_t)n + 1);
+  return n;
+}
+
+/* Verifies the handshake's token, if any, and leaves its identity on the
+ * socket. Returns 0, or 401. */
+static int token_check(struct gw_worker *w, struct lws *wsi)
+{
+  /* bigger than any token taken, so a longer one is seen (and refused)
+   * rather than taken for no token: lws finds no argument that does not fit */
+  static _Thread_local char token[2 * GW_TOKEN_MAX + 4096];
+  int n = handshake_token(wsi, token, (int)sizeof(token));
+  if(n == 0)
+    return 0;
+  struct gw_sock_info *si = lws_get_opaque_user_data(wsi);
+  struct gw_identity *id = calloc(1, sizeof(*id));
+  char why[GW_AUTH_WHY_MAX] = "the Authorization header is not Bearer <token>";
+  if(!si || !id || n < 0 ||
+     gw_auth_verify(w->cp->auth, token, (size_t)n, (long long)time(NULL), id, why)) {
+    free(id);
+    if(gw_log_now(&w->last_refused_log))
+      gw_info("client_refused", "worker=%d status=401 reason=\"%s\"", w->idx, why);
+    return HTTP_STATUS_UNAUTHORIZED;
+  }
+  if(si->id) { /* a second upgrade request on the socket */
+    gw_identity_clear(si->id);
+    free(si->id);
+  }
+  si->id = id;
+  return 0;
+}
+
+int gw_handshake_check(struct gw_worker *w, struct lws *wsi)
+{
+  struct gw_client_port *cp = w->cp;
+  if(cp->open_loopback && !host_allowed(wsi)) {
+    if(gw_log_now(&w->last_refused_log))
+      gw_info("client_refused", "worker=%d status=403 reason=host_not_loopback", w->idx);
+    return HTTP_STATUS_FORBIDDEN;
+  }
+  if(!origin_allowed(cp, wsi)) {
+    if(gw_log_now(&w->last_refused_log))
+      gw_info("client_refused", "worker=%d status=403 reason=origin", w->idx);
+    return HTTP_STATUS_FORBIDDEN;
+  }
+  return token_check(w, wsi);
+}

@@ -1,0 +1,263 @@
+#include "herald_v1.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "client_port.h"
+#include "log.h"
+#include "protocol.h"
+#include "topic_rules.h"
+
+#define CLOSE_POLICY_VIOLATION 1008 /* RFC 6455 */
+
+/* True at most once a second per *last: for log lines a client can cause
+ * at will. */
+static bool log_now(time_t *last)
+{
+  time_t now = time(NULL);
+  if(now == *last)
+    return false;
+  *last = now;
+  return true;
+}
+
+/* Refuses a subscribe or publish (op) the grants do not cover. */
+static void reply_forbidden(const struct gw_v1_out *out, struct gw_session *s, const char *id,
+                            const char *op, const char *topic)
+{
+  char msg[SUB_TOPIC_MAX + 96];
+  snprintf(msg, sizeof(msg), "%s %s is not granted to this connection%s",
+           op[0] == 's' ? "subscribing to" : "publishing on", topic,
+           s->authed ? "" : " (anonymous: authenticate with a token)");
+  gw_info("client_forbidden", "worker=%d sub=%s op=%s topic=%s", s->env->worker,
+          gw_session_who(s), op, topic);
+  out->send(s, gw_reply_error(id, "forbidden", msg));
+}
+
+static void handle_subscribe(const struct gw_v1_out *out, struct gw_session *s,
+                             const struct gw_msg *m)
+{
+  if(!gw_grants_can_subscribe(gw_session_grants(s), m->topic)) {
+    reply_forbidden(out, s, m->id, "subscribe", m->topic);
+    return;
+  }
+  switch(gw_session_subscribe(s, m->topic, m->topic_len)) {
+  case GW_SUB_ADDED:
+  case GW_SUB_EXISTS: /* already subscribed: nothing to do */
+    out->send(s, gw_reply_ack(m->id));
+    break;
+  case GW_SUB_FULL: {
+    char msg[96];
+    snprintf(msg, sizeof(msg), "at most %d subscriptions per connection",
+             s->env->cfg->client_max_subscriptions);
+    out->send(s, gw_reply_error(m->id, "too_many_subscriptions", msg));
+    break;
+  }
+  case GW_SUB_NOMEM: out->send(s, gw_reply_error(m->id, "internal_error", "out of memory")); break;
+  }
+}
+
+static void handle_unsubscribe(const struct gw_v1_out *out, struct gw_session *s,
+                               const struct gw_msg *m)
+{
+  gw_session_unsubscribe(s, m->topic);
+  out->send(s, gw_reply_ack(m->id)); /* unsubscribing twice is not an error */
+}
+
+/* Checks the publish against the topic rules. Returns true when it may go
+ * on; otherwise it was answered. */
+static bool rules_ok(const struct gw_v1_out *out, struct gw_session *s, const struct gw_msg *m)
+{
+  const struct gw_rules *rules = s->env->rules;
+  if(!gw_rules_active(rules))
+    return true;
+  struct schema_result res;
+  const char *rule;
+  switch(gw_rules_check(rules, m->topic, m->data_value, &res, &rule)) {
+  case GW_VERDICT_OK: return true;
+  case GW_VERDICT_UNKNOWN_TOPIC:
+    out->send(s, gw_reply_error(m->id, "unknown_topic",
+                                "no topic rule matches this topic (schemas.unmatched_topics is "
+                                "\"reject\")"));
+    return false;
+  case GW_VERDICT_INVALID: {
+    char msg[SUB_TOPIC_MAX + 64];
+    snprintf(msg, sizeof(msg), "data does not match the schema of topic rule \"%s\"", rule);
+    gw_debug("publish_rejected", "source=ws topic=%s rule=%s errors=%zu", m->topic, rule,
+             res.count);
+    out->send(s, gw_reply_schema_violation(m->id, msg, gw_rules_errors_json(&res), res.truncated));
+    return false;
+  }
+  }
+  return true;
+}
+
+static void handle_publish(const struct gw_v1_out *out, struct gw_session *s,
+                           const struct gw_msg *m)
+{
+  if(!gw_grants_can_publish(gw_session_grants(s), m->topic)) {
+    reply_forbidden(out, s, m->id, "publish", m->topic);
+    return;
+  }
+  if(!rules_ok(out, s, m))
+    return;
+  struct gw_v1_publish req = {m->id, m->topic, m->topic_len, m->data, m->data_len};
+  switch(out->publish(s, &req)) {
+  case GW_V1_PUB_TAKEN: break;
+  case GW_V1_PUB_BUSY:
+    out->send(s, gw_reply_error(m->id, "overloaded",
+                                "too many publishes of this connection are waiting to be "
+                                "stored; wait for their acks"));
+    break;
+  case GW_V1_PUB_NOMEM:
+    out->send(s, gw_reply_error(m->id, "internal_error", "out of memory"));
+    break;
+  }
+}
+
+void gw_v1_published(const struct gw_v1_out *out, struct gw_session *s,
+                     const struct gw_v1_published *r)
+{
+  if(r->ok) {
+    out->send(s, gw_reply_ack_publish(r->id, r->event_id, r->seq));
+    return;
+  }
+  gw_warn("publish_failed", "source=ws topic=%s error=%s", r->topic, r->error_code);
+  out->send(s, gw_reply_error(r->id, r->error_code, r->error_message));
+}
+
+struct revoke_ctx {
+  const struct gw_v1_out *out;
+  struct gw_session *s;
+  const char *id;
+};
+
+/* Tells the client about a subscription its new token dropped. */
+static void revoked(void *arg, const char *pattern)
+{
+  struct revoke_ctx *r = arg;
+  char msg[SUB_TOPIC_MAX + 96];
+  snprintf(msg, sizeof(msg), "subscription %s dropped: the new token does not grant it", pattern);
+  r->out->send(r->s, gw_reply_error(r->id, "forbidden", msg));
+}
+
+/* {"op":"auth","token":...}: a first token, or a fresh one before the
+ * current one expires. A refused token changes nothing. */
+static void handle_auth(const struct gw_v1_out *out, struct gw_session *s, const struct gw_msg *m)
+{
+  struct gw_identity id;
+  char why[GW_AUTH_WHY_MAX];
+  if(gw_auth_verify(s->env->auth, m->token, m->token_len, (long long)time(NULL), &id, why)) {
+    if(log_now(&s->env->last_auth_log))
+      gw_info("client_auth_failed", "worker=%d reason=\"%s\"", s->env->worker, why);
+    out->send(s, gw_reply_error(m->id, "invalid_token", why));
+    return;
+  }
+  gw_session_authenticate(s, &id);
+  gw_debug("client_authenticated", "worker=%d sub=%s exp=%lld", s->env->worker,
+           gw_session_who(s), s->id.exp);
+  if(s->npatterns) {
+    struct revoke_ctx r = {out, s, m->id};
+    gw_session_revoke(s, revoked, &r);
+  }
+  out->send(s, gw_reply_ack(m->id));
+}
+
+/* Charges one message to the session's bucket. Returns true when it may
+ * be handled; otherwise it was answered (or the connection is closing). */
+static bool rate_ok(const struct gw_v1_out *out, struct gw_session *s, const char *id)
+{
+  const struct gw_config *cfg = s->env->cfg;
+  int64_t wait_ms;
+  switch(gw_session_rate(s, gw_now_us(), &wait_ms)) {
+  case GW_RATE_OK: return true;
+  case GW_RATE_CLOSE:
+    gw_warn("client_rate_closed", "worker=%d refused=%d", s->env->worker, s->refused);
+    out->close(s, CLOSE_POLICY_VIOLATION, "rate limit exceeded", true);
+    return false;
+  case GW_RATE_REFUSED: break;
+  }
+  if(s->refused == 1)
+    gw_info("client_rate_limited", "worker=%d rate_per_s=%d", s->env->worker,
+            cfg->client_rate_per_s);
+  char msg[128];
+  snprintf(msg, sizeof(msg),
+           "more than %d messages a second (burst %d): wait %lld ms; the connection closes "
+           "if this goes on",
+           cfg->client_rate_per_s, cfg->client_rate_burst, (long long)wait_ms);
+  out->send(s, gw_reply_error(id, "rate_limited", msg));
+  return false;
+}
+
+/* When the session's token has expired at `wall`: answers token_expired
+ * (with the request id, if any) and closes with 4001. Returns true when it
+ * did. */
+static bool close_if_expired(const struct gw_v1_out *out, struct gw_session *s, const char *id,
+                             long long wall)
+{
+  if(!gw_session_expired(s, wall))
+    return false;
+  gw_info("client_token_expired", "worker=%d sub=%s", s->env->worker, gw_session_who(s));
+  out->send(s, gw_reply_error(id, "token_expired",
+                              "the token has expired: send an auth message with a fresh token "
+                              "before exp"));
+  out->close(s, GW_CLOSE_TOKEN_EXPIRED, "token expired", true);
+  return true;
+}
+
+/* The dispatch of one parsed message. */
+static void handle_op(const struct gw_v1_out *out, struct gw_session *s, const struct gw_msg *m)
+{
+  switch(m->op) {
+  case GW_OP_SUBSCRIBE: handle_subscribe(out, s, m); break;
+  case GW_OP_UNSUBSCRIBE: handle_unsubscribe(out, s, m); break;
+  case GW_OP_PUBLISH: handle_publish(out, s, m); break;
+  case GW_OP_PING: out->send(s, gw_reply_pong(m->id)); break;
+  case GW_OP_AUTH: handle_auth(out, s, m); break;
+  }
+}
+
+void gw_v1_message(const struct gw_v1_out *out, struct gw_session *s, const char *buf,
+                   size_t len, bool binary)
+{
+  if(binary) {
+    if(rate_ok(out, s, NULL))
+      out->send(s, gw_reply_error(NULL, "unsupported_frame",
+                                  "binary frames are not supported: send JSON text frames"));
+    return;
+  }
+  struct gw_msg m;
+  struct gw_proto_err err;
+  int bad = gw_proto_parse(buf, len, &m, &err);
+  if(!rate_ok(out, s, bad ? (err.has_id ? err.id : NULL) : m.id)) {
+    if(!bad)
+      gw_msg_clear(&m);
+    return;
+  }
+  if(bad) {
+    gw_debug("client_bad_message", "worker=%d code=%s", s->env->worker, err.code);
+    out->send(s, gw_reply_error(err.has_id ? err.id : NULL, err.code, err.message));
+    return;
+  }
+  /* expired since the last tick: nothing more on this token but a new one */
+  if(m.op == GW_OP_AUTH || !close_if_expired(out, s, m.id, (long long)time(NULL)))
+    handle_op(out, s, &m);
+  gw_msg_clear(&m);
+}
+
+bool gw_v1_tick(const struct gw_v1_out *out, struct gw_session *s, int64_t now_us, long long wall)
+{
+  if(gw_session_auth_overdue(s, now_us)) {
+    gw_info("client_auth_timeout", "worker=%d timeout_ms=%d", s->env->worker,
+            s->env->cfg->auth_timeout_ms);
+    out->send(s, gw_reply_error(NULL, "auth_timeout",
+                                "no auth message with a valid token in time "
+                                "(auth.timeout_ms)"));
+    out->close(s, GW_CLOSE_AUTH_TIMEOUT, "authentication timeout", true);
+    return true;
+  }
+  return close_if_expired(out, s, NULL, wall);
+}
+
+

@@ -1,0 +1,116 @@
+#ifndef HERALD_SESSION_H
+#define HERALD_SESSION_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "auth.h"
+#include "config.h"
+#include "index.h"
+#include "rate.h"
+
+/* What a client session is, whatever carries it: who it is (a verified
+ * token's identity and grants, or anonymous), what it subscribed to (in its
+ * worker's index, counted in the fan-out's interest), its message rate and
+ * its deadlines. No I/O, no wire format: the protocol answers. Used from its
+ * worker's thread only. */
+
+struct sub_fanout;
+struct gw_rules;
+
+/* What the sessions of one worker share. */
+struct gw_session_env {
+  const struct gw_config *cfg;
+  struct gw_auth *auth;
+  const struct gw_rules *rules; /* publish checks, may be NULL */
+  struct sub_fanout *fanout;    /* told of each pattern's interest; may be NULL */
+  struct sub_index *index;      /* the worker's */
+  int worker;                   /* the worker's number: fan-out sink, log lines */
+  time_t last_auth_log;         /* refused tokens are logged once a second */
+};
+
+struct gw_session {
+  struct sub_subscriber sub; /* in env->index */
+  struct gw_session_env *env;
+  char **patterns;
+  int npatterns;
+  bool authed; /* id holds a verified token */
+  struct gw_identity id;
+  int64_t auth_deadline_us; /* 0: no auth message required */
+  int64_t last_rx_us;       /* anything received, pongs included */
+  bool ping_sent;           /* a ping is out, no answer yet */
+  struct gw_bucket bucket;
+  int refused; /* messages rate-limited since the last quiet second */
+  int64_t last_refused_us;
+};
+
+/* Starts a session at now_us. id (may be NULL) is a token verified at the
+ * handshake: the session owns its contents now. Without one, and when
+ * anonymous may do nothing, an auth message is due within auth.timeout_ms. */
+void gw_session_init(struct gw_session *s, struct gw_session_env *env, struct gw_identity *id,
+                     int64_t now_us);
+
+/* Drops every subscription and the identity; the session can be freed. */
+void gw_session_clear(struct gw_session *s);
+
+/* What the session may do now: its token's grants, or anonymous's. */
+const struct gw_grants *gw_session_grants(const struct gw_session *s);
+
+/* The token's subject for log lines: "-" when anonymous or none. */
+const char *gw_session_who(const struct gw_session *s);
+
+enum gw_sub_result {
+  GW_SUB_ADDED,   /* added, and counted in the fan-out's interest */
+  GW_SUB_EXISTS,  /* already subscribed: nothing changed */
+  GW_SUB_FULL,    /* client.max_subscriptions reached */
+  GW_SUB_NOMEM,   /* out of memory: nothing changed */
+};
+
+/* Subscribes to the valid pattern (len bytes, NUL-terminated). The fan-out
+ * counts it before this returns, so an event published after the caller's
+ * ack reaches the session. Grants are the caller's to check. */
+enum gw_sub_result gw_session_subscribe(struct gw_session *s, const char *pattern, size_t len);
+
+/* Unsubscribes from pattern. Returns false when it was not subscribed. */
+bool gw_session_unsubscribe(struct gw_session *s, const char *pattern);
+
+/* Takes id (a verified token: the session owns its contents now) in place
+ * of the current one; the auth deadline is met. */
+void gw_session_authenticate(struct gw_session *s, struct gw_identity *id);
+
+/* Drops the subscriptions the grants no longer cover (after a narrower
+ * token), calling dropped(arg, pattern) before each goes. Returns how many. */
+int gw_session_revoke(struct gw_session *s, void (*dropped)(void *arg, const char *pattern),
+                      void *arg);
+
+enum gw_rate_result {
+  GW_RATE_OK,      /* handle the message */
+  GW_RATE_REFUSED, /* refuse it: *wait_ms until a token is there */
+  GW_RATE_CLOSE,   /* refused client.rate_close_after times in a row: close */
+};
+
+/* Charges one message to the session's bucket at now_us. A flood that lets
+ * one message through now and then goes on counting refusals; a quiet
+ * second resets the count. */
+enum gw_rate_result gw_session_rate(struct gw_session *s, int64_t now_us, int64_t *wait_ms);
+
+/* Something came from the client (pongs included) at now_us. */
+void gw_session_received(struct gw_session *s, int64_t now_us);
+
+/* True when an auth message was due by now_us and none came. */
+bool gw_session_auth_overdue(const struct gw_session *s, int64_t now_us);
+
+/* True when the session's token has expired (past auth.leeway_s) at `wall`
+ * (seconds since the epoch). Anonymous sessions never expire. */
+bool gw_session_expired(const struct gw_session *s, long long wall);
+
+/* True when nothing came for client.idle_timeout_s (0: never). */
+bool gw_session_idle(const struct gw_session *s, int64_t now_us);
+
+/* True once per quiet client.ping_interval_s (0: never): send a ping now.
+ * Marks the ping as sent until something is received. */
+bool gw_session_ping_due(struct gw_session *s, int64_t now_us);
+
+#endif
