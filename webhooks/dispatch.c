@@ -781,6 +781,7 @@ static void disable_locked(struct loop *l, struct endpoint *ep, const char *reas
   ep->enabled = false;
   ep->updated_ms = now_ms();
   snprintf(ep->disabled_reason, sizeof(ep->disabled_reason), "%s", reason);
+  hook_endpoint_reindex_locked(l->h, ep); /* out of the index: cannot fail */
   struct disabled *n = realloc(l->disabled, (l->ndisabled + 1) * sizeof(*n));
   if(!n)
     return;

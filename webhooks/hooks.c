@@ -110,6 +110,7 @@ void hook_endpoint_free(struct endpoint *ep)
   free(ep->url);
   free(ep->description);
   json_decref(ep->topics);
+  json_decref(ep->indexed);
   OPENSSL_cleanse(ep->secret, sizeof(ep->secret));
   OPENSSL_cleanse(ep->old_secret, sizeof(ep->old_secret));
   free(ep);
@@ -123,24 +124,65 @@ struct endpoint *hook_endpoint_find_locked(struct hook_service *h, const char *i
   return NULL;
 }
 
-static bool endpoint_matches(const struct endpoint *ep, const char *topic)
+/* True when ep gets the events of its topics now. */
+static bool endpoint_live(const struct endpoint *ep)
 {
-  size_t i;
-  json_t *v;
-  json_array_foreach(ep->topics, i, v)
+  return ep->enabled && !ep->deleted && !ep->deleting;
+}
+
+/* True when topics[i] repeats an earlier pattern: the index takes each
+ * (pattern, endpoint) pair once. */
+static bool pattern_repeated(const json_t *topics, size_t i)
+{
+  const char *p = json_string_value(json_array_get(topics, i));
+  for(size_t j = 0; j < i; j++)
   {
-    if(sub_pattern_matches(json_string_value(v), topic))
+    const char *q = json_string_value(json_array_get(topics, j));
+    if(p && q && strcmp(p, q) == 0)
       return true;
   }
   return false;
 }
 
-/* True when ep gets the events of `topic` now (called with h->lock). */
-static bool endpoint_takes(const struct endpoint *ep, const char *topic)
+/* Removes the first n patterns of topics (under ep) from the index. */
+static void index_remove(struct hook_service *h, struct endpoint *ep, const json_t *topics,
+                         size_t n)
 {
-  return ep->enabled && !ep->deleted && !ep->deleting && endpoint_matches(ep, topic);
+  for(size_t i = 0; i < n; i++) {
+    const json_t *v = json_array_get(topics, i);
+    if(!pattern_repeated(topics, i))
+      sub_index_remove(h->index, json_string_value(v), json_string_length(v), &ep->sub);
+  }
 }
 
+int hook_endpoint_reindex_locked(struct hook_service *h, struct endpoint *ep)
+{
+  bool live = endpoint_live(ep);
+  if(live && ep->indexed == ep->topics)
+    return 0;
+  if(ep->indexed) {
+    index_remove(h, ep, ep->indexed, json_array_size(ep->indexed));
+    json_decref(ep->indexed);
+    ep->indexed = NULL;
+  }
+  if(!live || !ep->topics)
+    return 0;
+  size_t n = json_array_size(ep->topics);
+  for(size_t i = 0; i < n; i++) {
+    const json_t *v = json_array_get(ep->topics, i);
+    if(pattern_repeated(ep->topics, i))
+      continue;
+    if(sub_index_add(h->index, json_string_value(v), json_string_length(v), &ep->sub)) {
+      index_remove(h, ep, ep->topics, i);
+      return -1;
+    }
+  }
+  ep->indexed = json_incref(ep->topics);
+  return 0;
+}
+
+/* Adds ep to the registry and its patterns to the index. Returns 0, or -1
+ * out of memory (ep in neither). */
 static int registry_add_locked(struct hook_service *h, struct endpoint *ep)
 {
   if(h->neps == h->cap) {
@@ -151,6 +193,8 @@ static int registry_add_locked(struct hook_service *h, struct endpoint *ep)
     h->eps = n;
     h->cap = cap;
   }
+  if(hook_endpoint_reindex_locked(h, ep))
+    return -1;
   ep->more = true; /* its pending deliveries, if any, are in the store */
   h->eps[h->neps++] = ep;
   atomic_store(&h->any_eps, true); /* endpoints are flagged deleted, never removed */
@@ -602,12 +646,19 @@ int hook_api_patch(struct hook_service *h, const char *id, const json_t *body, j
     goto out;
   pthread_mutex_lock(&h->lock);
   live = hook_endpoint_find_locked(h, id);
+  bool indexed = true;
   if(live) {
     endpoint_adopt(live, c, state);
-    *out = endpoint_json(live, false);
+    indexed = hook_endpoint_reindex_locked(h, live) == 0;
+    *out = indexed ? endpoint_json(live, false) : NULL;
   }
   pthread_mutex_unlock(&h->lock);
   poke_dispatcher(h);
+  if(!indexed) { /* stored: the next start or change indexes it */
+    hook_log(h, HLOG_ERROR, "endpoint_index_failed", "id=%s error=out_of_memory", id);
+    status = api_error(out, 500, "internal_error", NULL, "out of memory");
+    goto out;
+  }
   status = live ? 200 : api_error(out, 404, "not_found", NULL, "no webhook endpoint %s", id);
 out:
   hook_endpoint_free(c);
@@ -621,8 +672,10 @@ int hook_api_delete(struct hook_service *h, const char *id, json_t **out)
   pthread_mutex_lock(&h->lock);
   struct endpoint *victim = hook_endpoint_find_locked(h, id);
   bool found = victim && !victim->deleting;
-  if(found)
+  if(found) {
     victim->deleting = true;
+    hook_endpoint_reindex_locked(h, victim); /* out of the index: cannot fail */
+  }
   pthread_mutex_unlock(&h->lock);
   if(!found)
     return api_error(out, 404, "not_found", NULL, "no webhook endpoint %s", id);
@@ -632,11 +685,15 @@ int hook_api_delete(struct hook_service *h, const char *id, json_t **out)
   pthread_mutex_unlock(&h->db_lock);
   pthread_mutex_lock(&h->lock);
   struct endpoint *ep = hook_endpoint_find_locked(h, id); /* only this thread deletes it */
-  if(ep && status)
+  bool indexed = true;
+  if(ep && status) {
     ep->deleting = false; /* not deleted after all */
-  else if(ep)
+    indexed = hook_endpoint_reindex_locked(h, ep) == 0;
+  } else if(ep)
     ep->deleted = true; /* the dispatcher frees it once nothing is in flight */
   pthread_mutex_unlock(&h->lock);
+  if(!indexed)
+    hook_log(h, HLOG_ERROR, "endpoint_index_failed", "id=%s error=out_of_memory", id);
   if(status)
     return status;
   curl_multi_wakeup(h->multi);
@@ -916,6 +973,38 @@ bool hook_idem_valid(const char *key)
   return true;
 }
 
+/* The endpoints a publish goes to, collected from the index. */
+struct takers {
+  char (*ids)[HOOK_ID_LEN + 1];
+  size_t n, cap;
+  bool oom;
+};
+
+static void take(struct sub_subscriber *s, void *ctx)
+{
+  struct takers *t = ctx;
+  struct endpoint *ep = (struct endpoint *)((char *)s - offsetof(struct endpoint, sub));
+  if(t->oom)
+    return;
+  if(t->n == t->cap) {
+    size_t cap = t->cap ? t->cap * 2 : 4;
+    void *n = realloc(t->ids, cap * sizeof(*t->ids));
+    if(!n) {
+      t->oom = true;
+      return;
+    }
+    t->ids = n;
+    t->cap = cap;
+  }
+  memcpy(t->ids[t->n++], ep->id, sizeof(ep->id));
+}
+
+static void taken(struct sub_subscriber *s, void *ctx)
+{
+  (void)s;
+  (void)ctx;
+}
+
 /* The broker's hold callback: queues the event for the next commit, with
  * the endpoints it goes to. Runs under the topic's lock. */
 static int on_hold(void *arg, struct sub_event *ev, void *ctx)
@@ -929,17 +1018,12 @@ static int on_hold(void *arg, struct sub_event *ev, void *ctx)
   pthread_mutex_lock(&h->lock);
   if(h->nqueue >= (size_t)h->cfg.commit_queue_max || atomic_load(&h->stop) || atomic_load(&h->dead))
     goto refuse;
-  size_t n = 0;
-  for(size_t i = 0; i < h->neps; i++)
-    n += endpoint_takes(h->eps[i], ev->topic);
-  if(n) {
-    it->eps = malloc(n * sizeof(*it->eps));
-    if(!it->eps)
-      goto refuse;
-    for(size_t i = 0; i < h->neps; i++)
-      if(endpoint_takes(h->eps[i], ev->topic))
-        memcpy(it->eps[it->neps++], h->eps[i]->id, sizeof(h->eps[i]->id));
-  }
+  struct takers t = {NULL, 0, 0, false};
+  sub_index_match(h->index, ev->topic, ev->topic_len, take, &t);
+  it->eps = t.ids;
+  it->neps = t.n;
+  if(t.oom)
+    goto refuse;
   if(h->qtail)
     h->qtail->next = it;
   else
@@ -1060,11 +1144,8 @@ enum hook_pub_state hook_publish(struct hook_service *h, struct hook_publish *p)
     hold = true;
   }
   if(!hold && atomic_load(&h->any_eps)) {
-    char topic[SUB_TOPIC_MAX + 1];
-    snprintf(topic, sizeof(topic), "%.*s", (int)p->topic_len, p->topic);
-    pthread_mutex_lock(&h->lock);
-    for(size_t i = 0; i < h->neps && !hold; i++)
-      hold = endpoint_takes(h->eps[i], topic);
+    pthread_mutex_lock(&h->lock); /* matching marks the endpoints: one at a time */
+    hold = sub_index_match(h->index, p->topic, p->topic_len, taken, NULL) > 0;
     pthread_mutex_unlock(&h->lock);
   }
   bool held = false;
@@ -1247,6 +1328,10 @@ static int config_endpoints(struct hook_service *h, char err[512])
       endpoint_adopt(old, ep, state);
       old->from_config = true;
       hook_endpoint_free(ep);
+      if(hook_endpoint_reindex_locked(h, old)) {
+        snprintf(err, 512, "out of memory");
+        return -1;
+      }
     } else if(registry_add_locked(h, ep)) {
       hook_endpoint_free(ep);
       snprintf(err, 512, "out of memory");
@@ -1297,6 +1382,11 @@ struct hook_service *hook_start(const struct hook_config *cfg, struct sub_broker
   pthread_mutex_init(&h->lock, NULL);
   pthread_mutex_init(&h->db_lock, NULL);
   RAND_bytes((unsigned char *)&h->rng, sizeof(h->rng));
+  h->index = sub_index_new();
+  if(!h->index) {
+    snprintf(err, 512, "out of memory");
+    goto fail;
+  }
   if(curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
     snprintf(err, 512, "libcurl failed to initialise");
     goto fail;
@@ -1329,6 +1419,7 @@ fail:
   for(size_t i = 0; i < h->neps; i++)
     hook_endpoint_free(h->eps[i]);
   free(h->eps);
+  sub_index_free(h->index);
   hook_store_close(h->store);
   hook_store_close(h->api_store);
   if(h->multi)
@@ -1350,6 +1441,7 @@ void hook_stop(struct hook_service *h)
   for(size_t i = 0; i < h->neps; i++)
     hook_endpoint_free(h->eps[i]);
   free(h->eps);
+  sub_index_free(h->index);
   for(size_t i = 0; i < h->nclaims; i++)
     free(h->claims[i]);
   free(h->claims);

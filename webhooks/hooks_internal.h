@@ -10,6 +10,7 @@
 #include <stdatomic.h>
 
 #include "hooks.h"
+#include "index.h"
 #include "signer.h"
 #include "store.h"
 
@@ -55,6 +56,9 @@ struct endpoint {
   int64_t old_until_ms;
   bool enabled, ordered, from_config, deleted;
   bool deleting; /* its rows are being deleted: matches no publish */
+  /* In h->index while it takes publishes (hook_endpoint_reindex_locked). */
+  struct sub_subscriber sub;
+  json_t *indexed; /* the topics it is indexed under (a reference), or NULL */
   int64_t created_ms, updated_ms, failing_since_ms;
   char disabled_reason[64];
   /* the dispatcher's own, under no lock */
@@ -97,10 +101,11 @@ struct outcome {
 struct hook_service {
   struct hook_config cfg;
   struct sub_broker *broker;
-  pthread_mutex_t lock; /* endpoints, queue, idem_claims */
+  pthread_mutex_t lock; /* endpoints, index, queue, idem_claims */
   struct endpoint **eps;
   size_t neps, cap;
   atomic_bool any_eps; /* neps > 0: a publish skips the lock while false */
+  struct sub_index *index; /* the patterns of the endpoints taking publishes */
   struct item *qhead, *qtail;
   size_t nqueue;
   char **claims; /* idempotency keys being published right now */
@@ -129,6 +134,10 @@ void hook_log(struct hook_service *h, int level, const char *event, const char *
 /* hooks.c */
 /* The live (not deleted) endpoint with this id, or NULL; with h->lock. */
 struct endpoint *hook_endpoint_find_locked(struct hook_service *h, const char *id);
+/* Brings ep's entries in h->index in line with its topics and whether it
+ * takes publishes (enabled, not deleted, not being deleted); with h->lock.
+ * Returns 0, or -1 out of memory (ep is then in the index under no pattern). */
+int hook_endpoint_reindex_locked(struct hook_service *h, struct endpoint *ep);
 /* Frees ep and what it holds (NULL is fine). */
 void hook_endpoint_free(struct endpoint *ep);
 /* Publishes an event of Herald's own (e.g. an endpoint disabled) without
