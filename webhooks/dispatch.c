@@ -318,12 +318,14 @@ static int write_outcomes(struct loop *l, struct fault *f)
   return 0;
 }
 
-/* Takes one due delivery from the store into ep's staged loads. */
+/* The endpoint a refill loads for. */
 struct refilling {
   struct loop *l;
   struct endpoint *ep;
 };
 
+/* load_due's callback: stages one due delivery for the endpoint. Returns 0,
+ * or -1 out of memory (the load stops; that row stays pending). */
 static int take_due(void *ctx, const struct hook_store_due *d)
 {
   struct refilling *rf = ctx;

@@ -766,6 +766,8 @@ struct page {
   bool more;
 };
 
+/* deliveries' row callback: appends the row, or stops (1) at the one past
+ * the page, which only says there is a next page. */
 static int page_row(void *ctx, const struct hook_store_delivery *r)
 {
   struct page *pg = ctx;
@@ -792,6 +794,7 @@ static int page_row(void *ctx, const struct hook_store_delivery *r)
   return 0;
 }
 
+/* deliveries' attempt callback: appends the attempt to the last row's. */
 static void page_attempt(void *ctx, const struct hook_store_attempt *r)
 {
   struct page *pg = ctx;
@@ -980,6 +983,7 @@ struct takers {
   bool oom;
 };
 
+/* The index's match callback: notes the endpoint (each comes once). */
 static void take(struct sub_subscriber *s, void *ctx)
 {
   struct takers *t = ctx;
@@ -999,6 +1003,7 @@ static void take(struct sub_subscriber *s, void *ctx)
   memcpy(t->ids[t->n++], ep->id, sizeof(ep->id));
 }
 
+/* A match callback for "does any endpoint take it?": counting is enough. */
 static void taken(struct sub_subscriber *s, void *ctx)
 {
   (void)s;
@@ -1229,6 +1234,7 @@ void hook_publish_internal(struct hook_service *h, const char *topic, json_t *da
 
 /* ---- start and stop ---- */
 
+/* Loading the registry from the store at start. */
 struct loading {
   struct hook_service *h;
   bool stopped; /* out of memory */
@@ -1265,6 +1271,7 @@ static int load_one(void *ctx, const struct hook_store_endpoint *r)
   return 0;
 }
 
+/* Fills the registry from the store. Returns 0, or -1 with err set. */
 static int load_endpoints(struct hook_service *h, char err[512])
 {
   struct hook_store *s = h->api_store;
@@ -1341,11 +1348,13 @@ static int config_endpoints(struct hook_service *h, char err[512])
   return 0;
 }
 
+/* Restoring the broker's seqs at start. */
 struct seeding {
   struct hook_service *h;
   size_t topics;
 };
 
+/* recover's callback: the broker goes on from the topic's last stored seq. */
 static void seed_one(void *ctx, const char *topic, uint64_t seq)
 {
   struct seeding *sd = ctx;
