@@ -33,6 +33,8 @@
 #define OUTCOME_DELAY_MS 20
 #define EASY_POOL_MAX 512 /* idle libcurl handles kept for reuse */
 
+_Static_assert(HOOK_READY_MAX <= HOOK_STORE_LOAD_MAX, "a refill asks the store for at most this");
+
 struct xfer {
   struct xfer *prev, *next; /* the loop's transfers in flight */
   CURL *easy;
@@ -60,13 +62,15 @@ struct disabled {
   char reason[64];
 };
 
+/* A failed write: its class, and the store's reason (a static string). */
+struct fault {
+  enum hook_store_err err;
+  const char *why;
+};
+
 struct loop {
   struct hook_service *h;
-  sqlite3 *db;
-  sqlite3_stmt *ins_event, *ins_delivery, *ins_seq, *ins_idem, *upd_delivery, *ins_attempt,
-      *sel_ready, *sel_ordered, *sel_next, *mark_queued, *upd_endpoint;
-  sqlite3_stmt *tx_begin, *tx_commit, *tx_rollback, *sp_items, *sp_release, *sp_rollback, *sp_book,
-      *sp_book_release, *sp_book_rollback;
+  struct hook_store *s; /* the dispatcher's own connection */
   int64_t backoff_ms, backoff_until_ms; /* after a failed write of outcomes or loads */
   struct outcome *outcomes, *outcomes_tail;
   size_t noutcomes;
@@ -100,79 +104,17 @@ static uint64_t next_rand(struct hook_service *h)
   return x * 0x2545f4914f6cdd1dull;
 }
 
-static int prepare_all(struct loop *l)
+/* Records e, a failure of the store, in f. Returns e. */
+static enum hook_store_err faulted(struct loop *l, struct fault *f, enum hook_store_err e)
 {
-  struct {
-    sqlite3_stmt **st;
-    const char *sql;
-  } s[] = {
-      {&l->ins_event, "INSERT OR IGNORE INTO events(id,topic,seq,ms,body) VALUES(?1,?2,?3,?4,?5)"},
-      {&l->ins_delivery,
-       "INSERT INTO deliveries(endpoint,event_id,event_ms,status,next_ms,created_ms,updated_ms)"
-       " VALUES(?1,?2,?3,?4,?5,?5,?5)"},
-      {&l->ins_seq, "INSERT INTO topic_seq(topic,seq) VALUES(?1,?2) ON CONFLICT(topic)"
-                    " DO UPDATE SET seq=max(seq,excluded.seq)"},
-      {&l->ins_idem,
-       "INSERT OR REPLACE INTO idempotency(key,hash,response,ms) VALUES(?1,?2,?3,?4)"},
-      /* Only the row this attempt was for: ids of deleted rows can be reused. */
-      {&l->upd_delivery, "UPDATE deliveries SET status=?2, attempts=?3, total=?4, next_ms=?5,"
-                         " updated_ms=?6 WHERE id=?1 AND endpoint=?7 AND status=3"},
-      /* not for a delivery deleted (with its endpoint) while in flight */
-      {&l->ins_attempt, "INSERT OR REPLACE INTO attempts(delivery,n,ms,http_status,latency_us,"
-                        "error,response) SELECT ?1,?2,?3,?4,?5,?6,?7"
-                        " WHERE EXISTS (SELECT 1 FROM deliveries WHERE id=?1 AND endpoint=?8)"},
-      {&l->sel_ready, "SELECT d.id, d.attempts, d.total, d.event_id, e.body, d.next_ms"
-                      " FROM deliveries d JOIN events e ON e.id = d.event_id"
-                      " WHERE d.endpoint=?1 AND d.status=0 AND d.next_ms<=?2"
-                      " ORDER BY d.next_ms, d.id LIMIT ?3"},
-      {&l->sel_ordered, "SELECT d.id, d.attempts, d.total, d.event_id, e.body, d.next_ms"
-                        " FROM deliveries d JOIN events e ON e.id = d.event_id"
-                        " WHERE d.endpoint=?1 AND d.status=0 ORDER BY d.id LIMIT ?3"},
-      {&l->sel_next, "SELECT min(next_ms) FROM deliveries WHERE endpoint=?1 AND status=0"},
-      {&l->mark_queued, "UPDATE deliveries SET status=3 WHERE id=?1"},
-      {&l->upd_endpoint, "UPDATE endpoints SET enabled=?2, failing_since_ms=?3,"
-                         " disabled_reason=?4, updated_ms=?5 WHERE id=?1"},
-      {&l->tx_begin, "BEGIN IMMEDIATE"},
-      {&l->tx_commit, "COMMIT"},
-      {&l->tx_rollback, "ROLLBACK"},
-      {&l->sp_items, "SAVEPOINT items"},
-      {&l->sp_release, "RELEASE items"},
-      {&l->sp_rollback, "ROLLBACK TO items"},
-      {&l->sp_book, "SAVEPOINT book"},
-      {&l->sp_book_release, "RELEASE book"},
-      {&l->sp_book_rollback, "ROLLBACK TO book"},
-  };
-  for(size_t i = 0; i < sizeof(s) / sizeof(s[0]); i++)
-    if(sqlite3_prepare_v3(l->db, s[i].sql, -1, SQLITE_PREPARE_PERSISTENT, s[i].st, NULL) !=
-       SQLITE_OK) {
-      hook_log(l->h, HLOG_ERROR, "store_prepare_failed", "error=\"%s\"", sqlite3_errmsg(l->db));
-      return -1;
-    }
-  return 0;
+  if(e) {
+    f->err = e;
+    f->why = l->s->ops->errstr(l->s);
+  }
+  return e;
 }
 
-static void finalize_all(struct loop *l)
-{
-  sqlite3_stmt *all[] = {l->ins_event,    l->ins_delivery, l->ins_seq,         l->ins_idem,
-                         l->upd_delivery, l->ins_attempt,  l->sel_ready,       l->sel_ordered,
-                         l->sel_next,     l->mark_queued,  l->upd_endpoint,    l->tx_begin,
-                         l->tx_commit,    l->tx_rollback,  l->sp_items,        l->sp_release,
-                         l->sp_rollback,  l->sp_book,      l->sp_book_release, l->sp_book_rollback};
-  for(size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
-    sqlite3_finalize(all[i]);
-}
-
-/* Steps a write statement once and resets it. Returns 0 or SQLite's
- * (extended) error code. */
-static int step_done(sqlite3_stmt *st)
-{
-  int rc = sqlite3_step(st);
-  if(rc != SQLITE_DONE)
-    rc = sqlite3_extended_errcode(sqlite3_db_handle(st));
-  sqlite3_reset(st);
-  sqlite3_clear_bindings(st);
-  return rc == SQLITE_DONE ? 0 : rc;
-}
+static const struct fault no_memory = {HOOK_STORE_FAILED, "out of memory"};
 
 static int stage(struct loop *l, struct endpoint *ep, const struct ready *r)
 {
@@ -199,10 +141,39 @@ static size_t room(const struct endpoint *ep)
 
 /* ---- 1. the turn's transaction ---- */
 
+/* An endpoint a held publish goes to, and whether its delivery is kept
+ * in memory (sent without a load) or left pending in the store. */
+struct pick {
+  struct endpoint *ep;
+  bool direct;
+};
+
+/* The Standard Webhooks envelope of ev, built once: its bytes are what
+ * every attempt to every endpoint sends and signs. NULL out of memory. */
+static struct blob *envelope(const struct sub_event *ev)
+{
+  size_t dlen;
+  const char *data = sub_event_data(ev, &dlen);
+  char time[SUB_TIME_LEN + 1];
+  sub_time_format(ev->ms, time);
+  size_t cap = dlen + ev->topic_len + 160;
+  char *text = malloc(cap);
+  if(!text)
+    return NULL;
+  int n = snprintf(text, cap,
+                   "{\"type\":\"%s\",\"timestamp\":\"%s\",\"id\":\"%s\",\"seq\":%llu,\"data\":",
+                   ev->topic, time, ev->id, (unsigned long long)ev->seq);
+  memcpy(text + n, data, dlen);
+  text[n + dlen] = '}';
+  struct blob *b = hook_blob_new(text, (size_t)n + dlen + 1);
+  free(text);
+  return b;
+}
+
 /* Writes one held publish: its event, a delivery per endpoint, the topic's
- * seq and the idempotency key. Returns 0 or an SQLite error code (the
- * caller rolls back). */
-static int write_item(struct loop *l, struct item *it, struct blob **body)
+ * seq and the idempotency key. Returns 0, or -1 with f set (the caller
+ * undoes the items). */
+static int write_item(struct loop *l, struct item *it, struct blob **body, struct fault *f)
 {
   struct hook_service *h = l->h;
   struct sub_event *ev = it->ev;
@@ -210,58 +181,54 @@ static int write_item(struct loop *l, struct item *it, struct blob **body)
   *body = NULL;
   if(!it->neps && !idem)
     return 0;
-  size_t dlen;
-  const char *data = sub_event_data(ev, &dlen);
-  char time[SUB_TIME_LEN + 1];
-  sub_time_format(ev->ms, time);
-  /* The Standard Webhooks envelope, built once: its bytes are what every
-   * attempt to every endpoint sends and signs. */
-  size_t cap = dlen + ev->topic_len + 160;
-  char *text = malloc(cap);
-  if(!text)
-    return SQLITE_NOMEM;
-  int n = snprintf(text, cap,
-                   "{\"type\":\"%s\",\"timestamp\":\"%s\",\"id\":\"%s\",\"seq\":%llu,\"data\":",
-                   ev->topic, time, ev->id, (unsigned long long)ev->seq);
-  memcpy(text + n, data, dlen);
-  text[n + dlen] = '}';
-  *body = blob_new(text, (size_t)n + dlen + 1);
-  free(text);
-  if(!*body)
-    return SQLITE_NOMEM;
+  struct hook_store_new_delivery *ds = it->neps ? calloc(it->neps, sizeof(*ds)) : NULL;
+  struct pick *picks = it->neps ? calloc(it->neps, sizeof(*picks)) : NULL;
+  int ret = -1;
+  *body = envelope(ev);
+  if(!*body || (it->neps && (!ds || !picks))) {
+    *f = no_memory;
+    goto out;
+  }
   int64_t now = now_ms();
   int64_t first = (int64_t)h->cfg.schedule_s[0] * 1000; /* the first attempt's delay */
-  int rc;
-  if(it->neps) {
-    sqlite3_bind_text(l->ins_event, 1, ev->id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(l->ins_event, 2, ev->topic, (int)ev->topic_len, SQLITE_STATIC);
-    sqlite3_bind_int64(l->ins_event, 3, (sqlite3_int64)ev->seq);
-    sqlite3_bind_int64(l->ins_event, 4, (sqlite3_int64)ev->ms);
-    sqlite3_bind_blob(l->ins_event, 5, (*body)->data, (int)(*body)->len, SQLITE_STATIC);
-    if((rc = step_done(l->ins_event)))
-      return rc;
-  }
+  size_t nd = 0;
   for(size_t i = 0; i < it->neps; i++) {
     pthread_mutex_lock(&h->lock);
-    struct endpoint *ep = endpoint_find_locked(h, it->eps[i]);
+    struct endpoint *ep = hook_endpoint_find_locked(h, it->eps[i]);
     bool gone = !ep || ep->deleting; /* deleted since the publish matched it */
     bool direct = !gone && !ep->ordered && first == 0 && room(ep) > 0;
     pthread_mutex_unlock(&h->lock);
     if(gone)
       continue;
-    sqlite3_bind_text(l->ins_delivery, 1, it->eps[i], -1, SQLITE_STATIC);
-    sqlite3_bind_text(l->ins_delivery, 2, ev->id, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(l->ins_delivery, 3, (sqlite3_int64)ev->ms);
-    sqlite3_bind_int(l->ins_delivery, 4, direct ? D_QUEUED : D_PENDING);
-    sqlite3_bind_int64(l->ins_delivery, 5, now + first);
-    if((rc = step_done(l->ins_delivery)))
-      return rc;
-    if(direct) {
-      struct ready r = {.id = sqlite3_last_insert_rowid(l->db), .body = blob_ref(*body)};
+    picks[nd] = (struct pick){ep, direct};
+    ds[nd++] = (struct hook_store_new_delivery){
+        .endpoint = it->eps[i], .status = direct ? D_QUEUED : D_PENDING, .next_ms = now + first};
+  }
+  struct hook_store_item rec = {
+      .event_id = ev->id,
+      .topic = ev->topic,
+      .topic_len = ev->topic_len,
+      .seq = ev->seq,
+      .ms = ev->ms,
+      .body = it->neps ? (*body)->data : NULL,
+      .body_len = (*body)->len,
+      .deliveries = ds,
+      .ndeliveries = nd,
+      .idem_key = idem ? it->p->idem_key : NULL,
+      .idem_hash = idem ? it->p->idem_hash : NULL,
+      .idem_ms = now,
+  };
+  if(faulted(l, f, l->s->ops->write_item(l->s, &rec)))
+    goto out;
+  for(size_t i = 0; i < nd; i++) {
+    struct endpoint *ep = picks[i].ep;
+    if(picks[i].direct) {
+      struct ready r = {.id = ds[i].id, .body = hook_blob_ref(*body)};
       memcpy(r.event_id, ev->id, sizeof(r.event_id));
       if(stage(l, ep, &r)) {
-        blob_unref(r.body);
-        return -1;
+        hook_blob_unref(r.body);
+        *f = no_memory;
+        goto out;
       }
     } else { /* dispatcher-only fields */
       if(!ep->more || ep->next_check_ms > now + first)
@@ -269,62 +236,54 @@ static int write_item(struct loop *l, struct item *it, struct blob **body)
       ep->more = true;
     }
   }
-  sqlite3_bind_text(l->ins_seq, 1, ev->topic, (int)ev->topic_len, SQLITE_STATIC);
-  sqlite3_bind_int64(l->ins_seq, 2, (sqlite3_int64)ev->seq);
-  if((rc = step_done(l->ins_seq)))
-    return rc;
-  if(idem) {
-    char resp[SUB_TOPIC_MAX + 160];
-    snprintf(resp, sizeof(resp), "{\"id\":\"%s\",\"topic\":\"%s\",\"seq\":%llu,\"ms\":%llu}",
-             ev->id, ev->topic, (unsigned long long)ev->seq, (unsigned long long)ev->ms);
-    sqlite3_bind_text(l->ins_idem, 1, it->p->idem_key, -1, SQLITE_STATIC);
-    sqlite3_bind_blob(l->ins_idem, 2, it->p->idem_hash, 32, SQLITE_STATIC);
-    sqlite3_bind_text(l->ins_idem, 3, resp, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_int64(l->ins_idem, 4, now);
-    if((rc = step_done(l->ins_idem)))
-      return rc;
-  }
-  return 0;
+  ret = 0;
+out:
+  free(ds);
+  free(picks);
+  return ret;
 }
 
 static void drop_staged(struct loop *l, size_t from)
 {
   for(size_t i = from; i < l->nstaged; i++) {
-    blob_unref(l->staged[i].r.body);
+    hook_blob_unref(l->staged[i].r.body);
     l->staged[i].ep->staged--;
   }
   l->nstaged = from;
 }
 
 /* Writes the items; on failure undoes them and marks every item failed.
- * Returns 0, the SQLite error code when the items failed (the turn's
- * transaction goes on), or -1 when the transaction itself is gone. */
-static int write_items(struct loop *l, struct item *items, int *items_rc)
+ * Returns 0 (the turn goes on; *items_f says whether the items failed), or
+ * -1 when the turn's transaction itself is gone (*items_f set). */
+static int write_items(struct loop *l, struct item *items, struct fault *items_f)
 {
+  struct hook_store *s = l->s;
   size_t staged0 = l->nstaged;
-  *items_rc = 0;
-  if((*items_rc = step_done(l->sp_items)))
+  *items_f = (struct fault){HOOK_STORE_OK, NULL};
+  if(faulted(l, items_f, s->ops->part_begin(s, HOOK_STORE_ITEMS)))
     return -1;
+  struct fault f = {HOOK_STORE_OK, NULL};
   int rc = 0;
   for(struct item *it = items; it && !rc; it = it->next) {
     struct blob *body;
-    rc = write_item(l, it, &body);
-    blob_unref(body);
+    rc = write_item(l, it, &body, &f);
+    hook_blob_unref(body);
   }
   int ret = 0;
+  struct fault ignored;
   if(rc) {
-    *items_rc = rc;
+    *items_f = f;
     drop_staged(l, staged0);
-    /* After SQLITE_FULL or an I/O error SQLite may have rolled back the
-     * whole transaction already: then begin a new one for the rest. */
-    if(sqlite3_get_autocommit(l->db))
-      ret = step_done(l->tx_begin) ? -1 : 0;
-    else if(step_done(l->sp_rollback) || step_done(l->sp_release))
+    /* After a full store or an I/O error the store may have rolled back
+     * the whole turn already: then begin a new one for the rest. */
+    if(!s->ops->turn_open(s))
+      ret = faulted(l, &ignored, s->ops->turn_begin(s)) ? -1 : 0;
+    else if(faulted(l, &ignored, s->ops->part_end(s, HOOK_STORE_ITEMS, false)))
       ret = -1;
-  } else if((*items_rc = step_done(l->sp_release)))
+  } else if(faulted(l, items_f, s->ops->part_end(s, HOOK_STORE_ITEMS, true)))
     ret = -1;
   for(struct item *it = items; it; it = it->next)
-    it->ok = *items_rc == 0;
+    it->ok = items_f->err == HOOK_STORE_OK;
   return ret;
 }
 
@@ -335,101 +294,78 @@ static void outcome_free(struct outcome *o)
   free(o);
 }
 
-/* Writes the outcomes of finished attempts. Returns 0 or -1. */
-static int write_outcomes(struct loop *l)
+/* Writes the outcomes of finished attempts. Returns 0, or -1 with f set. */
+static int write_outcomes(struct loop *l, struct fault *f)
 {
   for(struct outcome *o = l->outcomes; o; o = o->next) {
-    sqlite3_bind_int64(l->upd_delivery, 1, o->delivery);
-    sqlite3_bind_int(l->upd_delivery, 2, o->status);
-    sqlite3_bind_int(l->upd_delivery, 3, o->attempts);
-    sqlite3_bind_int(l->upd_delivery, 4, o->total);
-    sqlite3_bind_int64(l->upd_delivery, 5, o->next_ms);
-    sqlite3_bind_int64(l->upd_delivery, 6, o->ms);
-    sqlite3_bind_text(l->upd_delivery, 7, o->endpoint, -1, SQLITE_STATIC);
-    if(step_done(l->upd_delivery))
-      return -1;
-    sqlite3_stmt *a = l->ins_attempt;
-    sqlite3_bind_int64(a, 1, o->delivery);
-    sqlite3_bind_int(a, 2, o->total);
-    sqlite3_bind_int64(a, 3, o->ms);
-    sqlite3_bind_int64(a, 4, o->http_status);
-    sqlite3_bind_int64(a, 5, o->latency_us);
-    if(o->error)
-      sqlite3_bind_text(a, 6, o->error, -1, SQLITE_STATIC);
-    if(o->response)
-      sqlite3_bind_blob(a, 7, o->response, (int)o->response_len, SQLITE_STATIC);
-    sqlite3_bind_text(a, 8, o->endpoint, -1, SQLITE_STATIC);
-    if(step_done(a))
+    struct hook_store_outcome r = {
+        .delivery = o->delivery,
+        .endpoint = o->endpoint,
+        .status = o->status,
+        .total = o->total,
+        .attempts = o->attempts,
+        .next_ms = o->next_ms,
+        .ms = o->ms,
+        .http_status = o->http_status,
+        .latency_us = o->latency_us,
+        .error = o->error,
+        .response = o->response,
+        .response_len = o->response_len,
+    };
+    if(faulted(l, f, l->s->ops->write_outcome(l->s, &r)))
       return -1;
   }
   return 0;
 }
 
-/* Loads due deliveries of ep from the store (marking them loaded). */
-static int refill(struct loop *l, struct endpoint *ep, int64_t now)
+/* The endpoint a refill loads for. */
+struct refilling {
+  struct loop *l;
+  struct endpoint *ep;
+};
+
+/* load_due's callback: stages one due delivery for the endpoint. Returns 0,
+ * or -1 out of memory (the load stops; that row stays pending). */
+static int take_due(void *ctx, const struct hook_store_due *d)
+{
+  struct refilling *rf = ctx;
+  struct ready r = {.id = d->id, .attempts = d->attempts, .total = d->total};
+  snprintf(r.event_id, sizeof(r.event_id), "%s", d->event_id);
+  r.body = hook_blob_new(d->body, d->body_len);
+  if(!r.body || stage(rf->l, rf->ep, &r)) {
+    hook_blob_unref(r.body);
+    return -1;
+  }
+  return 0;
+}
+
+/* Loads due deliveries of ep from the store (marking them loaded).
+ * Returns 0, or -1 with f set. */
+static int refill(struct loop *l, struct endpoint *ep, int64_t now, struct fault *f)
 {
   size_t want = room(ep);
-  sqlite3_stmt *st = ep->ordered ? l->sel_ordered : l->sel_ready;
   if(ep->ordered)
     want = ep->qlen == 0 && ep->inflight == 0 ? 1 : 0;
   if(!want)
     return 0;
-  sqlite3_bind_text(st, 1, ep->id, -1, SQLITE_STATIC);
-  sqlite3_bind_int64(st, 2, now);
-  sqlite3_bind_int64(st, 3, (sqlite3_int64)want);
-  size_t got = 0;
-  int rc;
-  int64_t ordered_next = -1;
-  int64_t ids[HOOK_READY_MAX];
-  while((rc = sqlite3_step(st)) == SQLITE_ROW) {
-    int64_t next = sqlite3_column_int64(st, 5);
-    if(ep->ordered && next > now) { /* the head waits for its retry time */
-      ordered_next = next;
-      break;
-    }
-    struct ready r = {.id = sqlite3_column_int64(st, 0),
-                      .attempts = sqlite3_column_int(st, 1),
-                      .total = sqlite3_column_int(st, 2)};
-    snprintf(r.event_id, sizeof(r.event_id), "%s", (const char *)sqlite3_column_text(st, 3));
-    r.body = blob_new(sqlite3_column_blob(st, 4), (size_t)sqlite3_column_bytes(st, 4));
-    if(!r.body || stage(l, ep, &r)) {
-      blob_unref(r.body);
-      break;
-    }
-    ids[got++] = r.id;
-  }
-  sqlite3_reset(st);
-  sqlite3_clear_bindings(st);
-  for(size_t i = 0; i < got; i++) {
-    sqlite3_bind_int64(l->mark_queued, 1, ids[i]);
-    if(step_done(l->mark_queued))
-      return -1;
-  }
-  if(ordered_next >= 0) {
-    ep->next_check_ms = ordered_next;
-    return 0;
-  }
-  if(got == want) {
-    ep->next_check_ms = now; /* maybe more: look again next turn */
-    return 0;
-  }
-  /* Fewer than asked: the next due time of what is left, if anything. */
-  sqlite3_bind_text(l->sel_next, 1, ep->id, -1, SQLITE_STATIC);
-  if(sqlite3_step(l->sel_next) == SQLITE_ROW && sqlite3_column_type(l->sel_next, 0) != SQLITE_NULL)
-    ep->next_check_ms = sqlite3_column_int64(l->sel_next, 0);
+  struct refilling rf = {l, ep};
+  int64_t next = -1;
+  if(faulted(l, f, l->s->ops->load_due(l->s, ep->id, ep->ordered, now, want, take_due, &rf, &next)))
+    return -1;
+  if(next >= 0)
+    ep->next_check_ms = next;
   else
     ep->more = false;
-  sqlite3_reset(l->sel_next);
-  sqlite3_clear_bindings(l->sel_next);
-  return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
+  return 0;
 }
 
 /* ---- 2. after the commit ---- */
 
-static void finish_items(struct loop *l, struct item *items, int rc)
+static void finish_items(struct loop *l, struct item *items, struct fault rc)
 {
   struct hook_service *h = l->h;
-  const char *code = (rc & 0xff) == SQLITE_FULL ? "store_full" : "store_failed";
+  bool full = rc.err == HOOK_STORE_FULL;
+  const char *code = full ? "store_full" : "store_failed";
   while(items) {
     struct item *it = items;
     items = it->next;
@@ -437,7 +373,7 @@ static void finish_items(struct loop *l, struct item *items, int rc)
     bool ok = it->ok || !durable;
     if(!ok)
       hook_log(h, HLOG_ERROR, "publish_not_stored", "topic=%s id=%s error=%s", it->ev->topic,
-               it->ev->id, sqlite3_errstr(rc));
+               it->ev->id, rc.why ? rc.why : "unknown error");
     struct sub_event *ev = it->ev;
     struct hook_publish *p = it->p;
     if(p) {
@@ -447,12 +383,11 @@ static void finish_items(struct loop *l, struct item *items, int rc)
         p->status = 503;
         p->error_code = code;
         snprintf(p->error_message, sizeof(p->error_message), "%s",
-                 (rc & 0xff) == SQLITE_FULL
-                     ? "the webhook store is full (webhooks.store_max_bytes or the disk)"
+                 full ? "the webhook store is full (webhooks.store_max_bytes or the disk)"
                      : "the webhook store could not write the event; retry later");
       }
       if(p->idem_claimed) {
-        claims_release(h, p->idem_key);
+        hook_claims_release(h, p->idem_key);
         p->idem_claimed = false;
       }
       p->done(p); /* p may be gone now */
@@ -488,27 +423,23 @@ static void apply_outcomes(struct loop *l)
 }
 
 /* Writes the failing/disabled state of the endpoints whose state changed.
- * Returns 0 or -1. */
-static int write_endpoints(struct loop *l)
+ * Returns 0, or -1 with f set. */
+static int write_endpoints(struct loop *l, struct fault *f)
 {
   struct hook_service *h = l->h;
   if(!l->endpoints_dirty)
     return 0;
-  int rc = 0;
+  enum hook_store_err e = HOOK_STORE_OK;
   pthread_mutex_lock(&h->lock);
-  for(size_t i = 0; i < h->neps && !rc; i++) {
+  for(size_t i = 0; i < h->neps && !e; i++) {
     struct endpoint *ep = h->eps[i];
-    if(!ep->dirty)
-      continue;
-    sqlite3_bind_text(l->upd_endpoint, 1, ep->id, -1, SQLITE_STATIC);
-    sqlite3_bind_int(l->upd_endpoint, 2, ep->enabled);
-    sqlite3_bind_int64(l->upd_endpoint, 3, ep->failing_since_ms);
-    sqlite3_bind_text(l->upd_endpoint, 4, ep->disabled_reason, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(l->upd_endpoint, 5, ep->updated_ms);
-    rc = step_done(l->upd_endpoint);
+    if(ep->dirty)
+      e = faulted(l, f,
+                  l->s->ops->write_endpoint_state(l->s, ep->id, ep->enabled, ep->failing_since_ms,
+                                                  ep->disabled_reason, ep->updated_ms));
   }
   pthread_mutex_unlock(&h->lock);
-  return rc ? -1 : 0;
+  return e ? -1 : 0;
 }
 
 /* After a commit: the endpoint rows are up to date. */
@@ -548,6 +479,7 @@ static bool refill_due(struct hook_service *h, int64_t now)
 static void commit_turn(struct loop *l, struct item *items, bool want_refill, bool force)
 {
   struct hook_service *h = l->h;
+  struct hook_store *s = l->s;
   int64_t now = now_ms();
   /* After a failed write the bookkeeping waits (backing off); publishes
    * never do: they are answered, 503 if the store still cannot write. */
@@ -558,20 +490,21 @@ static void commit_turn(struct loop *l, struct item *items, bool want_refill, bo
       (force || l->noutcomes >= OUTCOME_BATCH || now - l->first_outcome_ms >= OUTCOME_DELAY_MS);
   if(!items && !outcomes_due && !want_refill)
     return;
-  int rc = step_done(l->tx_begin);
-  int items_rc = rc;
-  if(!rc && items && write_items(l, items, &items_rc)) {
-    rc = items_rc ? items_rc : SQLITE_ERROR;
-    if(!sqlite3_get_autocommit(l->db))
-      step_done(l->tx_rollback);
+  struct fault rc = {HOOK_STORE_OK, NULL};
+  faulted(l, &rc, s->ops->turn_begin(s));
+  struct fault items_rc = rc;
+  if(!rc.err && items && write_items(l, items, &items_rc)) {
+    rc = items_rc; /* write_items sets it whenever it fails */
+    s->ops->turn_rollback(s);
   }
   /* Outcomes and loads in a savepoint of their own: when they cannot be
    * written (a full store: attempt rows need pages) the publishes of the
    * turn still commit. */
-  bool book_ok = false, book_tried = !rc && (outcomes_due || want_refill || items);
+  bool book_ok = false, book_tried = !rc.err && (outcomes_due || want_refill || items);
   size_t staged_mark = l->nstaged;
-  if(book_tried && !step_done(l->sp_book)) {
-    book_ok = write_outcomes(l) == 0 && write_endpoints(l) == 0;
+  struct fault book_rc = {HOOK_STORE_FAILED, "unknown error"};
+  if(book_tried && !s->ops->part_begin(s, HOOK_STORE_BOOK)) {
+    book_ok = write_outcomes(l, &book_rc) == 0 && write_endpoints(l, &book_rc) == 0;
     if(book_ok && want_refill) {
       pthread_mutex_lock(&h->lock);
       size_t n = h->neps;
@@ -581,24 +514,22 @@ static void commit_turn(struct loop *l, struct item *items, bool want_refill, bo
       pthread_mutex_unlock(&h->lock);
       /* Endpoints are freed by this thread only, so the copy stays valid. */
       for(size_t i = 0; eps && i < n && book_ok; i++)
-        if(wants_load(eps[i], now) && refill(l, eps[i], now))
+        if(wants_load(eps[i], now) && refill(l, eps[i], now, &book_rc))
           book_ok = false;
       free(eps);
     }
     if(!book_ok) {
       drop_staged(l, staged_mark);
-      if(sqlite3_get_autocommit(l->db)) /* SQLite rolled back everything */
-        rc = sqlite3_extended_errcode(l->db) ? sqlite3_extended_errcode(l->db) : SQLITE_ERROR;
-      else if(step_done(l->sp_book_rollback) || step_done(l->sp_book_release))
-        rc = SQLITE_ERROR;
-    } else if(step_done(l->sp_book_release))
-      rc = SQLITE_ERROR;
+      if(!s->ops->turn_open(s)) /* the store rolled back everything */
+        rc = book_rc;
+      else
+        faulted(l, &rc, s->ops->part_end(s, HOOK_STORE_BOOK, false));
+    } else
+      faulted(l, &rc, s->ops->part_end(s, HOOK_STORE_BOOK, true));
   }
-  if(!rc && (rc = step_done(l->tx_commit))) {
-    if(!sqlite3_get_autocommit(l->db))
-      step_done(l->tx_rollback);
-  }
-  if(rc || !book_ok) {
+  if(!rc.err)
+    faulted(l, &rc, s->ops->turn_commit(s)); /* rolled back if it fails */
+  if(rc.err || !book_ok) {
     /* Outcomes stay for a later turn; loaded rows were rolled back. */
     int64_t wait = l->backoff_ms ? l->backoff_ms * 2 : 20;
     l->backoff_ms = wait > 1000 ? 1000 : wait;
@@ -608,8 +539,8 @@ static void commit_turn(struct loop *l, struct item *items, bool want_refill, bo
       h->eps[i]->more = true;
     pthread_mutex_unlock(&h->lock);
   }
-  if(rc) {
-    hook_log(h, HLOG_ERROR, "store_commit_failed", "error=\"%s\"", sqlite3_errstr(rc));
+  if(rc.err) {
+    hook_log(h, HLOG_ERROR, "store_commit_failed", "error=\"%s\"", rc.why);
     drop_staged(l, 0);
     for(struct item *it = items; it; it = it->next)
       it->ok = false;
@@ -798,7 +729,7 @@ static void start_failed(struct loop *l, struct endpoint *ep, struct ready *r, i
   ep->more = true;
   hook_log(l->h, HLOG_ERROR, "delivery_not_started", "endpoint=%s delivery=%lld", ep->id,
            (long long)r->id);
-  blob_unref(r->body);
+  hook_blob_unref(r->body);
 }
 
 static void schedule(struct loop *l, int64_t now)
@@ -852,6 +783,7 @@ static void disable_locked(struct loop *l, struct endpoint *ep, const char *reas
   ep->enabled = false;
   ep->updated_ms = now_ms();
   snprintf(ep->disabled_reason, sizeof(ep->disabled_reason), "%s", reason);
+  hook_endpoint_reindex_locked(l->h, ep); /* out of the index: cannot fail */
   struct disabled *n = realloc(l->disabled, (l->ndisabled + 1) * sizeof(*n));
   if(!n)
     return;
@@ -879,7 +811,7 @@ static void xfer_free(struct loop *l, struct xfer *x)
     l->pool[l->npool++] = x->easy;
   else
     curl_easy_cleanup(x->easy);
-  blob_unref(x->r.body);
+  hook_blob_unref(x->r.body);
   free(x);
 }
 
@@ -1021,7 +953,7 @@ static void reap(struct loop *l)
     struct endpoint *ep = h->eps[i];
     if(ep->deleted && ep->inflight == 0) {
       h->eps[i] = h->eps[--h->neps];
-      endpoint_free(ep);
+      hook_endpoint_free(ep);
       continue;
     }
     i++;
@@ -1043,25 +975,9 @@ static void prune(struct loop *l, int64_t now)
   if(now < l->next_prune_ms)
     return;
   l->next_prune_ms = now + interval;
-  char sql[1024];
-  long long cut = (long long)(now - h->cfg.retention_ms);
-  snprintf(sql, sizeof(sql),
-           "BEGIN IMMEDIATE;"
-           "CREATE TEMP TABLE IF NOT EXISTS prune(id INTEGER PRIMARY KEY);"
-           "DELETE FROM prune;"
-           "INSERT INTO prune SELECT id FROM deliveries WHERE status=1 AND updated_ms<%lld"
-           " LIMIT %d;"
-           "DELETE FROM attempts WHERE delivery IN (SELECT id FROM prune);"
-           "DELETE FROM deliveries WHERE id IN (SELECT id FROM prune);"
-           "DELETE FROM events WHERE id IN (SELECT e.id FROM events e WHERE e.ms<%lld AND NOT"
-           " EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id=e.id) LIMIT %d);"
-           "DELETE FROM idempotency WHERE ms<%lld;"
-           "COMMIT;",
-           cut, PRUNE_BATCH, cut, PRUNE_BATCH, (long long)(now - h->cfg.idempotency_ttl_ms));
-  if(store_exec(l->db, sql)) {
-    hook_log(h, HLOG_WARN, "store_prune_failed", "error=\"%s\"", sqlite3_errmsg(l->db));
-    store_exec(l->db, "ROLLBACK");
-  }
+  struct hook_store *s = l->s;
+  if(s->ops->prune(s, now - h->cfg.retention_ms, now - h->cfg.idempotency_ttl_ms, PRUNE_BATCH))
+    hook_log(h, HLOG_WARN, "store_prune_failed", "error=\"%s\"", s->ops->errmsg(s));
 }
 
 static long poll_timeout(struct loop *l, int64_t now)
@@ -1097,15 +1013,16 @@ static long poll_timeout(struct loop *l, int64_t now)
   return t < 0 ? 0 : (long)t;
 }
 
-void *dispatch_main(void *arg)
+void *hook_dispatch_main(void *arg)
 {
   struct hook_service *h = arg;
-  struct loop l = {.h = h, .db = h->db};
-  if(prepare_all(&l)) {
+  struct loop l = {.h = h, .s = h->store};
+  struct fault f = {HOOK_STORE_OK, NULL};
+  if(faulted(&l, &f, l.s->ops->turn_prepare(l.s))) {
     /* Publishes that need the store are refused from now on (503). */
-    hook_log(h, HLOG_ERROR, "webhooks_dispatcher_failed", "error=\"%s\"", sqlite3_errmsg(l.db));
+    hook_log(h, HLOG_ERROR, "store_prepare_failed", "error=\"%s\"", l.s->ops->errmsg(l.s));
+    hook_log(h, HLOG_ERROR, "webhooks_dispatcher_failed", "error=\"%s\"", l.s->ops->errmsg(l.s));
     atomic_store(&h->dead, true);
-    finalize_all(&l);
     pthread_mutex_lock(&h->lock);
     struct item *items = h->qhead;
     h->qhead = h->qtail = NULL;
@@ -1113,7 +1030,7 @@ void *dispatch_main(void *arg)
     pthread_mutex_unlock(&h->lock);
     for(struct item *it = items; it; it = it->next)
       it->ok = false;
-    finish_items(&l, items, SQLITE_ERROR);
+    finish_items(&l, items, f);
     return NULL;
   }
   l.next_prune_ms = now_ms();
@@ -1157,7 +1074,7 @@ void *dispatch_main(void *arg)
   while(l.xfers)
     xfer_free(&l, l.xfers);
   commit_turn(&l, NULL, false, true); /* the last outcomes */
-  store_exec(l.db, "UPDATE deliveries SET status=0 WHERE status=3");
+  l.s->ops->reset_loaded(l.s);
   apply_outcomes(&l);
   drop_staged(&l, 0);
   free(l.staged);
@@ -1165,6 +1082,5 @@ void *dispatch_main(void *arg)
     curl_easy_cleanup(l.pool[i]);
   announce(&l);
   free(l.disabled);
-  finalize_all(&l);
   return NULL;
 }

@@ -40,7 +40,7 @@ void hook_log(struct hook_service *h, int level, const char *event, const char *
   h->cfg.log(level, event, fmt ? buf : NULL);
 }
 
-struct blob *blob_new(const char *data, size_t len)
+struct blob *hook_blob_new(const char *data, size_t len)
 {
   struct blob *b = malloc(sizeof(*b) + len + 1);
   if(!b)
@@ -52,13 +52,13 @@ struct blob *blob_new(const char *data, size_t len)
   return b;
 }
 
-struct blob *blob_ref(struct blob *b)
+struct blob *hook_blob_ref(struct blob *b)
 {
   atomic_fetch_add_explicit(&b->refs, 1, memory_order_relaxed);
   return b;
 }
 
-void blob_unref(struct blob *b)
+void hook_blob_unref(struct blob *b)
 {
   if(b && atomic_fetch_sub_explicit(&b->refs, 1, memory_order_acq_rel) == 1)
     free(b);
@@ -83,14 +83,15 @@ static int api_error(json_t **out, int status, const char *code, const char *fie
   return status;
 }
 
-static int db_error(struct hook_service *h, json_t **out, sqlite3 *db)
+/* Answers a failure e of the API's store (logging why). Returns 503. */
+static int db_error(struct hook_service *h, json_t **out, enum hook_store_err e)
 {
-  int rc = sqlite3_extended_errcode(db);
-  hook_log(h, HLOG_ERROR, "store_failed", "error=\"%s\"", sqlite3_errmsg(db));
-  if((rc & 0xff) == SQLITE_FULL)
+  struct hook_store *s = h->api_store;
+  hook_log(h, HLOG_ERROR, "store_failed", "error=\"%s\"", s->ops->errmsg(s));
+  if(e == HOOK_STORE_FULL)
     return api_error(out, 503, "store_full", NULL, "the webhook store is full");
   return api_error(out, 503, "store_failed", NULL, "the webhook store failed: %s",
-                   sqlite3_errstr(rc));
+                   s->ops->errstr(s));
 }
 
 static void time_iso(int64_t ms, char out[SUB_TIME_LEN + 1])
@@ -100,21 +101,22 @@ static void time_iso(int64_t ms, char out[SUB_TIME_LEN + 1])
 
 /* ---- the registry ---- */
 
-void endpoint_free(struct endpoint *ep)
+void hook_endpoint_free(struct endpoint *ep)
 {
   if(!ep)
     return;
   for(size_t i = 0; i < ep->qlen; i++)
-    blob_unref(ep->q[(ep->qhead + i) % HOOK_READY_MAX].body);
+    hook_blob_unref(ep->q[(ep->qhead + i) % HOOK_READY_MAX].body);
   free(ep->url);
   free(ep->description);
   json_decref(ep->topics);
+  json_decref(ep->indexed);
   OPENSSL_cleanse(ep->secret, sizeof(ep->secret));
   OPENSSL_cleanse(ep->old_secret, sizeof(ep->old_secret));
   free(ep);
 }
 
-struct endpoint *endpoint_find_locked(struct hook_service *h, const char *id)
+struct endpoint *hook_endpoint_find_locked(struct hook_service *h, const char *id)
 {
   for(size_t i = 0; i < h->neps; i++)
     if(!h->eps[i]->deleted && strcmp(h->eps[i]->id, id) == 0)
@@ -122,24 +124,65 @@ struct endpoint *endpoint_find_locked(struct hook_service *h, const char *id)
   return NULL;
 }
 
-bool endpoint_matches(const struct endpoint *ep, const char *topic)
+/* True when ep gets the events of its topics now. */
+static bool endpoint_live(const struct endpoint *ep)
 {
-  size_t i;
-  json_t *v;
-  json_array_foreach(ep->topics, i, v)
+  return ep->enabled && !ep->deleted && !ep->deleting;
+}
+
+/* True when topics[i] repeats an earlier pattern: the index takes each
+ * (pattern, endpoint) pair once. */
+static bool pattern_repeated(const json_t *topics, size_t i)
+{
+  const char *p = json_string_value(json_array_get(topics, i));
+  for(size_t j = 0; j < i; j++)
   {
-    if(sub_pattern_matches(json_string_value(v), topic))
+    const char *q = json_string_value(json_array_get(topics, j));
+    if(p && q && strcmp(p, q) == 0)
       return true;
   }
   return false;
 }
 
-/* True when ep gets the events of `topic` now (called with h->lock). */
-static bool endpoint_takes(const struct endpoint *ep, const char *topic)
+/* Removes the first n patterns of topics (under ep) from the index. */
+static void index_remove(struct hook_service *h, struct endpoint *ep, const json_t *topics,
+                         size_t n)
 {
-  return ep->enabled && !ep->deleted && !ep->deleting && endpoint_matches(ep, topic);
+  for(size_t i = 0; i < n; i++) {
+    const json_t *v = json_array_get(topics, i);
+    if(!pattern_repeated(topics, i))
+      sub_index_remove(h->index, json_string_value(v), json_string_length(v), &ep->sub);
+  }
 }
 
+int hook_endpoint_reindex_locked(struct hook_service *h, struct endpoint *ep)
+{
+  bool live = endpoint_live(ep);
+  if(live && ep->indexed == ep->topics)
+    return 0;
+  if(ep->indexed) {
+    index_remove(h, ep, ep->indexed, json_array_size(ep->indexed));
+    json_decref(ep->indexed);
+    ep->indexed = NULL;
+  }
+  if(!live || !ep->topics)
+    return 0;
+  size_t n = json_array_size(ep->topics);
+  for(size_t i = 0; i < n; i++) {
+    const json_t *v = json_array_get(ep->topics, i);
+    if(pattern_repeated(ep->topics, i))
+      continue;
+    if(sub_index_add(h->index, json_string_value(v), json_string_length(v), &ep->sub)) {
+      index_remove(h, ep, ep->topics, i);
+      return -1;
+    }
+  }
+  ep->indexed = json_incref(ep->topics);
+  return 0;
+}
+
+/* Adds ep to the registry and its patterns to the index. Returns 0, or -1
+ * out of memory (ep in neither). */
 static int registry_add_locked(struct hook_service *h, struct endpoint *ep)
 {
   if(h->neps == h->cap) {
@@ -150,6 +193,8 @@ static int registry_add_locked(struct hook_service *h, struct endpoint *ep)
     h->eps = n;
     h->cap = cap;
   }
+  if(hook_endpoint_reindex_locked(h, ep))
+    return -1;
   ep->more = true; /* its pending deliveries, if any, are in the store */
   h->eps[h->neps++] = ep;
   atomic_store(&h->any_eps, true); /* endpoints are flagged deleted, never removed */
@@ -373,43 +418,31 @@ static json_t *endpoint_json(const struct endpoint *ep, bool with_secret)
 /* Writes ep's row (insert or update). `state`: also its enabled/failing
  * state, which the dispatcher owns unless a request sets `enabled`. Called
  * with db_lock held (or at start). */
-static int endpoint_save(sqlite3 *db, const struct endpoint *ep, bool state)
+static enum hook_store_err endpoint_save(struct hook_store *s, const struct endpoint *ep,
+                                         bool state)
 {
-  static const char sql_all[] =
-      "INSERT INTO endpoints(id,url,topics,description,secret,old_secret,old_until_ms,enabled,"
-      "ordered,from_config,created_ms,updated_ms,failing_since_ms,disabled_reason)"
-      " VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14) ON CONFLICT(id) DO UPDATE SET"
-      " url=?2,topics=?3,description=?4,secret=?5,old_secret=?6,old_until_ms=?7,enabled=?8,"
-      "ordered=?9,from_config=?10,updated_ms=?12,failing_since_ms=?13,disabled_reason=?14";
-  static const char sql_fields[] =
-      "INSERT INTO endpoints(id,url,topics,description,secret,old_secret,old_until_ms,enabled,"
-      "ordered,from_config,created_ms,updated_ms,failing_since_ms,disabled_reason)"
-      " VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14) ON CONFLICT(id) DO UPDATE SET"
-      " url=?2,topics=?3,description=?4,secret=?5,old_secret=?6,old_until_ms=?7,"
-      "ordered=?9,from_config=?10,updated_ms=?12";
-  const char *sql = state ? sql_all : sql_fields;
-  sqlite3_stmt *st;
-  if(sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
-    return -1;
   char *topics = json_dumps(ep->topics, JSON_COMPACT);
-  sqlite3_bind_text(st, 1, ep->id, -1, SQLITE_STATIC);
-  sqlite3_bind_text(st, 2, ep->url, -1, SQLITE_STATIC);
-  sqlite3_bind_text(st, 3, topics ? topics : "[]", -1, SQLITE_STATIC);
-  sqlite3_bind_text(st, 4, ep->description ? ep->description : "", -1, SQLITE_STATIC);
-  sqlite3_bind_text(st, 5, ep->secret, -1, SQLITE_STATIC);
-  sqlite3_bind_text(st, 6, ep->old_secret, -1, SQLITE_STATIC);
-  sqlite3_bind_int64(st, 7, ep->old_until_ms);
-  sqlite3_bind_int(st, 8, ep->enabled);
-  sqlite3_bind_int(st, 9, ep->ordered);
-  sqlite3_bind_int(st, 10, ep->from_config);
-  sqlite3_bind_int64(st, 11, ep->created_ms);
-  sqlite3_bind_int64(st, 12, ep->updated_ms);
-  sqlite3_bind_int64(st, 13, ep->failing_since_ms);
-  sqlite3_bind_text(st, 14, ep->disabled_reason, -1, SQLITE_STATIC);
-  int rc = topics ? sqlite3_step(st) : SQLITE_NOMEM;
-  sqlite3_finalize(st);
+  if(!topics)
+    return HOOK_STORE_FAILED;
+  struct hook_store_endpoint r = {
+      .id = ep->id,
+      .url = ep->url,
+      .topics = topics,
+      .description = ep->description ? ep->description : "",
+      .secret = ep->secret,
+      .old_secret = ep->old_secret,
+      .old_until_ms = ep->old_until_ms,
+      .enabled = ep->enabled,
+      .ordered = ep->ordered,
+      .from_config = ep->from_config,
+      .created_ms = ep->created_ms,
+      .updated_ms = ep->updated_ms,
+      .failing_since_ms = ep->failing_since_ms,
+      .disabled_reason = ep->disabled_reason,
+  };
+  enum hook_store_err e = s->ops->save_endpoint(s, &r, state);
   free(topics);
-  return rc == SQLITE_DONE ? 0 : -1;
+  return e;
 }
 
 /* A copy of ep's persistent fields (not its dispatcher state). */
@@ -433,7 +466,7 @@ static struct endpoint *endpoint_clone(const struct endpoint *ep)
   c->failing_since_ms = ep->failing_since_ms;
   memcpy(c->disabled_reason, ep->disabled_reason, sizeof(c->disabled_reason));
   if(!c->url || !c->description || !c->topics) {
-    endpoint_free(c);
+    hook_endpoint_free(c);
     return NULL;
   }
   return c;
@@ -467,7 +500,7 @@ static void endpoint_adopt(struct endpoint *dst, struct endpoint *src, bool stat
 static bool endpoint_exists(struct hook_service *h, const char *id)
 {
   pthread_mutex_lock(&h->lock);
-  bool found = endpoint_find_locked(h, id) != NULL;
+  bool found = hook_endpoint_find_locked(h, id) != NULL;
   pthread_mutex_unlock(&h->lock);
   return found;
 }
@@ -505,15 +538,15 @@ int hook_api_create(struct hook_service *h, const json_t *body, json_t **out)
     goto fail;
   }
   pthread_mutex_lock(&h->db_lock);
-  int rc = endpoint_save(h->api_db, ep, true);
-  if(rc)
-    status = db_error(h, out, h->api_db);
+  enum hook_store_err e = endpoint_save(h->api_store, ep, true);
+  if(e)
+    status = db_error(h, out, e);
   pthread_mutex_unlock(&h->db_lock);
-  if(rc)
+  if(e)
     goto fail;
   *out = endpoint_json(ep, true);
   pthread_mutex_lock(&h->lock);
-  rc = registry_add_locked(h, ep);
+  int rc = registry_add_locked(h, ep);
   pthread_mutex_unlock(&h->lock);
   if(rc) { /* stored; the next start loads it */
     json_decref(*out);
@@ -524,7 +557,7 @@ int hook_api_create(struct hook_service *h, const json_t *body, json_t **out)
            json_array_size(ep->topics));
   return 201;
 fail:
-  endpoint_free(ep);
+  hook_endpoint_free(ep);
   return status;
 }
 
@@ -579,7 +612,7 @@ int hook_api_list(struct hook_service *h, const char *cursor, const char *limit,
 int hook_api_get(struct hook_service *h, const char *id, json_t **out)
 {
   pthread_mutex_lock(&h->lock);
-  struct endpoint *ep = endpoint_find_locked(h, id);
+  struct endpoint *ep = hook_endpoint_find_locked(h, id);
   *out = ep ? endpoint_json(ep, false) : NULL;
   pthread_mutex_unlock(&h->lock);
   if(!ep)
@@ -590,7 +623,7 @@ int hook_api_get(struct hook_service *h, const char *id, json_t **out)
 int hook_api_patch(struct hook_service *h, const char *id, const json_t *body, json_t **out)
 {
   pthread_mutex_lock(&h->lock);
-  struct endpoint *live = endpoint_find_locked(h, id);
+  struct endpoint *live = hook_endpoint_find_locked(h, id);
   struct endpoint *c = live ? endpoint_clone(live) : NULL;
   pthread_mutex_unlock(&h->lock);
   if(!live)
@@ -605,22 +638,30 @@ int hook_api_patch(struct hook_service *h, const char *id, const json_t *body, j
   c->updated_ms = (int64_t)sub_now_ms();
   pthread_mutex_lock(&h->db_lock);
   bool state = json_object_get(body, "enabled") != NULL;
-  if(endpoint_save(h->api_db, c, state))
-    status = db_error(h, out, h->api_db);
+  enum hook_store_err e = endpoint_save(h->api_store, c, state);
+  if(e)
+    status = db_error(h, out, e);
   pthread_mutex_unlock(&h->db_lock);
   if(status)
     goto out;
   pthread_mutex_lock(&h->lock);
-  live = endpoint_find_locked(h, id);
+  live = hook_endpoint_find_locked(h, id);
+  bool indexed = true;
   if(live) {
     endpoint_adopt(live, c, state);
-    *out = endpoint_json(live, false);
+    indexed = hook_endpoint_reindex_locked(h, live) == 0;
+    *out = indexed ? endpoint_json(live, false) : NULL;
   }
   pthread_mutex_unlock(&h->lock);
   poke_dispatcher(h);
+  if(!indexed) { /* stored: the next start or change indexes it */
+    hook_log(h, HLOG_ERROR, "endpoint_index_failed", "id=%s error=out_of_memory", id);
+    status = api_error(out, 500, "internal_error", NULL, "out of memory");
+    goto out;
+  }
   status = live ? 200 : api_error(out, 404, "not_found", NULL, "no webhook endpoint %s", id);
 out:
-  endpoint_free(c);
+  hook_endpoint_free(c);
   return status;
 }
 
@@ -629,43 +670,30 @@ int hook_api_delete(struct hook_service *h, const char *id, json_t **out)
   /* Publishes stop matching it first: a delivery committed after the rows
    * are deleted would be left behind. */
   pthread_mutex_lock(&h->lock);
-  struct endpoint *victim = endpoint_find_locked(h, id);
+  struct endpoint *victim = hook_endpoint_find_locked(h, id);
   bool found = victim && !victim->deleting;
-  if(found)
+  if(found) {
     victim->deleting = true;
+    hook_endpoint_reindex_locked(h, victim); /* out of the index: cannot fail */
+  }
   pthread_mutex_unlock(&h->lock);
   if(!found)
     return api_error(out, 404, "not_found", NULL, "no webhook endpoint %s", id);
   pthread_mutex_lock(&h->db_lock);
-  sqlite3_stmt *st[3] = {NULL, NULL, NULL};
-  static const char *sql[3] = {
-      "DELETE FROM attempts WHERE delivery IN (SELECT id FROM deliveries WHERE endpoint=?1)",
-      "DELETE FROM deliveries WHERE endpoint=?1", "DELETE FROM endpoints WHERE id=?1"};
-  int rc = store_exec(h->api_db, "BEGIN IMMEDIATE");
-  for(int i = 0; i < 3 && !rc; i++) {
-    rc = sqlite3_prepare_v2(h->api_db, sql[i], -1, &st[i], NULL) != SQLITE_OK;
-    if(!rc) {
-      sqlite3_bind_text(st[i], 1, id, -1, SQLITE_STATIC);
-      rc = sqlite3_step(st[i]) != SQLITE_DONE;
-    }
-  }
-  int status = 0;
-  if(!rc)
-    rc = store_exec(h->api_db, "COMMIT");
-  if(rc) {
-    status = db_error(h, out, h->api_db);
-    store_exec(h->api_db, "ROLLBACK");
-  }
-  for(int i = 0; i < 3; i++)
-    sqlite3_finalize(st[i]);
+  enum hook_store_err e = h->api_store->ops->delete_endpoint(h->api_store, id);
+  int status = e ? db_error(h, out, e) : 0;
   pthread_mutex_unlock(&h->db_lock);
   pthread_mutex_lock(&h->lock);
-  struct endpoint *ep = endpoint_find_locked(h, id); /* only this thread deletes it */
-  if(ep && status)
+  struct endpoint *ep = hook_endpoint_find_locked(h, id); /* only this thread deletes it */
+  bool indexed = true;
+  if(ep && status) {
     ep->deleting = false; /* not deleted after all */
-  else if(ep)
+    indexed = hook_endpoint_reindex_locked(h, ep) == 0;
+  } else if(ep)
     ep->deleted = true; /* the dispatcher frees it once nothing is in flight */
   pthread_mutex_unlock(&h->lock);
+  if(!indexed)
+    hook_log(h, HLOG_ERROR, "endpoint_index_failed", "id=%s error=out_of_memory", id);
   if(status)
     return status;
   curl_multi_wakeup(h->multi);
@@ -677,7 +705,7 @@ int hook_api_delete(struct hook_service *h, const char *id, json_t **out)
 int hook_api_rotate(struct hook_service *h, const char *id, json_t **out)
 {
   pthread_mutex_lock(&h->lock);
-  struct endpoint *live = endpoint_find_locked(h, id);
+  struct endpoint *live = hook_endpoint_find_locked(h, id);
   struct endpoint *c = live ? endpoint_clone(live) : NULL;
   pthread_mutex_unlock(&h->lock);
   if(!live)
@@ -694,15 +722,16 @@ int hook_api_rotate(struct hook_service *h, const char *id, json_t **out)
   }
   c->updated_ms = now;
   pthread_mutex_lock(&h->db_lock);
-  if(endpoint_save(h->api_db, c, false))
-    status = db_error(h, out, h->api_db);
+  enum hook_store_err e = endpoint_save(h->api_store, c, false);
+  if(e)
+    status = db_error(h, out, e);
   pthread_mutex_unlock(&h->db_lock);
   if(status)
     goto out;
   char until[SUB_TIME_LEN + 1];
   time_iso(c->old_until_ms, until);
   pthread_mutex_lock(&h->lock);
-  live = endpoint_find_locked(h, id);
+  live = hook_endpoint_find_locked(h, id);
   if(live)
     endpoint_adopt(live, c, false);
   pthread_mutex_unlock(&h->lock);
@@ -715,7 +744,7 @@ int hook_api_rotate(struct hook_service *h, const char *id, json_t **out)
                    "previous_secret_expires_at", until);
   status = 200;
 out:
-  endpoint_free(c);
+  hook_endpoint_free(c);
   return status;
 }
 
@@ -726,6 +755,68 @@ static const char *status_name(int s)
   case D_FAILED: return "failed";
   default: return "pending";
   }
+}
+
+/* A page of deliveries being built from the store's rows. */
+struct page {
+  json_t *data;
+  size_t n; /* rows wanted: one more means there is a next page */
+  json_t *attempts; /* of the row last added */
+  int64_t last;
+  bool more;
+};
+
+/* deliveries' row callback: appends the row, or stops (1) at the one past
+ * the page, which only says there is a next page. */
+static int page_row(void *ctx, const struct hook_store_delivery *r)
+{
+  struct page *pg = ctx;
+  if(json_array_size(pg->data) == pg->n) {
+    pg->more = true;
+    return 1;
+  }
+  char created[SUB_TIME_LEN + 1];
+  time_iso(r->created_ms, created);
+  json_t *d = json_pack("{s:I, s:s, s:s, s:I, s:s, s:s}", "id", (json_int_t)r->id, "event_id",
+                        r->event_id, "topic", r->topic ? r->topic : "", "seq", (json_int_t)r->seq,
+                        "status", status_name(r->status), "created_at", created);
+  if(r->status == D_PENDING || r->status == D_QUEUED) {
+    char next[SUB_TIME_LEN + 1];
+    time_iso(r->next_ms, next);
+    json_object_set_new(d, "next_attempt_at", json_string(next));
+  }
+  /* Filled by page_attempt; owned by d (none when d could not be made). */
+  pg->attempts = d ? json_array() : NULL;
+  if(d)
+    json_object_set_new(d, "attempts", pg->attempts);
+  json_array_append_new(pg->data, d);
+  pg->last = r->id;
+  return 0;
+}
+
+/* deliveries' attempt callback: appends the attempt to the last row's. */
+static void page_attempt(void *ctx, const struct hook_store_attempt *r)
+{
+  struct page *pg = ctx;
+  char at[SUB_TIME_LEN + 1];
+  time_iso(r->ms, at);
+  json_t *a = json_pack("{s:i, s:s, s:f}", "n", r->n, "at", at, "latency_ms",
+                        (double)r->latency_us / 1000.0);
+  json_object_set_new(a, "http_status", r->http_status ? json_integer(r->http_status) : json_null());
+  json_object_set_new(a, "error", r->error ? json_string(r->error) : json_null());
+  /* Response bytes are the receiver's: shown as text, invalid UTF-8 repaired. */
+  const unsigned char *resp = r->response;
+  size_t rlen = r->response_len;
+  json_t *rs = resp ? json_stringn((const char *)resp, rlen) : json_null();
+  if(!rs) {
+    char *copy = malloc(rlen + 1);
+    for(size_t i = 0; copy && i < rlen; i++)
+      copy[i] = resp[i] < 0x80 ? (char)resp[i] : '?';
+    rs = copy ? json_stringn(copy, rlen) : NULL;
+    free(copy);
+  }
+  json_object_set_new(a, "response", rs ? rs : json_null());
+  json_array_append_new(pg->attempts, a);
 }
 
 int hook_api_deliveries(struct hook_service *h, const char *id, const char *status,
@@ -757,117 +848,21 @@ int hook_api_deliveries(struct hook_service *h, const char *id, const char *stat
   if(!endpoint_exists(h, id))
     return api_error(out, 404, "not_found", NULL, "no webhook endpoint %s", id);
 
-  static const char q[] =
-      "SELECT d.id, d.event_id, e.topic, e.seq, d.status, d.next_ms, d.created_ms"
-      " FROM deliveries d LEFT JOIN events e ON e.id = d.event_id"
-      " WHERE d.endpoint=?1 AND d.id < ?2 AND (?3 < 0 OR d.status=?3"
-      " OR (?3=0 AND d.status=3)) ORDER BY d.id DESC LIMIT ?4";
-  static const char qa[] = "SELECT n, ms, http_status, latency_us, error, response FROM attempts"
-                           " WHERE delivery=?1 ORDER BY n";
-  json_t *data = json_array();
-  int64_t last = 0;
-  bool more = false;
-  int status_code = 200;
+  struct page pg = {.data = json_array(), .n = (size_t)n};
   pthread_mutex_lock(&h->db_lock);
-  sqlite3_stmt *st = NULL, *sa = NULL;
-  if(sqlite3_prepare_v2(h->api_db, q, -1, &st, NULL) != SQLITE_OK ||
-     sqlite3_prepare_v2(h->api_db, qa, -1, &sa, NULL) != SQLITE_OK) {
-    status_code = db_error(h, out, h->api_db);
-    goto done;
-  }
-  sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-  sqlite3_bind_int64(st, 2, after);
-  sqlite3_bind_int(st, 3, want);
-  sqlite3_bind_int(st, 4, n + 1);
-  int r;
-  while((r = sqlite3_step(st)) == SQLITE_ROW) {
-    if(json_array_size(data) == (size_t)n) {
-      more = true;
-      break;
-    }
-    int64_t did = sqlite3_column_int64(st, 0);
-    int s = sqlite3_column_int(st, 4);
-    char created[SUB_TIME_LEN + 1];
-    time_iso(sqlite3_column_int64(st, 6), created);
-    const char *topic = (const char *)sqlite3_column_text(st, 2);
-    json_t *d = json_pack("{s:I, s:s, s:s, s:I, s:s, s:s}", "id", (json_int_t)did, "event_id",
-                          (const char *)sqlite3_column_text(st, 1), "topic", topic ? topic : "",
-                          "seq", (json_int_t)sqlite3_column_int64(st, 3), "status", status_name(s),
-                          "created_at", created);
-    if(s == D_PENDING || s == D_QUEUED) {
-      char next[SUB_TIME_LEN + 1];
-      time_iso(sqlite3_column_int64(st, 5), next);
-      json_object_set_new(d, "next_attempt_at", json_string(next));
-    }
-    json_t *attempts = json_array();
-    sqlite3_reset(sa);
-    sqlite3_bind_int64(sa, 1, did);
-    while(sqlite3_step(sa) == SQLITE_ROW) {
-      char at[SUB_TIME_LEN + 1];
-      time_iso(sqlite3_column_int64(sa, 1), at);
-      json_t *a = json_pack("{s:i, s:s, s:f}", "n", sqlite3_column_int(sa, 0), "at", at,
-                            "latency_ms", (double)sqlite3_column_int64(sa, 3) / 1000.0);
-      int hs = sqlite3_column_int(sa, 2);
-      json_object_set_new(a, "http_status", hs ? json_integer(hs) : json_null());
-      const char *err = (const char *)sqlite3_column_text(sa, 4);
-      json_object_set_new(a, "error", err ? json_string(err) : json_null());
-      const void *resp = sqlite3_column_blob(sa, 5);
-      int rlen = sqlite3_column_bytes(sa, 5);
-      /* Response bytes are the receiver's: shown as text, invalid UTF-8 repaired. */
-      json_t *rs = resp ? json_stringn((const char *)resp, (size_t)rlen) : json_null();
-      if(!rs) {
-        char *copy = malloc((size_t)rlen + 1);
-        for(int i = 0; copy && i < rlen; i++) {
-          unsigned char ch = ((const unsigned char *)resp)[i];
-          copy[i] = ch < 0x80 ? (char)ch : '?';
-        }
-        rs = copy ? json_stringn(copy, (size_t)rlen) : NULL;
-        free(copy);
-      }
-      json_object_set_new(a, "response", rs ? rs : json_null());
-      json_array_append_new(attempts, a);
-    }
-    json_object_set_new(d, "attempts", attempts);
-    json_array_append_new(data, d);
-    last = did;
-  }
-  if(r != SQLITE_ROW && r != SQLITE_DONE)
-    status_code = db_error(h, out, h->api_db);
-done:
-  sqlite3_finalize(st);
-  sqlite3_finalize(sa);
+  enum hook_store_err e = h->api_store->ops->deliveries(h->api_store, id, want, after, n + 1,
+                                                        page_row, page_attempt, &pg);
+  int status_code = e ? db_error(h, out, e) : 200;
   pthread_mutex_unlock(&h->db_lock);
   if(status_code != 200) {
-    json_decref(data);
+    json_decref(pg.data);
     return status_code;
   }
   char next[24];
-  snprintf(next, sizeof(next), "%lld", (long long)last);
-  *out =
-      json_pack("{s:o, s:o}", "data", data, "next_cursor", more ? json_string(next) : json_null());
+  snprintf(next, sizeof(next), "%lld", (long long)pg.last);
+  *out = json_pack("{s:o, s:o}", "data", pg.data, "next_cursor",
+                   pg.more ? json_string(next) : json_null());
   return 200;
-}
-
-/* Runs one UPDATE with id and an optional second text/int parameter on the
- * API connection. Returns the rows changed, or -1 (with *out set). */
-static int64_t api_update(struct hook_service *h, const char *sql, const char *ep_id, int64_t a,
-                          int64_t b, json_t **out, int *status)
-{
-  pthread_mutex_lock(&h->db_lock);
-  sqlite3_stmt *st = NULL;
-  int64_t changed = -1;
-  if(sqlite3_prepare_v2(h->api_db, sql, -1, &st, NULL) == SQLITE_OK) {
-    sqlite3_bind_text(st, 1, ep_id, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, a);
-    sqlite3_bind_int64(st, 3, b);
-    if(sqlite3_step(st) == SQLITE_DONE)
-      changed = sqlite3_changes64(h->api_db);
-  }
-  if(changed < 0)
-    *status = db_error(h, out, h->api_db);
-  sqlite3_finalize(st);
-  pthread_mutex_unlock(&h->db_lock);
-  return changed;
 }
 
 int hook_api_retry(struct hook_service *h, const char *id, const char *delivery, json_t **out)
@@ -878,32 +873,19 @@ int hook_api_retry(struct hook_service *h, const char *id, const char *delivery,
     return api_error(out, 404, "not_found", NULL, "no delivery %s", delivery);
   if(!endpoint_exists(h, id))
     return api_error(out, 404, "not_found", NULL, "no webhook endpoint %s", id);
-  int status = 0;
-  int64_t now = (int64_t)sub_now_ms();
-  int64_t n = api_update(h,
-                         "UPDATE deliveries SET status=0, attempts=0, next_ms=?3, updated_ms=?3"
-                         " WHERE endpoint=?1 AND id=?2 AND status IN (1,2)",
-                         id, did, now, out, &status);
-  if(n < 0)
+  enum hook_store_retry result;
+  pthread_mutex_lock(&h->db_lock);
+  enum hook_store_err e =
+      h->api_store->ops->retry(h->api_store, id, did, (int64_t)sub_now_ms(), &result);
+  int status = e ? db_error(h, out, e) : 0;
+  pthread_mutex_unlock(&h->db_lock);
+  if(e)
     return status;
-  if(n == 0) {
-    /* Tell "pending already" (409) from "no such delivery" (404). */
-    pthread_mutex_lock(&h->db_lock);
-    sqlite3_stmt *st = NULL;
-    bool exists = false;
-    if(sqlite3_prepare_v2(h->api_db, "SELECT 1 FROM deliveries WHERE endpoint=?1 AND id=?2", -1,
-                          &st, NULL) == SQLITE_OK) {
-      sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-      sqlite3_bind_int64(st, 2, did);
-      exists = sqlite3_step(st) == SQLITE_ROW;
-    }
-    sqlite3_finalize(st);
-    pthread_mutex_unlock(&h->db_lock);
-    if(exists)
-      return api_error(out, 409, "delivery_pending", NULL,
-                       "delivery %lld is pending already: it will be attempted as scheduled", did);
+  if(result == HOOK_RETRY_PENDING)
+    return api_error(out, 409, "delivery_pending", NULL,
+                     "delivery %lld is pending already: it will be attempted as scheduled", did);
+  if(result == HOOK_RETRY_NOT_FOUND)
     return api_error(out, 404, "not_found", NULL, "no delivery %lld of endpoint %s", did, id);
-  }
   poke_dispatcher(h);
   *out = json_pack("{s:I, s:s}", "id", (json_int_t)did, "status", "pending");
   return 202;
@@ -966,13 +948,13 @@ int hook_api_replay(struct hook_service *h, const char *id, const json_t *body, 
   }
   if(!endpoint_exists(h, id))
     return api_error(out, 404, "not_found", NULL, "no webhook endpoint %s", id);
-  int status = 0;
-  int64_t now = (int64_t)sub_now_ms();
-  int64_t n = api_update(h,
-                         "UPDATE deliveries SET status=0, attempts=0, next_ms=?3, updated_ms=?3"
-                         " WHERE endpoint=?1 AND status IN (1,2) AND event_ms >= ?2",
-                         id, ms, now, out, &status);
-  if(n < 0)
+  int64_t n = 0;
+  pthread_mutex_lock(&h->db_lock);
+  enum hook_store_err e =
+      h->api_store->ops->replay(h->api_store, id, ms, (int64_t)sub_now_ms(), &n);
+  int status = e ? db_error(h, out, e) : 0;
+  pthread_mutex_unlock(&h->db_lock);
+  if(e)
     return status;
   poke_dispatcher(h);
   hook_log(h, HLOG_INFO, "endpoint_replay", "id=%s since_ms=%lld requeued=%lld", id, (long long)ms,
@@ -994,6 +976,40 @@ bool hook_idem_valid(const char *key)
   return true;
 }
 
+/* The endpoints a publish goes to, collected from the index. */
+struct takers {
+  char (*ids)[HOOK_ID_LEN + 1];
+  size_t n, cap;
+  bool oom;
+};
+
+/* The index's match callback: notes the endpoint (each comes once). */
+static void take(struct sub_subscriber *s, void *ctx)
+{
+  struct takers *t = ctx;
+  struct endpoint *ep = (struct endpoint *)((char *)s - offsetof(struct endpoint, sub));
+  if(t->oom)
+    return;
+  if(t->n == t->cap) {
+    size_t cap = t->cap ? t->cap * 2 : 4;
+    void *n = realloc(t->ids, cap * sizeof(*t->ids));
+    if(!n) {
+      t->oom = true;
+      return;
+    }
+    t->ids = n;
+    t->cap = cap;
+  }
+  memcpy(t->ids[t->n++], ep->id, sizeof(ep->id));
+}
+
+/* A match callback for "does any endpoint take it?": counting is enough. */
+static void taken(struct sub_subscriber *s, void *ctx)
+{
+  (void)s;
+  (void)ctx;
+}
+
 /* The broker's hold callback: queues the event for the next commit, with
  * the endpoints it goes to. Runs under the topic's lock. */
 static int on_hold(void *arg, struct sub_event *ev, void *ctx)
@@ -1007,17 +1023,12 @@ static int on_hold(void *arg, struct sub_event *ev, void *ctx)
   pthread_mutex_lock(&h->lock);
   if(h->nqueue >= (size_t)h->cfg.commit_queue_max || atomic_load(&h->stop) || atomic_load(&h->dead))
     goto refuse;
-  size_t n = 0;
-  for(size_t i = 0; i < h->neps; i++)
-    n += endpoint_takes(h->eps[i], ev->topic);
-  if(n) {
-    it->eps = malloc(n * sizeof(*it->eps));
-    if(!it->eps)
-      goto refuse;
-    for(size_t i = 0; i < h->neps; i++)
-      if(endpoint_takes(h->eps[i], ev->topic))
-        memcpy(it->eps[it->neps++], h->eps[i]->id, sizeof(h->eps[i]->id));
-  }
+  struct takers t = {NULL, 0, 0, false};
+  sub_index_match(h->index, ev->topic, ev->topic_len, take, &t);
+  it->eps = t.ids;
+  it->neps = t.n;
+  if(t.oom)
+    goto refuse;
   if(h->qtail)
     h->qtail->next = it;
   else
@@ -1057,7 +1068,7 @@ out:
   return ok;
 }
 
-void claims_release(struct hook_service *h, const char *key)
+void hook_claims_release(struct hook_service *h, const char *key)
 {
   pthread_mutex_lock(&h->lock);
   for(size_t i = 0; i < h->nclaims; i++)
@@ -1082,49 +1093,31 @@ static enum hook_pub_state pub_fail(struct hook_publish *p, int status, const ch
  * done), 0 when the key is new, -1 on a store error (p is done). */
 static int idem_lookup(struct hook_service *h, struct hook_publish *p)
 {
-  static const char q[] = "SELECT hash, response FROM idempotency WHERE key=?1 AND ms >= ?2";
-  int ret = 0;
+  struct hook_store_idem r;
+  bool found = false;
   pthread_mutex_lock(&h->db_lock);
-  sqlite3_stmt *st = NULL;
-  if(sqlite3_prepare_v2(h->api_db, q, -1, &st, NULL) != SQLITE_OK) {
-    ret = -1;
-    goto out;
-  }
-  sqlite3_bind_text(st, 1, p->idem_key, -1, SQLITE_STATIC);
-  sqlite3_bind_int64(st, 2, (int64_t)sub_now_ms() - h->cfg.idempotency_ttl_ms);
-  int rc = sqlite3_step(st);
-  if(rc == SQLITE_DONE)
-    goto out;
-  if(rc != SQLITE_ROW) {
-    ret = -1;
-    goto out;
-  }
-  ret = 1;
-  const void *hash = sqlite3_column_blob(st, 0);
-  if(sqlite3_column_bytes(st, 0) != 32 || memcmp(hash, p->idem_hash, 32) != 0) {
+  enum hook_store_err e = h->api_store->ops->idem_lookup(
+      h->api_store, p->idem_key, (int64_t)sub_now_ms() - h->cfg.idempotency_ttl_ms, &r, &found);
+  pthread_mutex_unlock(&h->db_lock);
+  if(!e && !found)
+    return 0;
+  bool same = found && r.hash_len == sizeof(p->idem_hash) &&
+              memcmp(r.hash, p->idem_hash, sizeof(p->idem_hash)) == 0;
+  if(!e && !same) {
     pub_fail(p, 409, "idempotency_conflict",
              "this Idempotency-Key was used with a different topic or body");
-    goto out;
+    return 1;
   }
-  json_t *r = json_loads((const char *)sqlite3_column_text(st, 1), 0, NULL);
-  const char *id = json_string_value(json_object_get(r, "id"));
-  if(!id || strlen(id) != SUB_ID_LEN) {
-    json_decref(r);
-    ret = -1;
-    goto out;
+  if(e || !r.id[0]) {
+    pub_fail(p, 503, "store_failed", "the webhook store could not be read");
+    return -1;
   }
-  memcpy(p->pub.id, id, SUB_ID_LEN + 1);
-  p->pub.seq = (uint64_t)json_integer_value(json_object_get(r, "seq"));
-  p->pub.ms = (uint64_t)json_integer_value(json_object_get(r, "ms"));
-  json_decref(r);
+  memcpy(p->pub.id, r.id, SUB_ID_LEN + 1);
+  p->pub.seq = r.seq;
+  p->pub.ms = r.ms;
   p->status = 202;
   p->replayed = true;
-out:
-  if(ret < 0)
-    pub_fail(p, 503, "store_failed", "the webhook store could not be read");
-  sqlite3_finalize(st);
-  pthread_mutex_unlock(&h->db_lock);
-  return ret;
+  return 1;
 }
 
 enum hook_pub_state hook_publish(struct hook_service *h, struct hook_publish *p)
@@ -1149,18 +1142,15 @@ enum hook_pub_state hook_publish(struct hook_service *h, struct hook_publish *p)
                       "a request with this Idempotency-Key is in progress; retry later");
     p->idem_claimed = true;
     if(idem_lookup(h, p)) {
-      claims_release(h, p->idem_key);
+      hook_claims_release(h, p->idem_key);
       p->idem_claimed = false;
       return HOOK_PUB_DONE;
     }
     hold = true;
   }
   if(!hold && atomic_load(&h->any_eps)) {
-    char topic[SUB_TOPIC_MAX + 1];
-    snprintf(topic, sizeof(topic), "%.*s", (int)p->topic_len, p->topic);
-    pthread_mutex_lock(&h->lock);
-    for(size_t i = 0; i < h->neps && !hold; i++)
-      hold = endpoint_takes(h->eps[i], topic);
+    pthread_mutex_lock(&h->lock); /* matching marks the endpoints: one at a time */
+    hold = sub_index_match(h->index, p->topic, p->topic_len, taken, NULL) > 0;
     pthread_mutex_unlock(&h->lock);
   }
   bool held = false;
@@ -1169,7 +1159,7 @@ enum hook_pub_state hook_publish(struct hook_service *h, struct hook_publish *p)
   if(e == SUB_OK && held)
     return HOOK_PUB_PENDING; /* the dispatcher finishes it (maybe already has) */
   if(p->idem_claimed) {
-    claims_release(h, p->idem_key);
+    hook_claims_release(h, p->idem_key);
     p->idem_claimed = false;
   }
   switch(e) {
@@ -1246,48 +1236,54 @@ void hook_publish_internal(struct hook_service *h, const char *topic, json_t *da
 
 /* ---- start and stop ---- */
 
-static int load_endpoints(struct hook_service *h, char err[512])
+/* Loading the registry from the store at start. */
+struct loading {
+  struct hook_service *h;
+  bool stopped; /* out of memory */
+};
+
+/* Adds one stored endpoint to the registry. Returns 0, or -1 out of memory. */
+static int load_one(void *ctx, const struct hook_store_endpoint *r)
 {
-  static const char q[] =
-      "SELECT id,url,topics,description,secret,old_secret,old_until_ms,enabled,ordered,"
-      "from_config,created_ms,updated_ms,failing_since_ms,disabled_reason FROM endpoints";
-  sqlite3_stmt *st;
-  if(sqlite3_prepare_v2(h->api_db, q, -1, &st, NULL) != SQLITE_OK) {
-    snprintf(err, 512, "webhook store: %s", sqlite3_errmsg(h->api_db));
+  struct loading *ld = ctx;
+  struct endpoint *ep = calloc(1, sizeof(*ep));
+  if(!ep) {
+    ld->stopped = true;
     return -1;
   }
-  int rc;
-  while((rc = sqlite3_step(st)) == SQLITE_ROW) {
-    struct endpoint *ep = calloc(1, sizeof(*ep));
-    if(!ep)
-      break;
-    snprintf(ep->id, sizeof(ep->id), "%s", (const char *)sqlite3_column_text(st, 0));
-    ep->url = strdup((const char *)sqlite3_column_text(st, 1));
-    ep->topics = json_loads((const char *)sqlite3_column_text(st, 2), 0, NULL);
-    ep->description = strdup((const char *)sqlite3_column_text(st, 3));
-    snprintf(ep->secret, sizeof(ep->secret), "%s", (const char *)sqlite3_column_text(st, 4));
-    snprintf(ep->old_secret, sizeof(ep->old_secret), "%s",
-             (const char *)sqlite3_column_text(st, 5));
-    ep->old_until_ms = sqlite3_column_int64(st, 6);
-    ep->enabled = sqlite3_column_int(st, 7);
-    ep->ordered = sqlite3_column_int(st, 8);
-    ep->from_config = sqlite3_column_int(st, 9);
-    ep->created_ms = sqlite3_column_int64(st, 10);
-    ep->updated_ms = sqlite3_column_int64(st, 11);
-    ep->failing_since_ms = sqlite3_column_int64(st, 12);
-    snprintf(ep->disabled_reason, sizeof(ep->disabled_reason), "%s",
-             (const char *)sqlite3_column_text(st, 13));
-    if(!ep->url || !ep->topics || !ep->description || registry_add_locked(h, ep)) {
-      endpoint_free(ep);
-      break;
-    }
-  }
-  sqlite3_finalize(st);
-  if(rc != SQLITE_DONE) {
-    snprintf(err, 512, "webhook store: cannot load the endpoints");
+  snprintf(ep->id, sizeof(ep->id), "%s", r->id);
+  ep->url = strdup(r->url);
+  ep->topics = json_loads(r->topics, 0, NULL);
+  ep->description = strdup(r->description);
+  snprintf(ep->secret, sizeof(ep->secret), "%s", r->secret);
+  snprintf(ep->old_secret, sizeof(ep->old_secret), "%s", r->old_secret);
+  ep->old_until_ms = r->old_until_ms;
+  ep->enabled = r->enabled;
+  ep->ordered = r->ordered;
+  ep->from_config = r->from_config;
+  ep->created_ms = r->created_ms;
+  ep->updated_ms = r->updated_ms;
+  ep->failing_since_ms = r->failing_since_ms;
+  snprintf(ep->disabled_reason, sizeof(ep->disabled_reason), "%s", r->disabled_reason);
+  if(!ep->url || !ep->topics || !ep->description || registry_add_locked(ld->h, ep)) {
+    hook_endpoint_free(ep);
+    ld->stopped = true;
     return -1;
   }
   return 0;
+}
+
+/* Fills the registry from the store. Returns 0, or -1 with err set. */
+static int load_endpoints(struct hook_service *h, char err[512])
+{
+  struct hook_store *s = h->api_store;
+  struct loading ld = {h, false};
+  enum hook_store_err e = s->ops->load_endpoints(s, load_one, &ld);
+  if(e)
+    snprintf(err, 512, "webhook store: %s", s->ops->errmsg(s));
+  else if(ld.stopped)
+    snprintf(err, 512, "webhook store: cannot load the endpoints");
+  return e || ld.stopped ? -1 : 0;
 }
 
 /* Applies webhooks.endpoints from the config: each is stored under its id
@@ -1315,14 +1311,14 @@ static int config_endpoints(struct hook_service *h, char err[512])
       snprintf(err, 512, "webhooks.endpoints[%zu].%s", i,
                json_string_value(json_object_get(json_object_get(msg, "error"), "message")));
       json_decref(msg);
-      endpoint_free(ep);
+      hook_endpoint_free(ep);
       return -1;
     }
     snprintf(ep->id, sizeof(ep->id), "%s", id);
     ep->from_config = true;
     if(!ep->description)
       ep->description = strdup("");
-    struct endpoint *old = endpoint_find_locked(h, id);
+    struct endpoint *old = hook_endpoint_find_locked(h, id);
     ep->created_ms = old ? old->created_ms : (int64_t)sub_now_ms();
     ep->updated_ms = (int64_t)sub_now_ms();
     if(old && strcmp(old->secret, ep->secret) == 0) { /* keep a rotation's state */
@@ -1332,17 +1328,21 @@ static int config_endpoints(struct hook_service *h, char err[512])
     /* The stored enabled/failing state stands unless the file sets "enabled":
      * an endpoint disabled by a 410 stays so across restarts. */
     bool state = !old || json_object_get(v, "enabled") != NULL;
-    if(endpoint_save(h->api_db, ep, state)) {
-      snprintf(err, 512, "webhook store: %s", sqlite3_errmsg(h->api_db));
-      endpoint_free(ep);
+    if(endpoint_save(h->api_store, ep, state)) {
+      snprintf(err, 512, "webhook store: %s", h->api_store->ops->errmsg(h->api_store));
+      hook_endpoint_free(ep);
       return -1;
     }
     if(old) {
       endpoint_adopt(old, ep, state);
       old->from_config = true;
-      endpoint_free(ep);
+      hook_endpoint_free(ep);
+      if(hook_endpoint_reindex_locked(h, old)) {
+        snprintf(err, 512, "out of memory");
+        return -1;
+      }
     } else if(registry_add_locked(h, ep)) {
-      endpoint_free(ep);
+      hook_endpoint_free(ep);
       snprintf(err, 512, "out of memory");
       return -1;
     }
@@ -1350,27 +1350,33 @@ static int config_endpoints(struct hook_service *h, char err[512])
   return 0;
 }
 
+/* Restoring the broker's seqs at start. */
+struct seeding {
+  struct hook_service *h;
+  size_t topics;
+};
+
+/* recover's callback: the broker goes on from the topic's last stored seq. */
+static void seed_one(void *ctx, const char *topic, uint64_t seq)
+{
+  struct seeding *sd = ctx;
+  sub_broker_seed(sd->h->broker, topic, strlen(topic), seq);
+  sd->topics++;
+}
+
 /* Restores the seq counters, and puts deliveries that were loaded (maybe
  * in flight) when the process stopped back to pending. */
 static int recover(struct hook_service *h, char err[512])
 {
-  sqlite3_stmt *st;
-  if(store_exec(h->api_db, "UPDATE deliveries SET status=0 WHERE status=3") ||
-     sqlite3_prepare_v2(h->api_db, "SELECT topic, seq FROM topic_seq", -1, &st, NULL) !=
-         SQLITE_OK) {
-    snprintf(err, 512, "webhook store: %s", sqlite3_errmsg(h->api_db));
+  struct hook_store *s = h->api_store;
+  struct seeding sd = {h, 0};
+  int64_t requeued = 0;
+  if(s->ops->recover(s, seed_one, &sd, &requeued)) {
+    snprintf(err, 512, "webhook store: %s", s->ops->errmsg(s));
     return -1;
   }
-  int requeued = sqlite3_changes(h->api_db);
-  size_t topics = 0;
-  while(sqlite3_step(st) == SQLITE_ROW) {
-    const char *t = (const char *)sqlite3_column_text(st, 0);
-    sub_broker_seed(h->broker, t, strlen(t), (uint64_t)sqlite3_column_int64(st, 1));
-    topics++;
-  }
-  sqlite3_finalize(st);
-  hook_log(h, HLOG_INFO, "webhooks_recovered", "topics=%zu requeued_in_flight=%d", topics,
-           requeued);
+  hook_log(h, HLOG_INFO, "webhooks_recovered", "topics=%zu requeued_in_flight=%lld", sd.topics,
+           (long long)requeued);
   return 0;
 }
 
@@ -1387,6 +1393,11 @@ struct hook_service *hook_start(const struct hook_config *cfg, struct sub_broker
   pthread_mutex_init(&h->lock, NULL);
   pthread_mutex_init(&h->db_lock, NULL);
   RAND_bytes((unsigned char *)&h->rng, sizeof(h->rng));
+  h->index = sub_index_new();
+  if(!h->index) {
+    snprintf(err, 512, "out of memory");
+    goto fail;
+  }
   if(curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
     snprintf(err, 512, "libcurl failed to initialise");
     goto fail;
@@ -1396,15 +1407,15 @@ struct hook_service *hook_start(const struct hook_config *cfg, struct sub_broker
     snprintf(err, 512, "out of memory");
     goto fail;
   }
-  if(store_open(cfg->db_path, cfg->store_max_bytes, &h->api_db, err) ||
-     store_open(cfg->db_path, cfg->store_max_bytes, &h->db, err))
+  if(!(h->api_store = hook_store_sqlite_open(cfg->db_path, cfg->store_max_bytes, err)) ||
+     !(h->store = hook_store_sqlite_open(cfg->db_path, cfg->store_max_bytes, err)))
     goto fail;
   h->starting = true;
   if(load_endpoints(h, err) || config_endpoints(h, err) || recover(h, err))
     goto fail;
   h->starting = false;
   sub_broker_set_hold(broker, on_hold, h);
-  if(pthread_create(&h->thread, NULL, dispatch_main, h)) {
+  if(pthread_create(&h->thread, NULL, hook_dispatch_main, h)) {
     sub_broker_set_hold(broker, NULL, NULL);
     snprintf(err, 512, "cannot start the webhook dispatcher thread");
     goto fail;
@@ -1417,10 +1428,11 @@ struct hook_service *hook_start(const struct hook_config *cfg, struct sub_broker
   return h;
 fail:
   for(size_t i = 0; i < h->neps; i++)
-    endpoint_free(h->eps[i]);
+    hook_endpoint_free(h->eps[i]);
   free(h->eps);
-  store_close(h->db);
-  store_close(h->api_db);
+  sub_index_free(h->index);
+  hook_store_close(h->store);
+  hook_store_close(h->api_store);
   if(h->multi)
     curl_multi_cleanup(h->multi);
   pthread_mutex_destroy(&h->lock);
@@ -1438,14 +1450,15 @@ void hook_stop(struct hook_service *h)
   pthread_join(h->thread, NULL);
   sub_broker_set_hold(h->broker, NULL, NULL);
   for(size_t i = 0; i < h->neps; i++)
-    endpoint_free(h->eps[i]);
+    hook_endpoint_free(h->eps[i]);
   free(h->eps);
+  sub_index_free(h->index);
   for(size_t i = 0; i < h->nclaims; i++)
     free(h->claims[i]);
   free(h->claims);
   curl_multi_cleanup(h->multi);
-  store_close(h->db);
-  store_close(h->api_db);
+  hook_store_close(h->store);
+  hook_store_close(h->api_store);
   pthread_mutex_destroy(&h->lock);
   pthread_mutex_destroy(&h->db_lock);
   free(h);

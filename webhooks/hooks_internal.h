@@ -1,23 +1,30 @@
 #ifndef HERALD_HOOKS_INTERNAL_H
 #define HERALD_HOOKS_INTERNAL_H
 
-/* Shared by hooks.c (registry, publishing, the endpoints API), store.c
- * (SQLite) and dispatch.c (the dispatcher thread). Not a public header. */
+/* Shared by hooks.c (registry, publishing, the endpoints API) and
+ * dispatch.c (the dispatcher thread). Not a public header. The store
+ * behind them is store.h. */
 
 #include <curl/curl.h>
 #include <pthread.h>
-#include <sqlite3.h>
 #include <stdatomic.h>
 
 #include "hooks.h"
+#include "index.h"
 #include "signer.h"
+#include "store.h"
 
 #define HOOK_ID_LEN SUB_ID_LEN
 #define HOOK_READY_MAX 128      /* deliveries of one endpoint loaded in memory */
 #define HOOK_RESPONSE_KEEP 1024 /* response body bytes kept per attempt */
 #define HOOK_DISABLED_TOPIC "herald.webhooks.endpoint_disabled"
 
-enum { D_PENDING = 0, D_DELIVERED = 1, D_FAILED = 2, D_QUEUED = 3 /* pending, loaded in memory */ };
+enum {
+  D_PENDING = HOOK_DELIVERY_PENDING,
+  D_DELIVERED = HOOK_DELIVERY_DELIVERED,
+  D_FAILED = HOOK_DELIVERY_FAILED,
+  D_QUEUED = HOOK_DELIVERY_QUEUED /* pending, loaded in memory */
+};
 
 /* A webhook body, shared by the deliveries of one event. */
 struct blob {
@@ -25,9 +32,10 @@ struct blob {
   size_t len;
   char data[];
 };
-struct blob *blob_new(const char *data, size_t len);
-struct blob *blob_ref(struct blob *b);
-void blob_unref(struct blob *b);
+/* A blob of len bytes (NUL-terminated) with one reference, or NULL. */
+struct blob *hook_blob_new(const char *data, size_t len);
+struct blob *hook_blob_ref(struct blob *b);
+void hook_blob_unref(struct blob *b); /* frees it with its last reference; NULL is fine */
 
 /* A delivery loaded in memory, due now. */
 struct ready {
@@ -48,6 +56,9 @@ struct endpoint {
   int64_t old_until_ms;
   bool enabled, ordered, from_config, deleted;
   bool deleting; /* its rows are being deleted: matches no publish */
+  /* In h->index while it takes publishes (hook_endpoint_reindex_locked). */
+  struct sub_subscriber sub;
+  json_t *indexed; /* the topics it is indexed under (a reference), or NULL */
   int64_t created_ms, updated_ms, failing_since_ms;
   char disabled_reason[64];
   /* the dispatcher's own, under no lock */
@@ -90,17 +101,18 @@ struct outcome {
 struct hook_service {
   struct hook_config cfg;
   struct sub_broker *broker;
-  pthread_mutex_t lock; /* endpoints, queue, idem_claims */
+  pthread_mutex_t lock; /* endpoints, index, queue, idem_claims */
   struct endpoint **eps;
   size_t neps, cap;
   atomic_bool any_eps; /* neps > 0: a publish skips the lock while false */
+  struct sub_index *index; /* the patterns of the endpoints taking publishes */
   struct item *qhead, *qtail;
   size_t nqueue;
   char **claims; /* idempotency keys being published right now */
   size_t nclaims, claims_cap;
-  pthread_mutex_t db_lock; /* api_db */
-  sqlite3 *api_db;         /* the API's connection */
-  sqlite3 *db;             /* the dispatcher's connection */
+  pthread_mutex_t db_lock;      /* api_store */
+  struct hook_store *api_store; /* the API's connection */
+  struct hook_store *store;     /* the dispatcher's connection */
   CURLM *multi;
   pthread_t thread;
   atomic_bool stop;
@@ -110,6 +122,8 @@ struct hook_service {
   bool starting; /* hook_start is applying the config's endpoints */
 };
 
+/* One log line through cfg.log, when its level is on; fmt gives the
+ * key=value fields (or NULL). */
 void hook_log(struct hook_service *h, int level, const char *event, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 #define HLOG_DEBUG 0
@@ -117,21 +131,23 @@ void hook_log(struct hook_service *h, int level, const char *event, const char *
 #define HLOG_WARN 2
 #define HLOG_ERROR 3
 
-/* store.c */
-int store_open(const char *path, int64_t max_bytes, sqlite3 **out, char err[512]);
-int store_exec(sqlite3 *db, const char *sql);
-void store_close(sqlite3 *db);
-
 /* hooks.c */
-struct endpoint *endpoint_find_locked(struct hook_service *h, const char *id);
-bool endpoint_matches(const struct endpoint *ep, const char *topic);
-void endpoint_free(struct endpoint *ep);
+/* The live (not deleted) endpoint with this id, or NULL; with h->lock. */
+struct endpoint *hook_endpoint_find_locked(struct hook_service *h, const char *id);
+/* Brings ep's entries in h->index in line with its topics and whether it
+ * takes publishes (enabled, not deleted, not being deleted); with h->lock.
+ * Returns 0, or -1 out of memory (ep is then in the index under no pattern). */
+int hook_endpoint_reindex_locked(struct hook_service *h, struct endpoint *ep);
+/* Frees ep and what it holds (NULL is fine). */
+void hook_endpoint_free(struct endpoint *ep);
 /* Publishes an event of Herald's own (e.g. an endpoint disabled) without
  * waiting; from any thread that holds no lock. */
 void hook_publish_internal(struct hook_service *h, const char *topic, json_t *data);
-void claims_release(struct hook_service *h, const char *key);
+/* Lets another publish use the idempotency key. */
+void hook_claims_release(struct hook_service *h, const char *key);
 
 /* dispatch.c */
-void *dispatch_main(void *arg);
+/* The dispatcher thread's body; arg is the service. */
+void *hook_dispatch_main(void *arg);
 
 #endif
