@@ -25,9 +25,8 @@
 
 struct gw_api {
   const struct gw_config *cfg;
-  struct sub_broker *broker;
+  struct pub_pipeline *pp;
   struct hook_service *hooks;
-  const struct gw_rules *rules;
   struct gw_auth *auth;
   bool open_loopback; /* no API keys, on loopback: Host is checked */
   char *tls_cert, *tls_key; /* PEM text, kept while libmicrohttpd runs */
@@ -58,9 +57,10 @@ struct request {
   char id[64], sub[32]; /* the endpoint and delivery ids of a webhooks route */
   /* a publish waiting for its commit (suspended connection) */
   struct MHD_Connection *conn;
-  struct hook_publish pub;
+  struct pub_request pub;
+  char topic[SUB_TOPIC_MAX + 1]; /* NUL-terminated, as the pipeline takes it */
   char *data_text;
-  char idem[HOOK_IDEM_KEY_MAX + 1];
+  char idem[PUB_IDEM_KEY_MAX + 1];
   struct gw_api *api;
   pthread_mutex_t lock;
   bool pending, done, suspended;
@@ -161,48 +161,59 @@ static const char *events_route(const char *url, size_t *topic_len)
   return url + pre;
 }
 
-/* Applies the topic rules to data. Returns true when the publish is refused
- * (*r then holds the answer: 404 unknown_topic or 422 schema_violation). */
-static bool check_rules(struct gw_api *api, struct MHD_Connection *conn, const char *topic,
-                        size_t topic_len, const json_t *data, enum MHD_Result *r)
+/* The HTTP status of a publish's outcome. */
+static unsigned publish_status(enum pub_status s)
 {
-  char name[SUB_TOPIC_MAX + 1];
-  snprintf(name, sizeof(name), "%.*s", (int)topic_len, topic);
-  struct schema_result res;
-  const char *rule;
-  switch(gw_rules_check(api->rules, name, data, &res, &rule)) {
-  case GW_VERDICT_OK: return false;
-  case GW_VERDICT_UNKNOWN_TOPIC:
-    *r = send_error(conn, MHD_HTTP_NOT_FOUND, "unknown_topic",
-                    "no topic rule matches \"%s\" (schemas.unmatched_topics is \"reject\")", name);
-    return true;
-  case GW_VERDICT_INVALID: break;
+  switch(s) {
+  case PUB_ACCEPTED: return MHD_HTTP_ACCEPTED;
+  case PUB_UNKNOWN_TOPIC: return MHD_HTTP_NOT_FOUND;
+  case PUB_SCHEMA_VIOLATION: return MHD_HTTP_UNPROCESSABLE_CONTENT;
+  case PUB_INVALID_TOPIC: return MHD_HTTP_BAD_REQUEST;
+  case PUB_IDEM_CONFLICT:
+  case PUB_IDEM_IN_PROGRESS: return MHD_HTTP_CONFLICT;
+  case PUB_OVERLOADED:
+  case PUB_TOO_MANY_TOPICS:
+  case PUB_STORE_FULL:
+  case PUB_STORE_FAILED: return MHD_HTTP_SERVICE_UNAVAILABLE;
+  case PUB_NO_MEMORY: break;
   }
-  gw_debug("publish_rejected", "source=rest topic=%s rule=%s errors=%zu", name, rule, res.count);
-  json_t *errors = gw_rules_errors_json(&res);
-  if(!errors) {
-    *r = send_error(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal_error", "out of memory");
-    return true;
-  }
-  char msg[SUB_TOPIC_MAX + 64];
-  snprintf(msg, sizeof(msg), "data does not match the schema of topic rule \"%s\"", rule);
-  *r = send_json(conn, MHD_HTTP_UNPROCESSABLE_CONTENT,
-                 json_pack("{s:{s:s, s:s, s:o, s:b}}", "error", "code", "schema_violation",
-                           "message", msg, "errors", errors, "truncated", res.truncated),
-                 NULL);
-  return true;
+  return MHD_HTTP_INTERNAL_SERVER_ERROR;
 }
 
-/* Answers a publish from its outcome (p->status). */
-static enum MHD_Result publish_answer(struct MHD_Connection *conn, const char *topic,
-                                      size_t topic_len, const struct hook_publish *p)
+/* Answers a refused publish. */
+static enum MHD_Result publish_refused(struct MHD_Connection *conn, const char *topic,
+                                       size_t topic_len, struct pub_request *p)
 {
-  if(p->status != 202) {
-    if(p->status >= 500)
-      gw_warn("publish_failed", "source=rest topic=%.*s error=%s", (int)topic_len, topic,
-              p->error_code);
-    return send_error(conn, (unsigned)p->status, p->error_code, "%s", p->error_message);
+  unsigned status = publish_status(p->status);
+  const char *code = pub_status_code(p->status);
+  switch(p->status) {
+  case PUB_UNKNOWN_TOPIC:
+    return send_error(conn, status, code,
+                      "no topic rule matches \"%.*s\" (schemas.unmatched_topics is \"reject\")",
+                      (int)topic_len, topic);
+  case PUB_SCHEMA_VIOLATION: {
+    gw_debug("publish_rejected", "source=rest topic=%.*s rule=%s errors=%zu", (int)topic_len,
+             topic, p->rule, json_array_size(p->errors));
+    json_t *errors = p->errors;
+    p->errors = NULL; /* the answer takes it */
+    return send_json(conn, status,
+                     json_pack("{s:{s:s, s:s, s:o, s:b}}", "error", "code", code, "message",
+                               p->message, "errors", errors, "truncated", p->errors_truncated),
+                     NULL);
   }
+  default:
+    if(status >= 500)
+      gw_warn("publish_failed", "source=rest topic=%.*s error=%s", (int)topic_len, topic, code);
+    return send_error(conn, status, code, "%s", p->message);
+  }
+}
+
+/* Answers a publish from its outcome. */
+static enum MHD_Result publish_answer(struct MHD_Connection *conn, const char *topic,
+                                      size_t topic_len, struct pub_request *p)
+{
+  if(p->status != PUB_ACCEPTED)
+    return publish_refused(conn, topic, topic_len, p);
   gw_debug("published", "source=rest topic=%.*s seq=%llu id=%s%s", (int)topic_len, topic,
            (unsigned long long)p->pub.seq, p->pub.id, p->replayed ? " replayed=true" : "");
   /* written out: the id is hex and dashes, and a valid topic needs no
@@ -216,8 +227,8 @@ static enum MHD_Result publish_answer(struct MHD_Connection *conn, const char *t
                        p->replayed ? "Idempotent-Replayed" : NULL, "true");
 }
 
-/* The dispatcher finished a publish that waits for its commit. */
-static void publish_done(struct hook_publish *p)
+/* The pipeline finished a publish that waited for its commit. */
+static void publish_done(struct pub_request *p)
 {
   struct request *req = p->arg;
   pthread_mutex_lock(&req->lock);
@@ -252,29 +263,29 @@ static enum MHD_Result publish(struct gw_api *api, struct MHD_Connection *conn, 
     return send_error(conn, MHD_HTTP_BAD_REQUEST, "invalid_json",
                       "the body is not valid JSON: %s (line %d, column %d)", jerr.text, jerr.line,
                       jerr.column);
-  if(gw_rules_active(api->rules)) {
-    enum MHD_Result r;
-    if(check_rules(api, conn, topic, topic_len, data, &r)) {
-      json_decref(data);
-      return r;
-    }
-  }
   req->data_text = json_dumps(data, JSON_COMPACT | JSON_ENCODE_ANY);
-  json_decref(data);
-  if(!req->data_text)
+  if(!req->data_text) {
+    json_decref(data);
     return send_error(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal_error", "out of memory");
+  }
 
-  struct hook_publish *p = &req->pub;
-  p->topic = topic;
+  struct pub_request *p = &req->pub;
+  memcpy(req->topic, topic, topic_len); /* valid: at most SUB_TOPIC_MAX bytes */
+  req->topic[topic_len] = '\0';
+  p->topic = req->topic;
   p->topic_len = topic_len;
   p->data = req->data_text;
   p->data_len = strlen(req->data_text);
+  p->data_value = data; /* for the topic rules, read during pub_publish only */
   p->idem_key = req->idem[0] ? req->idem : NULL;
   p->done = publish_done;
   p->arg = req;
   req->conn = conn;
   req->api = api;
-  if(hook_publish(api->hooks, p) == HOOK_PUB_DONE)
+  enum pub_state st = pub_publish(api->pp, p);
+  p->data_value = NULL;
+  json_decref(data);
+  if(st == PUB_DONE)
     return publish_answer(conn, topic, topic_len, p);
   /* Waits for the commit without holding an API thread: resumed by
    * publish_done, which may already have run. */
@@ -560,7 +571,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
                         api->cfg->api_max_body_bytes);
     const char *key = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Idempotency-Key");
     if(key) {
-      if(!hook_idem_valid(key))
+      if(!pub_idem_key_valid(key))
         return send_error(conn, MHD_HTTP_BAD_REQUEST, "invalid_idempotency_key",
                           "Idempotency-Key must be 1 to 255 visible ASCII characters");
       snprintf(req->idem, sizeof(req->idem), "%s", key);
@@ -625,6 +636,7 @@ static void completed(void *cls, struct MHD_Connection *conn, void **req_cls,
     return;
   free(req->body);
   free(req->data_text);
+  pub_request_clear(&req->pub);
   pthread_mutex_destroy(&req->lock);
   free(req);
   *req_cls = NULL;
@@ -660,9 +672,8 @@ static char *read_pem(const char *path)
   return buf;
 }
 
-struct gw_api *gw_api_start(const struct gw_config *cfg, struct sub_broker *broker,
-                            struct hook_service *hooks, const struct gw_rules *rules,
-                            struct gw_auth *auth, int listen_fd)
+struct gw_api *gw_api_start(const struct gw_config *cfg, struct pub_pipeline *pp,
+                            struct hook_service *hooks, struct gw_auth *auth, int listen_fd)
 {
   struct gw_api *api = calloc(1, sizeof(*api));
   if(!api) {
@@ -670,9 +681,8 @@ struct gw_api *gw_api_start(const struct gw_config *cfg, struct sub_broker *brok
     return NULL;
   }
   api->cfg = cfg;
-  api->broker = broker;
+  api->pp = pp;
   api->hooks = hooks;
-  api->rules = rules;
   api->auth = auth;
   api->open_loopback = gw_open_on_loopback(cfg, "api");
   api->listen_fd = listen_fd;

@@ -1,10 +1,9 @@
 #ifndef HERALD_API_H
 #define HERALD_API_H
 
-#include "broker.h"
 #include "config.h"
 #include "hooks.h"
-#include "topic_rules.h"
+#include "pipeline.h"
 
 /* The REST API port (libmicrohttpd, its own epoll thread pool):
  *   POST /v1/topics/{topic}/events   publish; the JSON body is the event's data
@@ -17,12 +16,11 @@
 struct gw_api;
 struct gw_auth;
 
-/* Starts serving on listen_fd (taken over); rules (may be NULL) check
- * publishes, auth says who may call what; both must outlive the API.
- * Returns NULL on failure (logged). */
-struct gw_api *gw_api_start(const struct gw_config *cfg, struct sub_broker *broker,
-                            struct hook_service *hooks, const struct gw_rules *rules,
-                            struct gw_auth *auth, int listen_fd);
+/* Starts serving on listen_fd (taken over): publishes go through pp, the
+ * webhooks API to hooks, auth says who may call what; all must outlive the
+ * API. Returns NULL on failure (logged). */
+struct gw_api *gw_api_start(const struct gw_config *cfg, struct pub_pipeline *pp,
+                            struct hook_service *hooks, struct gw_auth *auth, int listen_fd);
 
 /* Stops accepting connections; /readyz answers 503 from now on. */
 void gw_api_quiesce(struct gw_api *api);

@@ -12,7 +12,8 @@
 #include <stdbool.h>
 #include <time.h>
 
-#include "broker.h"
+#include "fanout.h"
+#include "pipeline.h"
 #include "client_port.h"
 #include "herald_v1.h"
 #include "index.h"
@@ -61,7 +62,7 @@ struct gw_worker {
   size_t nfds, capfds;
 
   struct gw_pending *answers, *answers_tail; /* committed publishes to answer (under lock) */
-  atomic_int outstanding;                    /* publishes the webhooks layer still holds */
+  atomic_int outstanding;                    /* publishes the pipeline still holds */
 
   atomic_bool stopping; /* close every client with 1001 */
   atomic_bool exit;     /* leave the service loop */
@@ -70,10 +71,8 @@ struct gw_worker {
 
 struct gw_client_port {
   const struct gw_config *cfg;
-  struct sub_broker *broker;
-  struct sub_fanout *fanout; /* the broker's: the workers' queues */
-  const struct gw_rules *rules;
-  struct hook_service *hooks;
+  struct sub_fanout *fanout; /* the engine's: the workers' queues */
+  struct pub_pipeline *pp;   /* where publishes go */
   struct gw_auth *auth;
   struct gw_acceptor *acceptor;
   struct gw_ip_limit *ips; /* NULL without client.max_connections_per_ip */
@@ -104,7 +103,7 @@ void gw_worker_wake(struct gw_worker *w);
  * data si (address count, unused identity) and counts it gone. */
 void gw_worker_socket_gone(struct gw_worker *w, struct gw_sock_info *si);
 
-/* client_publish.c: makes a client's publish through the webhooks layer;
+/* client_publish.c: makes a client's publish through the publish pipeline;
  * the answer goes through out (now, or later from gw_worker_wake). */
 enum gw_v1_pub_state gw_client_publish(const struct gw_v1_out *out, struct gw_conn *c,
                                        const struct gw_v1_publish *req);

@@ -244,7 +244,7 @@ static int worker_init(struct gw_client_port *cp, struct gw_worker *w, int idx)
   w->idx = idx;
   w->cp = cp;
   pthread_mutex_init(&w->lock, NULL);
-  w->env = (struct gw_session_env){cp->cfg, cp->auth, cp->rules, cp->fanout, sub_index_new(), idx,
+  w->env = (struct gw_session_env){cp->cfg, cp->auth, cp->fanout, sub_index_new(), idx,
                                    0};
   w->scratch = malloc(LWS_PRE + WRITE_CHUNK);
   /* libwebsockets' default loop calls poll() on every socket of the worker
@@ -334,9 +334,9 @@ static int port_acceptor(struct gw_client_port *cp, int listen_fd)
   return cp->acceptor ? 0 : -1;
 }
 
-struct gw_client_port *gw_client_start(const struct gw_config *cfg, struct sub_broker *broker,
-                                       struct hook_service *hooks, const struct gw_rules *rules,
-                                       struct gw_auth *auth, int listen_fd)
+struct gw_client_port *gw_client_start(const struct gw_config *cfg, struct sub_fanout *fanout,
+                                       struct pub_pipeline *pp, struct gw_auth *auth,
+                                       int listen_fd)
 {
   struct gw_client_port *cp = calloc(1, sizeof(*cp));
   if(!cp) {
@@ -344,10 +344,8 @@ struct gw_client_port *gw_client_start(const struct gw_config *cfg, struct sub_b
     return NULL;
   }
   cp->cfg = cfg;
-  cp->broker = broker;
-  cp->fanout = sub_broker_fanout(broker);
-  cp->hooks = hooks;
-  cp->rules = rules;
+  cp->fanout = fanout;
+  cp->pp = pp;
   cp->auth = auth;
   cp->open_loopback = gw_open_on_loopback(cfg, "client");
   gw_ws_protocol(&cp->protocols[0]);

@@ -3,9 +3,9 @@
 
 #include <stddef.h>
 
-#include "broker.h"
 #include "config.h"
-#include "hooks.h"
+#include "fanout.h"
+#include "pipeline.h"
 
 /* The client port: WebSocket clients at /ws, speaking herald.v1.
  *
@@ -23,16 +23,15 @@
 #define GW_CLOSE_SLOW_CONSUMER 4008
 
 struct gw_client_port;
-struct gw_rules;
 struct gw_auth;
 
-/* Starts the workers and the acceptor on listen_fd (taken over). The broker
- * must have cfg->client_workers sinks; publishes go through hooks; rules
- * (may be NULL) check publishes; auth says who may do what. rules and auth
- * must outlive the port. Returns NULL on failure (logged). */
-struct gw_client_port *gw_client_start(const struct gw_config *cfg, struct sub_broker *broker,
-                                       struct hook_service *hooks, const struct gw_rules *rules,
-                                       struct gw_auth *auth, int listen_fd);
+/* Starts the workers and the acceptor on listen_fd (taken over). The
+ * fan-out must have cfg->client_workers sinks (the workers take their
+ * events from it); publishes go through pp; auth says who may do what. pp
+ * and auth must outlive the port. Returns NULL on failure (logged). */
+struct gw_client_port *gw_client_start(const struct gw_config *cfg, struct sub_fanout *fanout,
+                                       struct pub_pipeline *pp, struct gw_auth *auth,
+                                       int listen_fd);
 
 /* Stops accepting new clients; those connected keep being served. */
 void gw_client_quiesce(struct gw_client_port *cp);

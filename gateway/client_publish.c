@@ -1,19 +1,18 @@
 /* Publishes from clients: the one place the client port hands a publish to
- * the webhooks layer (hook_publish), and the way its answer comes back to
- * the worker when it waited for a commit on the dispatcher thread. */
+ * the publish pipeline (pub_publish), and the way its answer comes back to
+ * the worker when it waited for a commit on the holder's thread. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "client_internal.h"
-#include "hooks.h"
 #include "protocol.h"
 
 #define WS_PUBS_MAX 64 /* publishes of one connection waiting for their commit */
 
-/* A client publish the webhooks layer may hold until its commit. */
+/* A client publish the pipeline may hold until its commit. */
 struct gw_pending {
-  struct hook_publish p;
+  struct pub_request p;
   struct gw_worker *w;
   struct gw_conn *c;            /* NULL once the connection is gone (worker thread only) */
   const struct gw_v1_out *out;  /* how c is answered */
@@ -36,18 +35,17 @@ static void pending_finish(struct gw_pending *wp)
     if(wp->cnext)
       wp->cnext->cprev = wp->cprev;
     c->npubs--;
-    struct gw_v1_published r = {wp->req_id, wp->topic, wp->p.status == 202, wp->p.pub.id,
-                                (unsigned long long)wp->p.pub.seq, wp->p.error_code,
-                                wp->p.error_message};
+    struct gw_v1_published r = {wp->req_id, wp->topic, &wp->p};
     gw_v1_published(wp->out, &c->s, &r);
   }
+  pub_request_clear(&wp->p);
   free((void *)wp->p.data);
   free(wp);
 }
 
-/* The webhooks layer finished a held publish (dispatcher thread): hand it
- * to its worker. */
-static void pending_done(struct hook_publish *p)
+/* The pipeline finished a held publish (the holder's thread): hand it to
+ * its worker. */
+static void pending_done(struct pub_request *p)
 {
   struct gw_pending *wp = p->arg;
   struct gw_worker *w = wp->w;
@@ -80,6 +78,7 @@ static struct gw_pending *pending_new(const struct gw_v1_out *out, struct gw_con
   wp->p.topic_len = req->topic_len;
   wp->p.data = data;
   wp->p.data_len = req->data_len;
+  wp->p.data_value = req->data_value; /* read during pub_publish only */
   wp->p.done = pending_done;
   wp->p.arg = wp;
   wp->w = c->w;
@@ -104,7 +103,8 @@ enum gw_v1_pub_state gw_client_publish(const struct gw_v1_out *out, struct gw_co
   /* When webhooks match the topic the ack waits for the commit: the worker
    * goes on serving meanwhile, and answers from gw_worker_wake. */
   atomic_fetch_add(&c->w->outstanding, 1);
-  if(hook_publish(c->w->cp->hooks, &wp->p) == HOOK_PUB_DONE) {
+  enum pub_state st = pub_publish(c->w->cp->pp, &wp->p);
+  if(st == PUB_DONE) {
     atomic_fetch_sub(&c->w->outstanding, 1);
     pending_finish(wp);
   }

@@ -7,7 +7,6 @@
 #include "client_port.h"
 #include "log.h"
 #include "protocol.h"
-#include "topic_rules.h"
 
 #define CLOSE_POLICY_VIOLATION 1008 /* RFC 6455 */
 
@@ -65,34 +64,6 @@ static void handle_unsubscribe(const struct gw_v1_out *out, struct gw_session *s
   out->send(s, gw_reply_ack(m->id)); /* unsubscribing twice is not an error */
 }
 
-/* Checks the publish against the topic rules. Returns true when it may go
- * on; otherwise it was answered. */
-static bool rules_ok(const struct gw_v1_out *out, struct gw_session *s, const struct gw_msg *m)
-{
-  const struct gw_rules *rules = s->env->rules;
-  if(!gw_rules_active(rules))
-    return true;
-  struct schema_result res;
-  const char *rule;
-  switch(gw_rules_check(rules, m->topic, m->data_value, &res, &rule)) {
-  case GW_VERDICT_OK: return true;
-  case GW_VERDICT_UNKNOWN_TOPIC:
-    out->send(s, gw_reply_error(m->id, "unknown_topic",
-                                "no topic rule matches this topic (schemas.unmatched_topics is "
-                                "\"reject\")"));
-    return false;
-  case GW_VERDICT_INVALID: {
-    char msg[SUB_TOPIC_MAX + 64];
-    snprintf(msg, sizeof(msg), "data does not match the schema of topic rule \"%s\"", rule);
-    gw_debug("publish_rejected", "source=ws topic=%s rule=%s errors=%zu", m->topic, rule,
-             res.count);
-    out->send(s, gw_reply_schema_violation(m->id, msg, gw_rules_errors_json(&res), res.truncated));
-    return false;
-  }
-  }
-  return true;
-}
-
 static void handle_publish(const struct gw_v1_out *out, struct gw_session *s,
                            const struct gw_msg *m)
 {
@@ -100,9 +71,7 @@ static void handle_publish(const struct gw_v1_out *out, struct gw_session *s,
     reply_forbidden(out, s, m->id, "publish", m->topic);
     return;
   }
-  if(!rules_ok(out, s, m))
-    return;
-  struct gw_v1_publish req = {m->id, m->topic, m->topic_len, m->data, m->data_len};
+  struct gw_v1_publish req = {m->id, m->topic, m->topic_len, m->data, m->data_len, m->data_value};
   switch(out->publish(s, &req)) {
   case GW_V1_PUB_TAKEN: break;
   case GW_V1_PUB_BUSY:
@@ -117,14 +86,26 @@ static void handle_publish(const struct gw_v1_out *out, struct gw_session *s,
 }
 
 void gw_v1_published(const struct gw_v1_out *out, struct gw_session *s,
-                     const struct gw_v1_published *r)
+                     const struct gw_v1_published *p)
 {
-  if(r->ok) {
-    out->send(s, gw_reply_ack_publish(r->id, r->event_id, r->seq));
+  struct pub_request *r = p->r;
+  const char *code = pub_status_code(r->status);
+  switch(r->status) {
+  case PUB_ACCEPTED:
+    out->send(s, gw_reply_ack_publish(p->id, r->pub.id, (unsigned long long)r->pub.seq));
+    return;
+  case PUB_UNKNOWN_TOPIC: break;
+  case PUB_SCHEMA_VIOLATION: {
+    gw_debug("publish_rejected", "source=ws topic=%s rule=%s errors=%zu", p->topic, r->rule,
+             json_array_size(r->errors));
+    json_t *errors = r->errors;
+    r->errors = NULL; /* the answer takes it */
+    out->send(s, gw_reply_schema_violation(p->id, r->message, errors, r->errors_truncated));
     return;
   }
-  gw_warn("publish_failed", "source=ws topic=%s error=%s", r->topic, r->error_code);
-  out->send(s, gw_reply_error(r->id, r->error_code, r->error_message));
+  default: gw_warn("publish_failed", "source=ws topic=%s error=%s", p->topic, code); break;
+  }
+  out->send(s, gw_reply_error(p->id, code, r->message));
 }
 
 struct revoke_ctx {

@@ -5,7 +5,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "event.h"
+#include "pipeline.h"
 #include "session.h"
 
 /* The herald.v1 operations (docs/protocol.md): what a client's message does
@@ -20,17 +23,14 @@ struct gw_v1_publish {
   size_t topic_len;
   const char *data; /* compact JSON text */
   size_t data_len;
+  const json_t *data_value; /* data parsed, for the topic rules */
 };
 
 /* The outcome of a publish, handed to gw_v1_published. */
 struct gw_v1_published {
   const char *id;    /* the request's */
-  const char *topic; /* for the log line of a failure */
-  bool ok;
-  const char *event_id; /* ok: the event's id and seq */
-  unsigned long long seq;
-  const char *error_code; /* else: the error to answer */
-  const char *error_message;
+  const char *topic; /* for the log lines */
+  struct pub_request *r; /* the pipeline's outcome (its errors may be taken) */
 };
 
 enum gw_v1_pub_state {
@@ -47,8 +47,8 @@ struct gw_v1_out {
   /* Closes with code and reason: after what is queued when flush, else
    * dropping what is queued but a frame begun. */
   void (*close)(struct gw_session *s, uint16_t code, const char *reason, bool flush);
-  /* Makes the publish req (grants and topic rules passed). The one place a
-   * publish leaves the protocol. */
+  /* Makes the publish req (its grants passed) through the publish
+   * pipeline. The one place a publish leaves the protocol. */
   enum gw_v1_pub_state (*publish)(struct gw_session *s, const struct gw_v1_publish *req);
 };
 

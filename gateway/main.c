@@ -19,6 +19,7 @@
 #include "hooks.h"
 #include "log.h"
 #include "net.h"
+#include "publishing.h"
 
 #define API_DRAIN_MS 2000    /* in-flight REST requests */
 #define CLIENT_DRAIN_MS 2500 /* close handshakes; both stay under 5 s in all */
@@ -110,6 +111,7 @@ static void hooks_config(const struct gw_config *cfg, struct hook_config *hc)
   hc->endpoints = cfg->webhooks_endpoints;
   hc->log = hooks_log;
   hc->log_level = (int)gw_log_get_level();
+  hc->announce = gw_publishing_announce;
 }
 
 /* --hash-key: one key on stdin (a final newline is not part of it). */
@@ -269,28 +271,44 @@ int main(int argc, char **argv)
     close(api_fd);
     return 1;
   }
-  struct hook_config hc;
-  hooks_config(&cfg, &hc);
-  char herr[512];
-  struct hook_service *hooks = hook_start(&hc, broker, herr);
-  if(!hooks) {
-    gw_error("webhooks_failed", "error=\"%s\"", herr);
+  struct sub_engine *engine = sub_broker_engine(broker);
+  struct gw_publishing *publishing = gw_publishing_new(&cfg, rules, engine);
+  if(!publishing) {
+    gw_error("publish_pipeline_failed", "error=out_of_memory");
     close(client_fd);
     close(api_fd);
     sub_broker_free(broker);
     return 1;
   }
-  struct gw_client_port *cp = gw_client_start(&cfg, broker, hooks, rules, auth, client_fd);
-  if(!cp) {
+  struct pub_pipeline *pp = gw_publishing_pipeline(publishing);
+  struct hook_config hc;
+  hooks_config(&cfg, &hc);
+  hc.announce_arg = publishing;
+  char herr[512];
+  struct hook_service *hooks = hook_start(&hc, engine, herr);
+  if(!hooks) {
+    gw_error("webhooks_failed", "error=\"%s\"", herr);
+    close(client_fd);
     close(api_fd);
-    hook_stop(hooks);
+    gw_publishing_free(publishing);
     sub_broker_free(broker);
     return 1;
   }
-  struct gw_api *api = gw_api_start(&cfg, broker, hooks, rules, auth, api_fd);
+  gw_publishing_attach(publishing, hooks);
+  struct gw_client_port *cp =
+      gw_client_start(&cfg, sub_engine_fanout(engine), pp, auth, client_fd);
+  if(!cp) {
+    close(api_fd);
+    hook_stop(hooks);
+    gw_publishing_free(publishing);
+    sub_broker_free(broker);
+    return 1;
+  }
+  struct gw_api *api = gw_api_start(&cfg, pp, hooks, auth, api_fd);
   if(!api) {
     gw_client_stop(cp, 0);
     hook_stop(hooks);
+    gw_publishing_free(publishing);
     sub_broker_free(broker);
     return 1;
   }
@@ -312,6 +330,7 @@ int main(int argc, char **argv)
   gw_api_stop(api, API_DRAIN_MS);      /* finish REST requests in flight */
   gw_client_stop(cp, CLIENT_DRAIN_MS); /* then close clients with 1001 */
   hook_stop(hooks);                    /* no publish can come now */
+  gw_publishing_free(publishing);
   sub_broker_free(broker);
   gw_rules_free(rules);
   gw_auth_free(auth);

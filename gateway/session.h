@@ -18,13 +18,11 @@
  * worker's thread only. */
 
 struct sub_fanout;
-struct gw_rules;
 
 /* What the sessions of one worker share. */
 struct gw_session_env {
   const struct gw_config *cfg;
   struct gw_auth *auth;
-  const struct gw_rules *rules; /* publish checks, may be NULL */
   struct sub_fanout *fanout;    /* told of each pattern's interest; may be NULL */
   struct sub_index *index;      /* the worker's */
   int worker;                   /* the worker's number: fan-out sink, log lines */

@@ -128,8 +128,8 @@ bool gw_rules_active(const struct gw_rules *r)
   return r && (r->n || r->reject_unmatched);
 }
 
-enum gw_verdict gw_rules_check(const struct gw_rules *r, const char *topic, const json_t *data,
-                               struct schema_result *res, const char **rule_pattern)
+enum pub_verdict gw_rules_check(const struct gw_rules *r, const char *topic, const json_t *data,
+                                struct schema_result *res, const char **rule_pattern)
 {
   if(rule_pattern)
     *rule_pattern = NULL;
@@ -138,7 +138,7 @@ enum gw_verdict gw_rules_check(const struct gw_rules *r, const char *topic, cons
     res->truncated = false;
   }
   if(!r)
-    return GW_VERDICT_OK;
+    return PUB_VERDICT_OK;
   for(size_t i = 0; i < r->n; i++) {
     if(!sub_pattern_matches(r->rules[i].pattern, topic))
       continue;
@@ -150,26 +150,27 @@ enum gw_verdict gw_rules_check(const struct gw_rules *r, const char *topic, cons
     if(s && !schema_validate(s, data, NULL)) {
       if(res)
         schema_validate(s, data, res);
-      return GW_VERDICT_INVALID;
+      return PUB_VERDICT_INVALID;
     }
-    return GW_VERDICT_OK;
+    return PUB_VERDICT_OK;
   }
-  return r->reject_unmatched ? GW_VERDICT_UNKNOWN_TOPIC : GW_VERDICT_OK;
+  return r->reject_unmatched ? PUB_VERDICT_UNKNOWN_TOPIC : PUB_VERDICT_OK;
 }
 
-json_t *gw_rules_errors_json(const struct schema_result *res)
+static enum pub_verdict table_check(const void *rules, const char *topic, const json_t *data,
+                                    struct schema_result *res, const char **rule)
 {
-  json_t *arr = json_array();
-  for(size_t i = 0; arr && i < res->count; i++) {
-    const struct schema_error *e = &res->errors[i];
-    if(json_array_append_new(arr,
-                             json_pack("{s:s, s:s, s:s}", "instance_path", e->instance_path,
-                                       "keyword_path", e->keyword_path, "message", e->message))) {
-      json_decref(arr);
-      return NULL;
-    }
-  }
-  return arr;
+  return gw_rules_check(rules, topic, data, res, rule);
+}
+
+static bool table_active(const void *rules)
+{
+  return gw_rules_active(rules);
+}
+
+struct pub_rules gw_rules_table(const struct gw_rules *r)
+{
+  return (struct pub_rules){.check = table_check, .active = table_active, .rules = r};
 }
 
 void gw_rules_free(struct gw_rules *r)

@@ -28,8 +28,9 @@ int pub_idem_hash(const char *topic, size_t topic_len, const char *data, size_t 
 /* Where recorded keys are found again: the durable store. */
 struct pub_idem_store {
   /* Looks `key` up among the keys recorded at or after min_ms. Returns 1
-   * when found (hash and the first publish's id, seq and ms filled), 0 when
-   * not, -1 when the store could not be read. Thread-safe. */
+   * when found (hash and the first publish's id, seq and ms filled; an empty
+   * id when the answer could not be read), 0 when not, -1 when the store
+   * could not be read. Thread-safe. */
   int (*lookup)(void *arg, const char *key, int64_t min_ms, unsigned char hash[PUB_IDEM_HASH_LEN],
                 struct sub_published *first);
   void *arg;

@@ -143,6 +143,8 @@ static bool answered_by_key(struct pub_pipeline *pp, struct pub_request *r)
     fail(r, PUB_STORE_FAILED, "the webhook store could not be read");
   else if(memcmp(hash, r->hold.idem_hash, sizeof(hash)) != 0)
     fail(r, PUB_IDEM_CONFLICT, "this Idempotency-Key was used with a different topic or body");
+  else if(!r->pub.id[0])
+    fail(r, PUB_STORE_FAILED, "the webhook store could not be read");
   else {
     r->status = PUB_ACCEPTED;
     r->replayed = true;

@@ -84,7 +84,8 @@ struct pub_request {
   size_t topic_len;
   const char *data;  /* the data's JSON text */
   size_t data_len;
-  const json_t *data_value; /* data parsed, for the topic rules (NULL: not checked) */
+  const json_t *data_value; /* data parsed, for the topic rules (NULL: not checked);
+                             * read during pub_publish only */
   const char *idem_key;     /* NULL, or a key that passed pub_idem_key_valid */
   pub_done_fn done;
   void *arg;

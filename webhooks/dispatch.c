@@ -3,7 +3,7 @@
  *   1. commits, in one transaction, the publishes held since the last turn
  *      (their events and deliveries), the outcomes of finished attempts, and
  *      the deliveries it loads from the store;
- *   2. releases the committed events to the broker and answers the
+ *   2. releases the committed events to the engine and answers the
  *      publishers (a failed commit answers 503 and delivers nothing);
  *   3. starts due deliveries, round-robin over endpoints, within the
  *      per-endpoint and global caps;
@@ -177,7 +177,7 @@ static int write_item(struct loop *l, struct item *it, struct blob **body, struc
 {
   struct hook_service *h = l->h;
   struct sub_event *ev = it->ev;
-  bool idem = it->p && it->p->idem_key;
+  bool idem = it->req && it->req->idem_key;
   *body = NULL;
   if(!it->neps && !idem)
     return 0;
@@ -214,8 +214,8 @@ static int write_item(struct loop *l, struct item *it, struct blob **body, struc
       .body_len = (*body)->len,
       .deliveries = ds,
       .ndeliveries = nd,
-      .idem_key = idem ? it->p->idem_key : NULL,
-      .idem_hash = idem ? it->p->idem_hash : NULL,
+      .idem_key = idem ? it->req->idem_key : NULL,
+      .idem_hash = idem ? it->req->idem_hash : NULL,
       .idem_ms = now,
   };
   if(faulted(l, f, l->s->ops->write_item(l->s, &rec)))
@@ -364,37 +364,21 @@ static int refill(struct loop *l, struct endpoint *ep, int64_t now, struct fault
 static void finish_items(struct loop *l, struct item *items, struct fault rc)
 {
   struct hook_service *h = l->h;
-  bool full = rc.err == HOOK_STORE_FULL;
-  const char *code = full ? "store_full" : "store_failed";
+  enum sub_err failed = rc.err == HOOK_STORE_FULL ? SUB_ESTOREFULL : SUB_ESTORE;
   while(items) {
     struct item *it = items;
     items = it->next;
-    bool durable = it->neps || (it->p && it->p->idem_key);
+    bool durable = it->neps || (it->req && it->req->idem_key);
     bool ok = it->ok || !durable;
     if(!ok)
       hook_log(h, HLOG_ERROR, "publish_not_stored", "topic=%s id=%s error=%s", it->ev->topic,
                it->ev->id, rc.why ? rc.why : "unknown error");
     struct sub_event *ev = it->ev;
-    struct hook_publish *p = it->p;
-    if(p) {
-      if(ok)
-        p->status = 202;
-      else {
-        p->status = 503;
-        p->error_code = code;
-        snprintf(p->error_message, sizeof(p->error_message), "%s",
-                 full ? "the webhook store is full (webhooks.store_max_bytes or the disk)"
-                     : "the webhook store could not write the event; retry later");
-      }
-      if(p->idem_claimed) {
-        hook_claims_release(h, p->idem_key);
-        p->idem_claimed = false;
-      }
-      p->done(p); /* p may be gone now */
-    }
+    if(it->req)
+      it->req->done(it->req, ok ? SUB_OK : failed); /* the request may be gone now */
     /* After the answer: a publisher subscribed to the topic gets its ack
      * before the event, as without webhooks. */
-    sub_broker_release(h->broker, ev, ok);
+    sub_engine_release(h->engine, ev, ok);
     free(it->eps);
     free(it);
   }
@@ -936,9 +920,16 @@ static void announce(struct loop *l)
     char at[SUB_TIME_LEN + 1];
     sub_time_format(sub_now_ms(), at);
     hook_log(l->h, HLOG_WARN, "endpoint_disabled", "id=%s reason=%s", d->id, d->reason);
-    hook_publish_internal(l->h, HOOK_DISABLED_TOPIC,
-                          json_pack("{s:s, s:s, s:s, s:s}", "endpoint_id", d->id, "url",
-                                    d->url ? d->url : "", "reason", d->reason, "disabled_at", at));
+    json_t *data = json_pack("{s:s, s:s, s:s, s:s}", "endpoint_id", d->id, "url",
+                             d->url ? d->url : "", "reason", d->reason, "disabled_at", at);
+    char *text = data ? json_dumps(data, JSON_COMPACT) : NULL;
+    json_decref(data);
+    if(text && l->h->cfg.announce)
+      l->h->cfg.announce(l->h->cfg.announce_arg, HOOK_DISABLED_TOPIC, text, strlen(text));
+    else if(!text)
+      hook_log(l->h, HLOG_WARN, "internal_publish_failed", "topic=%s error=internal_error",
+               HOOK_DISABLED_TOPIC);
+    free(text);
     free(d->url);
   }
   l->ndisabled = 0;

@@ -1,13 +1,12 @@
 /* The webhooks service: the endpoint registry, publishing through the
- * durable queue (holding events in the broker until they are committed),
- * idempotency keys, and the endpoints API. The dispatcher thread that
+ * durable queue (holding events in the engine until they are committed,
+ * with their idempotency keys), and the endpoints API. The dispatcher thread that
  * commits and sends lives in dispatch.c. */
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <netdb.h>
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
-#include <openssl/evp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -965,17 +964,6 @@ int hook_api_replay(struct hook_service *h, const char *id, const json_t *body, 
 
 /* ---- publishing ---- */
 
-bool hook_idem_valid(const char *key)
-{
-  size_t n = strlen(key);
-  if(n == 0 || n > HOOK_IDEM_KEY_MAX)
-    return false;
-  for(size_t i = 0; i < n; i++)
-    if(key[i] < 0x21 || key[i] > 0x7e)
-      return false;
-  return true;
-}
-
 /* The endpoints a publish goes to, collected from the index. */
 struct takers {
   char (*ids)[HOOK_ID_LEN + 1];
@@ -1010,8 +998,9 @@ static void taken(struct sub_subscriber *s, void *ctx)
   (void)ctx;
 }
 
-/* The broker's hold callback: queues the event for the next commit, with
- * the endpoints it goes to. Runs under the topic's lock. */
+/* The engine's hold callback: queues the event for the next commit, with
+ * the endpoints it goes to. Runs under the topic's lock. ctx is the
+ * publisher's struct sub_hold_req (NULL: held to keep the topic's order). */
 static int on_hold(void *arg, struct sub_event *ev, void *ctx)
 {
   struct hook_service *h = arg;
@@ -1019,7 +1008,7 @@ static int on_hold(void *arg, struct sub_event *ev, void *ctx)
   if(!it)
     return -1;
   it->ev = ev;
-  it->p = ctx;
+  it->req = ctx;
   pthread_mutex_lock(&h->lock);
   if(h->nqueue >= (size_t)h->cfg.commit_queue_max || atomic_load(&h->stop) || atomic_load(&h->dead))
     goto refuse;
@@ -1045,193 +1034,36 @@ refuse:
   return -1;
 }
 
-static bool claims_add(struct hook_service *h, const char *key)
+bool hook_wants(struct hook_service *h, const char *topic)
 {
-  bool ok = false;
-  pthread_mutex_lock(&h->lock);
-  for(size_t i = 0; i < h->nclaims; i++)
-    if(strcmp(h->claims[i], key) == 0)
-      goto out;
-  if(h->nclaims == h->claims_cap) {
-    size_t cap = h->claims_cap ? h->claims_cap * 2 : 16;
-    char **n = realloc(h->claims, cap * sizeof(*n));
-    if(!n)
-      goto out;
-    h->claims = n;
-    h->claims_cap = cap;
-  }
-  h->claims[h->nclaims] = strdup(key);
-  ok = h->claims[h->nclaims] != NULL;
-  h->nclaims += ok;
-out:
+  if(!atomic_load(&h->any_eps))
+    return false;
+  pthread_mutex_lock(&h->lock); /* matching marks the endpoints: one at a time */
+  bool wants = sub_index_match(h->index, topic, strlen(topic), taken, NULL) > 0;
   pthread_mutex_unlock(&h->lock);
-  return ok;
+  return wants;
 }
 
-void hook_claims_release(struct hook_service *h, const char *key)
-{
-  pthread_mutex_lock(&h->lock);
-  for(size_t i = 0; i < h->nclaims; i++)
-    if(strcmp(h->claims[i], key) == 0) {
-      free(h->claims[i]);
-      h->claims[i] = h->claims[--h->nclaims];
-      break;
-    }
-  pthread_mutex_unlock(&h->lock);
-}
-
-static enum hook_pub_state pub_fail(struct hook_publish *p, int status, const char *code,
-                                    const char *msg)
-{
-  p->status = status;
-  p->error_code = code;
-  snprintf(p->error_message, sizeof(p->error_message), "%s", msg);
-  return HOOK_PUB_DONE;
-}
-
-/* Looks the key up. Returns 1 when answered (replay or conflict: p is
- * done), 0 when the key is new, -1 on a store error (p is done). */
-static int idem_lookup(struct hook_service *h, struct hook_publish *p)
+int hook_idem_lookup(struct hook_service *h, const char *key, int64_t min_ms,
+                     unsigned char hash[32], struct sub_published *first)
 {
   struct hook_store_idem r;
   bool found = false;
   pthread_mutex_lock(&h->db_lock);
-  enum hook_store_err e = h->api_store->ops->idem_lookup(
-      h->api_store, p->idem_key, (int64_t)sub_now_ms() - h->cfg.idempotency_ttl_ms, &r, &found);
+  enum hook_store_err e = h->api_store->ops->idem_lookup(h->api_store, key, min_ms, &r, &found);
   pthread_mutex_unlock(&h->db_lock);
-  if(!e && !found)
-    return 0;
-  bool same = found && r.hash_len == sizeof(p->idem_hash) &&
-              memcmp(r.hash, p->idem_hash, sizeof(p->idem_hash)) == 0;
-  if(!e && !same) {
-    pub_fail(p, 409, "idempotency_conflict",
-             "this Idempotency-Key was used with a different topic or body");
-    return 1;
-  }
-  if(e || !r.id[0]) {
-    pub_fail(p, 503, "store_failed", "the webhook store could not be read");
+  if(e)
     return -1;
-  }
-  memcpy(p->pub.id, r.id, SUB_ID_LEN + 1);
-  p->pub.seq = r.seq;
-  p->pub.ms = r.ms;
-  p->status = 202;
-  p->replayed = true;
+  if(!found)
+    return 0;
+  if(r.hash_len == 32)
+    memcpy(hash, r.hash, 32);
+  else
+    memset(hash, 0, 32); /* matches no request: a conflict */
+  memcpy(first->id, r.id, SUB_ID_LEN + 1); /* "" when unreadable */
+  first->seq = r.seq;
+  first->ms = r.ms;
   return 1;
-}
-
-enum hook_pub_state hook_publish(struct hook_service *h, struct hook_publish *p)
-{
-  p->status = 0;
-  p->replayed = false;
-  p->error_code = NULL;
-  p->error_message[0] = '\0';
-  p->idem_claimed = false;
-  bool hold = false;
-  if(p->idem_key) {
-    EVP_MD_CTX *c = EVP_MD_CTX_new();
-    bool hashed = c && EVP_DigestInit_ex(c, EVP_sha256(), NULL) &&
-                  EVP_DigestUpdate(c, p->topic, p->topic_len) && EVP_DigestUpdate(c, "\n", 1) &&
-                  EVP_DigestUpdate(c, p->data, p->data_len) &&
-                  EVP_DigestFinal_ex(c, p->idem_hash, NULL);
-    EVP_MD_CTX_free(c);
-    if(!hashed)
-      return pub_fail(p, 500, "internal_error", "out of memory");
-    if(!claims_add(h, p->idem_key))
-      return pub_fail(p, 409, "idempotency_in_progress",
-                      "a request with this Idempotency-Key is in progress; retry later");
-    p->idem_claimed = true;
-    if(idem_lookup(h, p)) {
-      hook_claims_release(h, p->idem_key);
-      p->idem_claimed = false;
-      return HOOK_PUB_DONE;
-    }
-    hold = true;
-  }
-  if(!hold && atomic_load(&h->any_eps)) {
-    pthread_mutex_lock(&h->lock); /* matching marks the endpoints: one at a time */
-    hold = sub_index_match(h->index, p->topic, p->topic_len, taken, NULL) > 0;
-    pthread_mutex_unlock(&h->lock);
-  }
-  bool held = false;
-  enum sub_err e = sub_broker_publish_held(h->broker, p->topic, p->topic_len, p->data, p->data_len,
-                                           hold, p, &p->pub, &held);
-  if(e == SUB_OK && held)
-    return HOOK_PUB_PENDING; /* the dispatcher finishes it (maybe already has) */
-  if(p->idem_claimed) {
-    hook_claims_release(h, p->idem_key);
-    p->idem_claimed = false;
-  }
-  switch(e) {
-  case SUB_OK: p->status = 202; return HOOK_PUB_DONE;
-  case SUB_EOVERLOADED:
-    return pub_fail(p, 503, "overloaded", "the server is falling behind; retry later");
-  case SUB_ETOOMANYTOPICS:
-    return pub_fail(p, 503, "too_many_topics", "the topic table is full (broker.max_topics)");
-  case SUB_EINVAL: return pub_fail(p, 400, "invalid_topic", "invalid topic");
-  case SUB_ESTOREFULL:
-  case SUB_ESTORE:
-  case SUB_ENOMEM: break;
-  }
-  return pub_fail(p, 500, "internal_error", "out of memory");
-}
-
-struct waiter {
-  pthread_mutex_t m;
-  pthread_cond_t c;
-  bool done;
-};
-
-static void waiter_done(struct hook_publish *p)
-{
-  struct waiter *w = p->arg;
-  pthread_mutex_lock(&w->m);
-  w->done = true;
-  pthread_cond_signal(&w->c);
-  pthread_mutex_unlock(&w->m);
-}
-
-void hook_publish_wait(struct hook_service *h, struct hook_publish *p)
-{
-  struct waiter w = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false};
-  p->done = waiter_done;
-  p->arg = &w;
-  if(hook_publish(h, p) == HOOK_PUB_PENDING) {
-    pthread_mutex_lock(&w.m);
-    while(!w.done)
-      pthread_cond_wait(&w.c, &w.m);
-    pthread_mutex_unlock(&w.m);
-  }
-  pthread_mutex_destroy(&w.m);
-  pthread_cond_destroy(&w.c);
-}
-
-static void internal_done(struct hook_publish *p)
-{
-  free((void *)p->data);
-  free(p);
-}
-
-void hook_publish_internal(struct hook_service *h, const char *topic, json_t *data)
-{
-  struct hook_publish *p = calloc(1, sizeof(*p));
-  char *text = json_dumps(data, JSON_COMPACT);
-  json_decref(data);
-  if(!p || !text) {
-    free(p);
-    free(text);
-    return;
-  }
-  p->topic = topic;
-  p->topic_len = strlen(topic);
-  p->data = text;
-  p->data_len = strlen(text);
-  p->done = internal_done;
-  if(hook_publish(h, p) == HOOK_PUB_DONE) {
-    if(p->status != 202)
-      hook_log(h, HLOG_WARN, "internal_publish_failed", "topic=%s error=%s", topic, p->error_code);
-    internal_done(p);
-  }
 }
 
 /* ---- start and stop ---- */
@@ -1350,17 +1182,17 @@ static int config_endpoints(struct hook_service *h, char err[512])
   return 0;
 }
 
-/* Restoring the broker's seqs at start. */
+/* Restoring the engine's seqs at start. */
 struct seeding {
   struct hook_service *h;
   size_t topics;
 };
 
-/* recover's callback: the broker goes on from the topic's last stored seq. */
+/* recover's callback: the engine goes on from the topic's last stored seq. */
 static void seed_one(void *ctx, const char *topic, uint64_t seq)
 {
   struct seeding *sd = ctx;
-  sub_broker_seed(sd->h->broker, topic, strlen(topic), seq);
+  sub_engine_seed(sd->h->engine, topic, strlen(topic), seq);
   sd->topics++;
 }
 
@@ -1380,7 +1212,7 @@ static int recover(struct hook_service *h, char err[512])
   return 0;
 }
 
-struct hook_service *hook_start(const struct hook_config *cfg, struct sub_broker *broker,
+struct hook_service *hook_start(const struct hook_config *cfg, struct sub_engine *engine,
                                 char err[512])
 {
   struct hook_service *h = calloc(1, sizeof(*h));
@@ -1389,7 +1221,7 @@ struct hook_service *hook_start(const struct hook_config *cfg, struct sub_broker
     return NULL;
   }
   h->cfg = *cfg;
-  h->broker = broker;
+  h->engine = engine;
   pthread_mutex_init(&h->lock, NULL);
   pthread_mutex_init(&h->db_lock, NULL);
   RAND_bytes((unsigned char *)&h->rng, sizeof(h->rng));
@@ -1414,9 +1246,9 @@ struct hook_service *hook_start(const struct hook_config *cfg, struct sub_broker
   if(load_endpoints(h, err) || config_endpoints(h, err) || recover(h, err))
     goto fail;
   h->starting = false;
-  sub_broker_set_hold(broker, on_hold, h);
+  sub_engine_set_hold(engine, on_hold, h);
   if(pthread_create(&h->thread, NULL, hook_dispatch_main, h)) {
-    sub_broker_set_hold(broker, NULL, NULL);
+    sub_engine_set_hold(engine, NULL, NULL);
     snprintf(err, 512, "cannot start the webhook dispatcher thread");
     goto fail;
   }
@@ -1448,14 +1280,11 @@ void hook_stop(struct hook_service *h)
   atomic_store(&h->stop, true);
   curl_multi_wakeup(h->multi);
   pthread_join(h->thread, NULL);
-  sub_broker_set_hold(h->broker, NULL, NULL);
+  sub_engine_set_hold(h->engine, NULL, NULL);
   for(size_t i = 0; i < h->neps; i++)
     hook_endpoint_free(h->eps[i]);
   free(h->eps);
   sub_index_free(h->index);
-  for(size_t i = 0; i < h->nclaims; i++)
-    free(h->claims[i]);
-  free(h->claims);
   curl_multi_cleanup(h->multi);
   hook_store_close(h->store);
   hook_store_close(h->api_store);

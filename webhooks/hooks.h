@@ -6,20 +6,19 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "broker.h"
+#include "engine.h"
 #include "guard.h"
 
 /* Outbound webhooks: the endpoint registry, the durable queue (SQLite, WAL,
  * synchronous=FULL) and the dispatcher thread that signs and sends
  * deliveries through libcurl's multi interface and records every attempt.
  *
- * Publishing goes through hook_publish: an event that matches an enabled
- * endpoint (or carries an idempotency key) is held by the broker until its
- * deliveries are on disk, then released to the WebSocket side and answered.
- * Commits are grouped: every publish waiting when the dispatcher comes round
- * shares one transaction and one fsync. */
-
-#define HOOK_IDEM_KEY_MAX 255
+ * The webhooks layer is the embedded engine's holder: an event the publish
+ * pipeline holds (an endpoint takes its topic, or it has an idempotency key)
+ * comes to it through the engine's hold callback; its deliveries, its seq
+ * and its key are committed, then it is answered and released to the
+ * client workers. Commits are grouped: every publish waiting when the
+ * dispatcher comes round shares one transaction and one fsync. */
 
 struct hook_config {
   char db_path[1100]; /* the SQLite file (data_dir/herald.db) */
@@ -43,58 +42,37 @@ struct hook_config {
    * NULL. The gateway passes them on to gw_log. */
   void (*log)(int level, const char *event, const char *fields);
   int log_level; /* lines below this level are not even formatted */
+  /* Publishes an event of Herald's own (e.g. an endpoint disabled): data
+   * is its JSON text. Called from the dispatcher thread with no lock held;
+   * it must not wait for the outcome. */
+  void (*announce)(void *arg, const char *topic, const char *data, size_t len);
+  void *announce_arg;
 };
 
 struct hook_service;
 
-/* Opens (creating) the store, restores topic seqs into the broker, resets
+/* Opens (creating) the store, restores topic seqs into the engine, resets
  * deliveries that were in flight at a crash, applies the config's
- * endpoints, and starts the dispatcher thread. Returns NULL with a message
- * in err (size 512) on failure. */
-struct hook_service *hook_start(const struct hook_config *cfg, struct sub_broker *broker,
+ * endpoints, becomes the engine's holder and starts the dispatcher thread.
+ * Returns NULL with a message in err (size 512) on failure. */
+struct hook_service *hook_start(const struct hook_config *cfg, struct sub_engine *engine,
                                 char err[512]);
 
 /* Finishes the commits waiting, stops sending (deliveries in flight stay
  * pending, to be sent again at the next start), and frees everything. */
 void hook_stop(struct hook_service *h);
 
-/* One publish through the webhooks layer. The caller fills the inputs; the
- * outcome is in `status` (an HTTP status: 202, or 409/503...) and `pub`
- * (on 202), `error_code`/`error_message` otherwise. */
-struct hook_publish {
-  /* inputs */
-  const char *topic;
-  size_t topic_len;
-  const char *data; /* compact JSON text */
-  size_t data_len;
-  const char *idem_key; /* NULL, or the Idempotency-Key (validated by hook_idem_valid) */
-  /* Called from the dispatcher thread when a publish that hook_publish left
-   * pending completes (not called when hook_publish returns done). */
-  void (*done)(struct hook_publish *p);
-  void *arg;
-  /* outputs */
-  int status;
-  bool replayed; /* an earlier response to the same idempotency key */
-  struct sub_published pub;
-  const char *error_code;
-  char error_message[160];
-  /* internal */
-  unsigned char idem_hash[32];
-  bool idem_claimed;
-};
+/* True when an enabled endpoint takes events on topic (NUL-terminated):
+ * the publish pipeline then holds the event until its deliveries are
+ * stored. Thread-safe. */
+bool hook_wants(struct hook_service *h, const char *topic);
 
-enum hook_pub_state { HOOK_PUB_DONE, HOOK_PUB_PENDING };
-
-/* Publishes p. Returns HOOK_PUB_DONE when the outcome is already known, or
- * HOOK_PUB_PENDING when it waits for a commit: p->done is then called
- * (once, from another thread) and p must stay valid until it is. */
-enum hook_pub_state hook_publish(struct hook_service *h, struct hook_publish *p);
-
-/* Like hook_publish, but waits for the outcome (for callers that may block). */
-void hook_publish_wait(struct hook_service *h, struct hook_publish *p);
-
-/* True when `key` is a usable Idempotency-Key: 1..255 visible ASCII bytes. */
-bool hook_idem_valid(const char *key);
+/* Looks up an Idempotency-Key recorded at or after min_ms in the store.
+ * Returns 1 when found (hash: the request's SHA-256; first: the first
+ * publish's id, seq and ms, an empty id when that could not be read), 0
+ * when not, -1 when the store could not be read. Thread-safe. */
+int hook_idem_lookup(struct hook_service *h, const char *key, int64_t min_ms,
+                     unsigned char hash[32], struct sub_published *first);
 
 /* The endpoints API. Each returns the HTTP status of the answer and sets
  * *out to its JSON body (a {"error":{...}} object on failure; a 422 names

@@ -71,11 +71,11 @@ struct endpoint {
   int64_t next_check_ms; /* when to look for them */
 };
 
-/* A publish held by the broker until its deliveries are committed. */
+/* A publish held by the engine until its deliveries are committed. */
 struct item {
   struct item *next;
   struct sub_event *ev;
-  struct hook_publish *p; /* NULL: held only to keep the topic's order */
+  struct sub_hold_req *req; /* NULL: held only to keep the topic's order */
   char (*eps)[HOOK_ID_LEN + 1];
   size_t neps;
   bool ok;
@@ -100,16 +100,14 @@ struct outcome {
 
 struct hook_service {
   struct hook_config cfg;
-  struct sub_broker *broker;
-  pthread_mutex_t lock; /* endpoints, index, queue, idem_claims */
+  struct sub_engine *engine;
+  pthread_mutex_t lock; /* endpoints, index, queue */
   struct endpoint **eps;
   size_t neps, cap;
   atomic_bool any_eps; /* neps > 0: a publish skips the lock while false */
   struct sub_index *index; /* the patterns of the endpoints taking publishes */
   struct item *qhead, *qtail;
   size_t nqueue;
-  char **claims; /* idempotency keys being published right now */
-  size_t nclaims, claims_cap;
   pthread_mutex_t db_lock;      /* api_store */
   struct hook_store *api_store; /* the API's connection */
   struct hook_store *store;     /* the dispatcher's connection */
@@ -140,11 +138,6 @@ struct endpoint *hook_endpoint_find_locked(struct hook_service *h, const char *i
 int hook_endpoint_reindex_locked(struct hook_service *h, struct endpoint *ep);
 /* Frees ep and what it holds (NULL is fine). */
 void hook_endpoint_free(struct endpoint *ep);
-/* Publishes an event of Herald's own (e.g. an endpoint disabled) without
- * waiting; from any thread that holds no lock. */
-void hook_publish_internal(struct hook_service *h, const char *topic, json_t *data);
-/* Lets another publish use the idempotency key. */
-void hook_claims_release(struct hook_service *h, const char *key);
 
 /* dispatch.c */
 /* The dispatcher thread's body; arg is the service. */

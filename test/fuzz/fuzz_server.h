@@ -29,6 +29,7 @@
 #include "broker.h"
 #include "config.h"
 #include "hooks.h"
+#include "publishing.h"
 #include "log.h"
 #include "net.h"
 
@@ -77,8 +78,11 @@ static struct gw_auth *fuzz_config(struct gw_config *cfg, const char *text)
 }
 
 /* Starts the broker and the webhooks service on a scratch store. */
-static void fuzz_backend(struct gw_config *cfg, struct sub_broker **broker,
-                         struct hook_service **hooks)
+/* The broker, the publish pipeline over rules (may be NULL) and the
+ * webhooks layer on a temporary data dir, as heraldd's main wires them. */
+static void fuzz_backend(struct gw_config *cfg, const struct gw_rules *rules,
+                         struct sub_broker **broker, struct hook_service **hooks,
+                         struct pub_pipeline **pp)
 {
   static char dir[] = "/tmp/herald-fuzz-XXXXXX";
   if(!mkdtemp(dir))
@@ -93,6 +97,10 @@ static void fuzz_backend(struct gw_config *cfg, struct sub_broker **broker,
   *broker = sub_broker_new(&bcfg);
   if(!*broker)
     fuzz_die("broker");
+  struct gw_publishing *publishing = gw_publishing_new(cfg, rules, sub_broker_engine(*broker));
+  if(!publishing)
+    fuzz_die("publish pipeline");
+  *pp = gw_publishing_pipeline(publishing);
   struct hook_config hc;
   memset(&hc, 0, sizeof(hc));
   snprintf(hc.db_path, sizeof(hc.db_path), "%s/herald.db", dir);
@@ -109,12 +117,15 @@ static void fuzz_backend(struct gw_config *cfg, struct sub_broker **broker,
   hc.commit_queue_max = 1024;
   hc.log = fuzz_hooks_log;
   hc.log_level = GW_LOG_ERROR;
+  hc.announce = gw_publishing_announce;
+  hc.announce_arg = publishing;
   char err[512];
-  *hooks = hook_start(&hc, *broker, err);
+  *hooks = hook_start(&hc, sub_broker_engine(*broker), err);
   if(!*hooks) {
     fprintf(stderr, "fuzz: webhooks: %s\n", err);
     abort();
   }
+  gw_publishing_attach(publishing, *hooks);
 }
 
 /* A listening socket on 127.0.0.1 with a free port; writes the port. */

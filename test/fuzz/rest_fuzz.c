@@ -56,9 +56,10 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     fuzz_die(err);
   struct sub_broker *broker;
   struct hook_service *hooks;
-  fuzz_backend(&cfg, &broker, &hooks);
+  struct pub_pipeline *pp;
+  fuzz_backend(&cfg, rules, &broker, &hooks, &pp);
   int fd = fuzz_listen(&port);
-  if(!gw_api_start(&cfg, broker, hooks, rules, auth, fd))
+  if(!gw_api_start(&cfg, pp, hooks, auth, fd))
     fuzz_die("api port");
   return 0; /* the port runs until the process exits */
 }

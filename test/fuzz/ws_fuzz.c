@@ -79,9 +79,10 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
   struct gw_auth *auth = fuzz_config(&cfg, text);
   struct sub_broker *broker;
   struct hook_service *hooks;
-  fuzz_backend(&cfg, &broker, &hooks);
+  struct pub_pipeline *pp;
+  fuzz_backend(&cfg, NULL, &broker, &hooks, &pp);
   int fd = fuzz_listen(&port);
-  if(!gw_client_start(&cfg, broker, hooks, NULL, auth, fd))
+  if(!gw_client_start(&cfg, sub_broker_fanout(broker), pp, auth, fd))
     fuzz_die("client port");
   make_token();
   return 0; /* the port runs until the process exits */

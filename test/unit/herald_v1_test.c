@@ -25,7 +25,7 @@ static const char closed_config_text[] =
     "{\"auth\": {" FX_JWT_KEYS ", \"timeout_ms\": 1000,"
     " \"anonymous_subscribe\": [], \"anonymous_publish\": []}}";
 
-enum pub_mode { PUB_OK, PUB_FAIL, PUB_LATER, PUB_BUSY };
+enum pub_mode { MODE_OK, MODE_FAIL, MODE_LATER, MODE_BUSY, MODE_INVALID };
 
 /* The fake transport: what was sent, how it closed, what was published. */
 struct fake {
@@ -71,19 +71,29 @@ static enum gw_v1_pub_state fake_publish(struct gw_session *s, const struct gw_v
   snprintf(k->pub_id, sizeof(k->pub_id), "%s", req->id);
   snprintf(k->pub_topic, sizeof(k->pub_topic), "%.*s", (int)req->topic_len, req->topic);
   snprintf(k->pub_data, sizeof(k->pub_data), "%.*s", (int)req->data_len, req->data);
-  struct gw_v1_published r = {req->id, req->topic, true, "01J0000000000000000000SEQ7", 7, NULL,
-                              NULL};
+  struct pub_request pr = {.status = PUB_ACCEPTED, .pub = {.seq = 7}};
+  snprintf(pr.pub.id, sizeof(pr.pub.id), "01J0000000000000000000SEQ7");
   switch(k->mode) {
-  case PUB_BUSY: return GW_V1_PUB_BUSY;
-  case PUB_LATER: return GW_V1_PUB_TAKEN;
-  case PUB_FAIL:
-    r.ok = false;
-    r.error_code = "store_full";
-    r.error_message = "the durable store is full";
+  case MODE_BUSY: return GW_V1_PUB_BUSY;
+  case MODE_LATER: return GW_V1_PUB_TAKEN;
+  case MODE_FAIL:
+    pr.status = PUB_STORE_FULL;
+    snprintf(pr.message, sizeof(pr.message), "the durable store is full");
     break;
-  case PUB_OK: break;
+  case MODE_INVALID:
+    pr.status = PUB_SCHEMA_VIOLATION;
+    pr.rule = "public.*";
+    snprintf(pr.message, sizeof(pr.message), "data does not match the schema of topic rule "
+                                             "\"public.*\"");
+    pr.errors = json_pack("[{s:s, s:s, s:s}]", "instance_path", "", "keyword_path", "/type",
+                          "message", "expected object, got integer");
+    pr.errors_truncated = false;
+    break;
+  case MODE_OK: break;
   }
+  struct gw_v1_published r = {req->id, req->topic, &pr};
   gw_v1_published(&fake_out, s, &r);
+  pub_request_clear(&pr);
   return GW_V1_PUB_TAKEN;
 }
 
@@ -373,25 +383,34 @@ static void test_publish(void **state)
   assert_string_equal(w->k.pub_topic, "public.chat");
   assert_string_equal(w->k.pub_data, "{\"a\":1}"); /* compact */
 
-  w->k.mode = PUB_FAIL;
+  w->k.mode = MODE_FAIL;
   msg(w, "{\"op\":\"publish\",\"id\":\"4\",\"topic\":\"public.chat\",\"data\":1}");
   expect(w, "{\"op\":\"error\",\"id\":\"4\",\"code\":\"store_full\",\"message\":\"the durable "
             "store is full\"}");
 
-  w->k.mode = PUB_BUSY;
+  w->k.mode = MODE_BUSY;
   msg(w, "{\"op\":\"publish\",\"id\":\"5\",\"topic\":\"public.chat\",\"data\":1}");
   expect(w, "{\"op\":\"error\",\"id\":\"5\",\"code\":\"overloaded\",\"message\":\"too many "
             "publishes of this connection are waiting to be stored; wait for their acks\"}");
 
   /* answered later, once stored */
-  w->k.mode = PUB_LATER;
+  w->k.mode = MODE_LATER;
   msg(w, "{\"op\":\"publish\",\"id\":\"6\",\"topic\":\"public.chat\",\"data\":1}");
   assert_int_equal(w->k.nsent, 0);
-  struct gw_v1_published r = {"6", "public.chat", true, "01J0000000000000000000SEQ9", 9, NULL,
-                              NULL};
+  struct pub_request pr = {.status = PUB_ACCEPTED, .pub = {.seq = 9}};
+  snprintf(pr.pub.id, sizeof(pr.pub.id), "01J0000000000000000000SEQ9");
+  struct gw_v1_published r = {"6", "public.chat", &pr};
   gw_v1_published(&fake_out, &w->k.s, &r);
   expect(w, "{\"op\":\"ack\",\"id\":\"6\",\"event\":{\"id\":\"01J0000000000000000000SEQ9\","
             "\"seq\":9}}");
+
+  /* the pipeline's schema violation, with its errors */
+  w->k.mode = MODE_INVALID;
+  msg(w, "{\"op\":\"publish\",\"id\":\"7\",\"topic\":\"public.chat\",\"data\":1}");
+  expect(w, "{\"op\":\"error\",\"id\":\"7\",\"code\":\"schema_violation\",\"message\":\"data "
+            "does not match the schema of topic rule \\\"public.*\\\"\",\"errors\":[{"
+            "\"instance_path\":\"\",\"keyword_path\":\"/type\",\"message\":\"expected object, "
+            "got integer\"}],\"truncated\":false}");
   expect_nothing_closed(w);
 }
 
