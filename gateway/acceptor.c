@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "util/throttle.h"
 
 struct gw_acceptor {
   struct gw_acceptor_conf conf;
@@ -22,7 +23,7 @@ struct gw_acceptor {
   pthread_t thread;
   bool started;
   size_t next; /* the worker that gets the next socket */
-  time_t last_full_log, last_emfile_log, last_ip_log;
+  struct util_throttle full_log, emfile_log, ip_log; /* once a second each */
 };
 
 struct gw_acceptor *gw_acceptor_new(const struct gw_acceptor_conf *conf)
@@ -42,13 +43,10 @@ struct gw_acceptor *gw_acceptor_new(const struct gw_acceptor_conf *conf)
 }
 
 /* Logs a refused connection, at most once a second per reason. */
-static void log_refusal(const char *reason, int max, time_t *last)
+static void log_refusal(const char *reason, int max, struct util_throttle *t)
 {
-  time_t now = time(NULL);
-  if(now != *last) {
+  if(util_throttle_ok(t, time(NULL), NULL))
     gw_warn("connection_refused", "reason=%s max=%d", reason, max);
-    *last = now;
-  }
 }
 
 /* accept4 failed: out of descriptors is logged (once a second) and waited
@@ -57,11 +55,8 @@ static void accept_failed(struct gw_acceptor *a)
 {
   if(errno != EMFILE && errno != ENFILE)
     return;
-  time_t now = time(NULL);
-  if(now != a->last_emfile_log) {
+  if(util_throttle_ok(&a->emfile_log, time(NULL), NULL))
     gw_error("accept_failed", "error=\"%s\"", strerror(errno));
-    a->last_emfile_log = now;
-  }
   usleep(10000); /* let sockets close before trying again */
 }
 
@@ -71,13 +66,13 @@ static void admit(struct gw_acceptor *a, int fd, const struct sockaddr_storage *
   const struct gw_acceptor_conf *c = &a->conf;
   if(atomic_load(c->live) >= (size_t)c->max_connections) {
     close(fd);
-    log_refusal("max_connections", c->max_connections, &a->last_full_log);
+    log_refusal("max_connections", c->max_connections, &a->full_log);
     return;
   }
   struct gw_ip_node *ip = NULL;
   if(c->max_per_ip && !(ip = gw_ip_acquire(c->ips, peer))) {
     close(fd);
-    log_refusal("max_connections_per_ip", c->max_per_ip, &a->last_ip_log);
+    log_refusal("max_connections_per_ip", c->max_per_ip, &a->ip_log);
     return;
   }
   /* small frames go out at once, not after the client's delayed ACK

@@ -17,6 +17,7 @@
 #include "auth.h"
 #include "log.h"
 #include "net.h"
+#include "util/bearer.h"
 
 #define TOPICS_PREFIX "/v1/topics/"
 #define EVENTS_SUFFIX "/events"
@@ -452,14 +453,16 @@ static enum MHD_Result authorize(struct gw_api *api, struct MHD_Connection *conn
   }
   *answered = true;
   const char *h = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization");
-  if(!h)
+  const char *key = "";
+  size_t klen = 0;
+  switch(util_bearer_parse(h, &key, &klen)) {
+  case UTIL_BEARER_OK:
+  case UTIL_BEARER_EMPTY: break; /* an empty key fails the lookup below */
+  case UTIL_BEARER_MISSING:
     return unauthorized(conn, "this API needs a key: send Authorization: Bearer <key>");
-  if(strncasecmp(h, "Bearer ", 7) != 0)
-    return unauthorized(conn, "use Authorization: Bearer <key>");
-  const char *key = h + 7;
-  while(*key == ' ')
-    key++;
-  struct gw_api_key *k = gw_auth_api_key(api->auth, key, strlen(key));
+  case UTIL_BEARER_NOT_BEARER: return unauthorized(conn, "use Authorization: Bearer <key>");
+  }
+  struct gw_api_key *k = gw_auth_api_key(api->auth, key, klen);
   if(!k) {
     gw_info("api_auth_failed", "reason=unknown_key");
     return unauthorized(conn, "the API key is not valid");

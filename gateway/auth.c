@@ -513,8 +513,8 @@ int gw_auth_verify(const struct gw_auth *a, const char *token, size_t len, long 
     snprintf(why, GW_AUTH_WHY_MAX, "no JWT keys are configured (auth.jwt_keys)");
     return -1;
   }
-  if(len == 0 || len > GW_TOKEN_MAX || memchr(token, '\0', len)) {
-    snprintf(why, GW_AUTH_WHY_MAX, "a token is 1 to %d bytes", GW_TOKEN_MAX);
+  if(len == 0 || len > UTIL_TOKEN_MAX || memchr(token, '\0', len)) {
+    snprintf(why, GW_AUTH_WHY_MAX, "a token is 1 to %d bytes", UTIL_TOKEN_MAX);
     return -1;
   }
   if(!compact_jws_shape(token, len)) {

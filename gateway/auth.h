@@ -13,7 +13,6 @@
  * WebSocket clients, and the topic patterns each is granted. Built once from
  * the configuration; read-only afterwards but for each API key's bucket. */
 
-#define GW_TOKEN_MAX UTIL_TOKEN_MAX /* bytes of a compact JWT */
 #define GW_GRANTS_MAX 256   /* patterns per list, per key or token */
 #define GW_AUTH_WHY_MAX 160 /* the reason a token or key is refused */
 

@@ -19,6 +19,7 @@
 #include "index.h"
 #include "session.h"
 #include "transport.h"
+#include "util/throttle.h"
 
 #define WRITE_CHUNK 65536 /* bytes coalesced into one write */
 #define TICK_MS 250       /* timers: auth deadline, token expiry, pings, idle */
@@ -50,9 +51,8 @@ struct gw_worker {
   struct gw_conn *dirty;  /* connections given frames by the batch */
   unsigned char *scratch; /* LWS_PRE + WRITE_CHUNK: coalesced writes */
   lws_sorted_usec_list_t tick;
-  time_t last_refused_log;       /* refusals are logged once a second */
-  time_t last_slow_log;          /* and slow consumers */
-  unsigned long slow_unlogged;   /* closed since the last such line */
+  struct util_throttle refused_log; /* refusals are logged once a second */
+  struct util_throttle slow_log;    /* and slow consumers */
 
   pthread_mutex_t lock; /* guards the fields below: the acceptor's hand-over */
   struct gw_handed {
@@ -83,16 +83,6 @@ struct gw_client_port {
   bool open_loopback; /* no authentication, on loopback: Host is checked */
 };
 
-/* True at most once a second per *last: for log lines a client can cause
- * at will. */
-static inline bool gw_log_now(time_t *last)
-{
-  time_t now = time(NULL);
-  if(now == *last)
-    return false;
-  *last = now;
-  return true;
-}
 
 /* client_port.c: runs on the worker's thread after lws_cancel_service:
  * adopts handed-over sockets, answers committed publishes, delivers queued

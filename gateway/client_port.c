@@ -213,7 +213,7 @@ static int worker_context(struct gw_client_port *cp, struct gw_worker *w)
     info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
   info.user = w;
   info.timeout_secs = (unsigned)cfg->client_handshake_timeout_s; /* handshake, TLS included */
-  info.max_http_header_data = GW_TOKEN_MAX + 4096; /* room for a token in a header */
+  info.max_http_header_data = UTIL_TOKEN_MAX + 4096; /* room for a token in a header */
   w->ctx = lws_create_context(&info);
   if(!w->ctx) {
     /* the usual cause: libwebsockets found no libev plugin to load */
@@ -244,8 +244,11 @@ static int worker_init(struct gw_client_port *cp, struct gw_worker *w, int idx)
   w->idx = idx;
   w->cp = cp;
   pthread_mutex_init(&w->lock, NULL);
-  w->env = (struct gw_session_env){cp->cfg, cp->auth, cp->fanout, sub_index_new(), idx,
-                                   0};
+  w->env = (struct gw_session_env){.cfg = cp->cfg,
+                                   .auth = cp->auth,
+                                   .fanout = cp->fanout,
+                                   .index = sub_index_new(),
+                                   .worker = idx};
   w->scratch = malloc(LWS_PRE + WRITE_CHUNK);
   /* libwebsockets' default loop calls poll() on every socket of the worker
    * at each wakeup: with 5,000 connections that scan cost more than the

@@ -8,6 +8,7 @@
 #include "client_internal.h"
 #include "log.h"
 #include "net.h"
+#include "util/bearer.h"
 
 /* True when the handshake may go on as far as its Origin goes: no Origin
  * (not a browser), one listed in client.allowed_origins ("*": any), or with
@@ -55,17 +56,14 @@ static int handshake_token(struct lws *wsi, char *buf, int size)
 {
   int n = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_AUTHORIZATION);
   if(n > 0) {
+    const char *t;
+    size_t len;
+    /* not Bearer, or "Bearer " and nothing: malformed, not anonymous */
     if(n >= size || lws_hdr_copy(wsi, buf, size, WSI_TOKEN_HTTP_AUTHORIZATION) != n ||
-       strncasecmp(buf, "Bearer ", 7) != 0)
+       util_bearer_parse(buf, &t, &len) != UTIL_BEARER_OK)
       return -1;
-    const char *t = buf + 7;
-    while(*t == ' ')
-      t++;
-    n = (int)strlen(t);
-    if(n == 0) /* "Bearer " and nothing: malformed, not anonymous */
-      return -1;
-    memmove(buf, t, (size_t)n + 1);
-    return n;
+    memmove(buf, t, len + 1);
+    return (int)len;
   }
   const char *t = lws_get_urlarg_by_name(wsi, "token=", buf, size);
   if(!t)
@@ -81,7 +79,7 @@ static int token_check(struct gw_worker *w, struct lws *wsi)
 {
   /* bigger than any token taken, so a longer one is seen (and refused)
    * rather than taken for no token: lws finds no argument that does not fit */
-  static _Thread_local char token[2 * GW_TOKEN_MAX + 4096];
+  static _Thread_local char token[2 * UTIL_TOKEN_MAX + 4096];
   int n = handshake_token(wsi, token, (int)sizeof(token));
   if(n == 0)
     return 0;
@@ -91,7 +89,7 @@ static int token_check(struct gw_worker *w, struct lws *wsi)
   if(!si || !id || n < 0 ||
      gw_auth_verify(w->cp->auth, token, (size_t)n, (long long)time(NULL), id, why)) {
     free(id);
-    if(gw_log_now(&w->last_refused_log))
+    if(util_throttle_ok(&w->refused_log, time(NULL), NULL))
       gw_info("client_refused", "worker=%d status=401 reason=\"%s\"", w->idx, why);
     return HTTP_STATUS_UNAUTHORIZED;
   }
@@ -107,12 +105,12 @@ int gw_handshake_check(struct gw_worker *w, struct lws *wsi)
 {
   struct gw_client_port *cp = w->cp;
   if(cp->open_loopback && !host_allowed(wsi)) {
-    if(gw_log_now(&w->last_refused_log))
+    if(util_throttle_ok(&w->refused_log, time(NULL), NULL))
       gw_info("client_refused", "worker=%d status=403 reason=host_not_loopback", w->idx);
     return HTTP_STATUS_FORBIDDEN;
   }
   if(!origin_allowed(cp, wsi)) {
-    if(gw_log_now(&w->last_refused_log))
+    if(util_throttle_ok(&w->refused_log, time(NULL), NULL))
       gw_info("client_refused", "worker=%d status=403 reason=origin", w->idx);
     return HTTP_STATUS_FORBIDDEN;
   }

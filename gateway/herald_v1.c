@@ -7,19 +7,9 @@
 #include "client_port.h"
 #include "log.h"
 #include "protocol.h"
+#include "util/throttle.h"
 
 #define CLOSE_POLICY_VIOLATION 1008 /* RFC 6455 */
-
-/* True at most once a second per *last: for log lines a client can cause
- * at will. */
-static bool log_now(time_t *last)
-{
-  time_t now = time(NULL);
-  if(now == *last)
-    return false;
-  *last = now;
-  return true;
-}
 
 /* Refuses a subscribe or publish (op) the grants do not cover. */
 static void reply_forbidden(const struct gw_v1_out *out, struct gw_session *s, const char *id,
@@ -130,7 +120,7 @@ static void handle_auth(const struct gw_v1_out *out, struct gw_session *s, const
   struct gw_identity id;
   char why[GW_AUTH_WHY_MAX];
   if(gw_auth_verify(s->env->auth, m->token, m->token_len, (long long)time(NULL), &id, why)) {
-    if(log_now(&s->env->last_auth_log))
+    if(util_throttle_ok(&s->env->auth_log, time(NULL), NULL))
       gw_info("client_auth_failed", "worker=%d reason=\"%s\"", s->env->worker, why);
     out->send(s, gw_reply_error(m->id, "invalid_token", why));
     return;

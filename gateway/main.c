@@ -65,9 +65,9 @@ static int mkdir_p(const char *dir)
   return access(path, W_OK);
 }
 
-static void hooks_log(int level, const char *event, const char *fields)
+static void hooks_log(enum util_log_level level, const char *event, const char *fields)
 {
-  gw_log((enum util_log_level)level, event, fields ? "%s" : NULL, fields);
+  gw_log(level, event, fields ? "%s" : NULL, fields);
 }
 
 /* Fills the webhooks service's settings from the configuration. */
@@ -110,7 +110,7 @@ static void hooks_config(const struct gw_config *cfg, struct hook_config *hc)
   }
   hc->endpoints = cfg->webhooks_endpoints;
   hc->log = hooks_log;
-  hc->log_level = (int)gw_log_get_level();
+  hc->log_level = gw_log_get_level();
   hc->announce = gw_publishing_announce;
 }
 

@@ -127,15 +127,15 @@ int gw_proto_parse(const char *buf, size_t len, struct gw_msg *msg, struct gw_pr
     goto out;
   if(msg->op == GW_OP_AUTH) {
     json_t *t = json_object_get(root, "token");
-    if(json_is_string(t) && json_string_length(t) > GW_MSG_TOKEN_MAX) {
+    if(json_is_string(t) && json_string_length(t) > UTIL_TOKEN_MAX) {
       err->code = "invalid_token";
-      snprintf(err->message, sizeof(err->message), "a token is 1 to %d bytes", GW_MSG_TOKEN_MAX);
+      snprintf(err->message, sizeof(err->message), "a token is 1 to %d bytes", UTIL_TOKEN_MAX);
       goto out;
     }
     if(!json_is_string(t) || json_string_length(t) == 0) {
       err->code = "invalid_message";
       snprintf(err->message, sizeof(err->message),
-               "field 'token' must be a string of 1 to %d bytes", GW_MSG_TOKEN_MAX);
+               "field 'token' must be a string of 1 to %d bytes", UTIL_TOKEN_MAX);
       goto out;
     }
     msg->token_len = json_string_length(t);

@@ -7,6 +7,7 @@
 #include <jansson.h>
 
 #include "event.h"
+#include "util/caps.h"
 
 /* The herald.v1 WebSocket protocol (docs/protocol.md): parsing what clients
  * send and building what the server answers. No I/O here. */
@@ -15,7 +16,6 @@
 
 enum gw_op { GW_OP_SUBSCRIBE, GW_OP_UNSUBSCRIBE, GW_OP_PUBLISH, GW_OP_PING, GW_OP_AUTH };
 
-#define GW_MSG_TOKEN_MAX 8192 /* bytes of an auth message's token */
 
 struct gw_msg {
   enum gw_op op;

@@ -10,6 +10,7 @@
 #include "config.h"
 #include "index.h"
 #include "rate.h"
+#include "util/throttle.h"
 
 /* What a client session is, whatever carries it: who it is (a verified
  * token's identity and grants, or anonymous), what it subscribed to (in its
@@ -26,7 +27,7 @@ struct gw_session_env {
   struct sub_fanout *fanout;    /* told of each pattern's interest; may be NULL */
   struct sub_index *index;      /* the worker's */
   int worker;                   /* the worker's number: fan-out sink, log lines */
-  time_t last_auth_log;         /* refused tokens are logged once a second */
+  struct util_throttle auth_log; /* refused tokens are logged once a second */
 };
 
 struct gw_session {

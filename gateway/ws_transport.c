@@ -114,12 +114,10 @@ static bool enqueue(struct ws_conn *c, struct sub_frame *f)
   struct gw_worker *w = c->base.w;
   size_t cap = (size_t)w->cp->cfg->client_send_queue_bytes;
   if(c->out.bytes + f->len > cap) {
-    w->slow_unlogged++; /* one line a second: a publish can cut thousands */
-    if(gw_log_now(&w->last_slow_log)) {
+    unsigned long unlogged; /* one line a second: a publish can cut thousands */
+    if(util_throttle_ok(&w->slow_log, time(NULL), &unlogged))
       gw_warn("slow_consumer", "worker=%d queued_bytes=%zu cap=%zu closed=%lu", w->idx,
-              c->out.bytes, cap, w->slow_unlogged);
-      w->slow_unlogged = 0;
-    }
+              c->out.bytes, cap, unlogged + 1);
     conn_close(c, GW_CLOSE_SLOW_CONSUMER, "slow consumer");
     return false;
   }

@@ -7,15 +7,16 @@
 #include <string.h>
 #include <time.h>
 
+#include "util/clock.h"
+#include "util/hex.h"
+
 static pthread_mutex_t id_lock = PTHREAD_MUTEX_INITIALIZER;
 static uint64_t last_ms;
 static uint32_t counter; /* 12 bits used: the rand_a field */
 
 uint64_t sub_now_ms(void)
 {
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+  return (uint64_t)util_clock_wall_ms();
 }
 
 /* Eight random bytes from a per-thread pool refilled 512 bytes at a time:
@@ -34,15 +35,6 @@ static int random8(unsigned char out[8])
   memcpy(out, pool + left, 8);
   OPENSSL_cleanse(pool + left, 8); /* an id's random part is used once */
   return 0;
-}
-
-static void hex(char *out, const unsigned char *b, size_t n)
-{
-  static const char digits[] = "0123456789abcdef";
-  for(size_t i = 0; i < n; i++) {
-    out[2 * i] = digits[b[i] >> 4];
-    out[2 * i + 1] = digits[b[i] & 15];
-  }
 }
 
 int sub_id_new(char out[SUB_ID_LEN + 1], uint64_t *ms)
@@ -69,17 +61,16 @@ int sub_id_new(char out[SUB_ID_LEN + 1], uint64_t *ms)
   b[6] = (unsigned char)(0x70 | ((c >> 8) & 0x0f));
   b[7] = (unsigned char)(c & 0xff);
   b[8] = (unsigned char)(0x80 | (b[8] & 0x3f));
-  /* 8-4-4-4-12 hex digits */
-  hex(out, b, 4);
+  /* 8-4-4-4-12 hex digits: each group's NUL is overwritten by the dash */
+  util_hex_encode(out, 9, b, 4);
   out[8] = '-';
-  hex(out + 9, b + 4, 2);
+  util_hex_encode(out + 9, 5, b + 4, 2);
   out[13] = '-';
-  hex(out + 14, b + 6, 2);
+  util_hex_encode(out + 14, 5, b + 6, 2);
   out[18] = '-';
-  hex(out + 19, b + 8, 2);
+  util_hex_encode(out + 19, 5, b + 8, 2);
   out[23] = '-';
-  hex(out + 24, b + 10, 6);
-  out[36] = '\0';
+  util_hex_encode(out + 24, 13, b + 10, 6);
   if(ms)
     *ms = t;
   return 0;

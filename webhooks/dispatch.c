@@ -23,6 +23,7 @@
 #include "hooks_internal.h"
 #include "id.h"
 #include "retry.h"
+#include "util/clock.h"
 
 #define POLL_MAX_MS 1000
 #define PRUNE_BATCH 20000
@@ -87,11 +88,6 @@ struct loop {
   size_t rr; /* round-robin start */
   int64_t next_prune_ms;
 };
-
-static int64_t now_ms(void)
-{
-  return (int64_t)sub_now_ms();
-}
 
 static uint64_t next_rand(struct hook_service *h)
 {
@@ -189,7 +185,7 @@ static int write_item(struct loop *l, struct item *it, struct blob **body, struc
     *f = no_memory;
     goto out;
   }
-  int64_t now = now_ms();
+  int64_t now = util_clock_wall_ms();
   int64_t first = (int64_t)h->cfg.schedule_s[0] * 1000; /* the first attempt's delay */
   size_t nd = 0;
   for(size_t i = 0; i < it->neps; i++) {
@@ -371,7 +367,7 @@ static void finish_items(struct loop *l, struct item *items, struct fault rc)
     bool durable = it->neps || (it->req && it->req->idem_key);
     bool ok = it->ok || !durable;
     if(!ok)
-      hook_log(h, HLOG_ERROR, "publish_not_stored", "topic=%s id=%s error=%s", it->ev->topic,
+      hook_log(h, UTIL_LOG_ERROR, "publish_not_stored", "topic=%s id=%s error=%s", it->ev->topic,
                it->ev->id, rc.why ? rc.why : "unknown error");
     struct sub_event *ev = it->ev;
     if(it->req)
@@ -464,7 +460,7 @@ static void commit_turn(struct loop *l, struct item *items, bool want_refill, bo
 {
   struct hook_service *h = l->h;
   struct hook_store *s = l->s;
-  int64_t now = now_ms();
+  int64_t now = util_clock_wall_ms();
   /* After a failed write the bookkeeping waits (backing off); publishes
    * never do: they are answered, 503 if the store still cannot write. */
   bool backing_off = now < l->backoff_until_ms && !force;
@@ -524,7 +520,7 @@ static void commit_turn(struct loop *l, struct item *items, bool want_refill, bo
     pthread_mutex_unlock(&h->lock);
   }
   if(rc.err) {
-    hook_log(h, HLOG_ERROR, "store_commit_failed", "error=\"%s\"", rc.why);
+    hook_log(h, UTIL_LOG_ERROR, "store_commit_failed", "error=\"%s\"", rc.why);
     drop_staged(l, 0);
     for(struct item *it = items; it; it = it->next)
       it->ok = false;
@@ -538,7 +534,7 @@ static void commit_turn(struct loop *l, struct item *items, bool want_refill, bo
     l->backoff_ms = 0;
     l->backoff_until_ms = 0;
   } else if(book_tried)
-    hook_log(h, HLOG_WARN, "store_outcomes_deferred", "outcomes=%zu retry_in_ms=%lld", l->noutcomes,
+    hook_log(h, UTIL_LOG_WARN, "store_outcomes_deferred", "outcomes=%zu retry_in_ms=%lld", l->noutcomes,
              (long long)l->backoff_ms);
   finish_items(l, items, items_rc);
 }
@@ -711,7 +707,7 @@ static void start_failed(struct loop *l, struct endpoint *ep, struct ready *r, i
   if(!ep->more || ep->next_check_ms > now + 1000)
     ep->next_check_ms = now + 1000;
   ep->more = true;
-  hook_log(l->h, HLOG_ERROR, "delivery_not_started", "endpoint=%s delivery=%lld", ep->id,
+  hook_log(l->h, UTIL_LOG_ERROR, "delivery_not_started", "endpoint=%s delivery=%lld", ep->id,
            (long long)r->id);
   hook_blob_unref(r->body);
 }
@@ -765,7 +761,7 @@ static void queue_outcome(struct loop *l, struct outcome *o)
 static void disable_locked(struct loop *l, struct endpoint *ep, const char *reason)
 {
   ep->enabled = false;
-  ep->updated_ms = now_ms();
+  ep->updated_ms = util_clock_wall_ms();
   snprintf(ep->disabled_reason, sizeof(ep->disabled_reason), "%s", reason);
   hook_endpoint_reindex_locked(l->h, ep); /* out of the index: cannot fail */
   struct disabled *n = realloc(l->disabled, (l->ndisabled + 1) * sizeof(*n));
@@ -809,7 +805,7 @@ static void finished(struct loop *l, CURL *e, CURLcode code)
   curl_off_t total_us = 0;
   curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
   curl_easy_getinfo(e, CURLINFO_TOTAL_TIME_T, &total_us);
-  int64_t now = now_ms();
+  int64_t now = util_clock_wall_ms();
   struct outcome *o = calloc(1, sizeof(*o));
   char err[320] = "";
   bool ok = code == CURLE_OK && status >= 200 && status <= 299;
@@ -894,9 +890,9 @@ static void finished(struct loop *l, CURL *e, CURLcode code)
   if(o)
     queue_outcome(l, o);
   else
-    hook_log(h, HLOG_ERROR, "outcome_lost", "delivery=%lld error=out_of_memory",
+    hook_log(h, UTIL_LOG_ERROR, "outcome_lost", "delivery=%lld error=out_of_memory",
              (long long)x->r.id); /* it stays loaded; sent again after a restart */
-  hook_log(h, ok ? HLOG_DEBUG : HLOG_INFO, ok ? "delivered" : "delivery_failed",
+  hook_log(h, ok ? UTIL_LOG_DEBUG : UTIL_LOG_INFO, ok ? "delivered" : "delivery_failed",
            "endpoint=%s delivery=%lld attempt=%d status=%ld latency_ms=%.1f%s%s%s", ep->id,
            (long long)x->r.id, x->r.total + 1, status, (double)total_us / 1000.0,
            err[0] ? " error=\"" : "", err, err[0] ? "\"" : "");
@@ -918,8 +914,8 @@ static void announce(struct loop *l)
   for(size_t i = 0; i < l->ndisabled; i++) {
     struct disabled *d = &l->disabled[i];
     char at[SUB_TIME_LEN + 1];
-    sub_time_format(sub_now_ms(), at);
-    hook_log(l->h, HLOG_WARN, "endpoint_disabled", "id=%s reason=%s", d->id, d->reason);
+    sub_time_format((uint64_t)util_clock_wall_ms(), at);
+    hook_log(l->h, UTIL_LOG_WARN, "endpoint_disabled", "id=%s reason=%s", d->id, d->reason);
     json_t *data = json_pack("{s:s, s:s, s:s, s:s}", "endpoint_id", d->id, "url",
                              d->url ? d->url : "", "reason", d->reason, "disabled_at", at);
     char *text = data ? json_dumps(data, JSON_COMPACT) : NULL;
@@ -927,7 +923,7 @@ static void announce(struct loop *l)
     if(text && l->h->cfg.announce)
       l->h->cfg.announce(l->h->cfg.announce_arg, HOOK_DISABLED_TOPIC, text, strlen(text));
     else if(!text)
-      hook_log(l->h, HLOG_WARN, "internal_publish_failed", "topic=%s error=internal_error",
+      hook_log(l->h, UTIL_LOG_WARN, "internal_publish_failed", "topic=%s error=internal_error",
                HOOK_DISABLED_TOPIC);
     free(text);
     free(d->url);
@@ -968,7 +964,7 @@ static void prune(struct loop *l, int64_t now)
   l->next_prune_ms = now + interval;
   struct hook_store *s = l->s;
   if(s->ops->prune(s, now - h->cfg.retention_ms, now - h->cfg.idempotency_ttl_ms, PRUNE_BATCH))
-    hook_log(h, HLOG_WARN, "store_prune_failed", "error=\"%s\"", s->ops->errmsg(s));
+    hook_log(h, UTIL_LOG_WARN, "store_prune_failed", "error=\"%s\"", s->ops->errmsg(s));
 }
 
 static long poll_timeout(struct loop *l, int64_t now)
@@ -1011,8 +1007,8 @@ void *hook_dispatch_main(void *arg)
   struct fault f = {HOOK_STORE_OK, NULL};
   if(faulted(&l, &f, l.s->ops->turn_prepare(l.s))) {
     /* Publishes that need the store are refused from now on (503). */
-    hook_log(h, HLOG_ERROR, "store_prepare_failed", "error=\"%s\"", l.s->ops->errmsg(l.s));
-    hook_log(h, HLOG_ERROR, "webhooks_dispatcher_failed", "error=\"%s\"", l.s->ops->errmsg(l.s));
+    hook_log(h, UTIL_LOG_ERROR, "store_prepare_failed", "error=\"%s\"", l.s->ops->errmsg(l.s));
+    hook_log(h, UTIL_LOG_ERROR, "webhooks_dispatcher_failed", "error=\"%s\"", l.s->ops->errmsg(l.s));
     atomic_store(&h->dead, true);
     pthread_mutex_lock(&h->lock);
     struct item *items = h->qhead;
@@ -1024,7 +1020,7 @@ void *hook_dispatch_main(void *arg)
     finish_items(&l, items, f);
     return NULL;
   }
-  l.next_prune_ms = now_ms();
+  l.next_prune_ms = util_clock_wall_ms();
   bool stopping = false;
   while(!stopping) {
     stopping = atomic_load(&h->stop);
@@ -1041,22 +1037,22 @@ void *hook_dispatch_main(void *arg)
     h->qhead = h->qtail = NULL;
     h->nqueue = 0;
     pthread_mutex_unlock(&h->lock);
-    int64_t now = now_ms();
+    int64_t now = util_clock_wall_ms();
     commit_turn(&l, items, !stopping, stopping);
     if(stopping)
       break;
     announce(&l);
     reap(&l);
     prune(&l, now);
-    schedule(&l, now_ms());
+    schedule(&l, util_clock_wall_ms());
     int running = 0;
-    curl_multi_poll(h->multi, NULL, 0, (int)poll_timeout(&l, now_ms()), NULL);
+    curl_multi_poll(h->multi, NULL, 0, (int)poll_timeout(&l, util_clock_wall_ms()), NULL);
     curl_multi_perform(h->multi, &running);
     collect(&l);
     /* Freed slots take the next deliveries before the commit, not after.
      * What that perform finishes is collected now: a finished transfer
      * makes no socket activity for the next poll to wake on. */
-    schedule(&l, now_ms());
+    schedule(&l, util_clock_wall_ms());
     curl_multi_perform(h->multi, &running);
     collect(&l);
   }

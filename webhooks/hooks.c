@@ -16,6 +16,8 @@
 #include "hooks_internal.h"
 #include "id.h"
 #include "topic.h"
+#include "util/clock.h"
+#include "util/uuid7.h"
 
 #define ENDPOINT_MAX_TOPICS 100
 #define ENDPOINT_URL_MAX 2048
@@ -24,7 +26,7 @@
 #define PAGE_DEFAULT 50
 #define PAGE_MAX 250
 
-void hook_log(struct hook_service *h, int level, const char *event, const char *fmt, ...)
+void hook_log(struct hook_service *h, enum util_log_level level, const char *event, const char *fmt, ...)
 {
   if(!h->cfg.log || level < h->cfg.log_level)
     return;
@@ -86,7 +88,7 @@ static int api_error(json_t **out, int status, const char *code, const char *fie
 static int db_error(struct hook_service *h, json_t **out, enum hook_store_err e)
 {
   struct hook_store *s = h->api_store;
-  hook_log(h, HLOG_ERROR, "store_failed", "error=\"%s\"", s->ops->errmsg(s));
+  hook_log(h, UTIL_LOG_ERROR, "store_failed", "error=\"%s\"", s->ops->errmsg(s));
   if(e == HOOK_STORE_FULL)
     return api_error(out, 503, "store_full", NULL, "the webhook store is full");
   return api_error(out, 503, "store_failed", NULL, "the webhook store failed: %s",
@@ -217,7 +219,7 @@ static const char *check_host(struct hook_service *h, const char *host, char *bu
   if(rc && h->starting) {
     /* A declared endpoint: a DNS hiccup at boot must not stop heraldd;
      * every attempt is checked on the address it connects to anyway. */
-    hook_log(h, HLOG_WARN, "endpoint_host_unresolved", "host=%s error=\"%s\"", host,
+    hook_log(h, UTIL_LOG_WARN, "endpoint_host_unresolved", "host=%s error=\"%s\"", host,
              gai_strerror(rc));
     return NULL;
   }
@@ -552,7 +554,7 @@ int hook_api_create(struct hook_service *h, const json_t *body, json_t **out)
     status = api_error(out, 500, "internal_error", NULL, "out of memory");
     goto fail;
   }
-  hook_log(h, HLOG_INFO, "endpoint_created", "id=%s topics=%zu", ep->id,
+  hook_log(h, UTIL_LOG_INFO, "endpoint_created", "id=%s topics=%zu", ep->id,
            json_array_size(ep->topics));
   return 201;
 fail:
@@ -634,7 +636,7 @@ int hook_api_patch(struct hook_service *h, const char *id, const json_t *body, j
   int status = apply_fields(h, c, body, false, false, out);
   if(status)
     goto out;
-  c->updated_ms = (int64_t)sub_now_ms();
+  c->updated_ms = util_clock_wall_ms();
   pthread_mutex_lock(&h->db_lock);
   bool state = json_object_get(body, "enabled") != NULL;
   enum hook_store_err e = endpoint_save(h->api_store, c, state);
@@ -654,7 +656,7 @@ int hook_api_patch(struct hook_service *h, const char *id, const json_t *body, j
   pthread_mutex_unlock(&h->lock);
   poke_dispatcher(h);
   if(!indexed) { /* stored: the next start or change indexes it */
-    hook_log(h, HLOG_ERROR, "endpoint_index_failed", "id=%s error=out_of_memory", id);
+    hook_log(h, UTIL_LOG_ERROR, "endpoint_index_failed", "id=%s error=out_of_memory", id);
     status = api_error(out, 500, "internal_error", NULL, "out of memory");
     goto out;
   }
@@ -692,11 +694,11 @@ int hook_api_delete(struct hook_service *h, const char *id, json_t **out)
     ep->deleted = true; /* the dispatcher frees it once nothing is in flight */
   pthread_mutex_unlock(&h->lock);
   if(!indexed)
-    hook_log(h, HLOG_ERROR, "endpoint_index_failed", "id=%s error=out_of_memory", id);
+    hook_log(h, UTIL_LOG_ERROR, "endpoint_index_failed", "id=%s error=out_of_memory", id);
   if(status)
     return status;
   curl_multi_wakeup(h->multi);
-  hook_log(h, HLOG_INFO, "endpoint_deleted", "id=%s", id);
+  hook_log(h, UTIL_LOG_INFO, "endpoint_deleted", "id=%s", id);
   *out = json_pack("{s:s, s:b}", "id", id, "deleted", 1);
   return 200;
 }
@@ -712,7 +714,7 @@ int hook_api_rotate(struct hook_service *h, const char *id, json_t **out)
   if(!c)
     return api_error(out, 500, "internal_error", NULL, "out of memory");
   int status = 0;
-  int64_t now = (int64_t)sub_now_ms();
+  int64_t now = util_clock_wall_ms();
   memcpy(c->old_secret, c->secret, sizeof(c->secret));
   c->old_until_ms = now + h->cfg.rotation_ms;
   if(hook_secret_generate(32, c->secret, sizeof(c->secret))) {
@@ -738,7 +740,7 @@ int hook_api_rotate(struct hook_service *h, const char *id, json_t **out)
     status = api_error(out, 404, "not_found", NULL, "no webhook endpoint %s", id);
     goto out;
   }
-  hook_log(h, HLOG_INFO, "endpoint_secret_rotated", "id=%s old_until=%s", id, until);
+  hook_log(h, UTIL_LOG_INFO, "endpoint_secret_rotated", "id=%s old_until=%s", id, until);
   *out = json_pack("{s:s, s:s, s:s}", "id", id, "secret", live ? c->secret : "",
                    "previous_secret_expires_at", until);
   status = 200;
@@ -875,7 +877,7 @@ int hook_api_retry(struct hook_service *h, const char *id, const char *delivery,
   enum hook_store_retry result;
   pthread_mutex_lock(&h->db_lock);
   enum hook_store_err e =
-      h->api_store->ops->retry(h->api_store, id, did, (int64_t)sub_now_ms(), &result);
+      h->api_store->ops->retry(h->api_store, id, did, util_clock_wall_ms(), &result);
   int status = e ? db_error(h, out, e) : 0;
   pthread_mutex_unlock(&h->db_lock);
   if(e)
@@ -936,27 +938,22 @@ int hook_api_replay(struct hook_service *h, const char *id, const json_t *body, 
   int64_t ms;
   if(parse_rfc3339(s, &ms)) {
     /* An event id: a UUIDv7 carries its millisecond in its first 48 bits. */
-    unsigned v[6];
-    if(strlen(s) != SUB_ID_LEN || s[14] != '7' ||
-       sscanf(s, "%2x%2x%2x%2x-%2x%2x", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5]) != 6)
+    if(util_uuid7_ms(s, &ms))
       return api_error(out, 422, "invalid_field", "since",
                        "since: neither an RFC 3339 time nor an event id");
-    ms = 0;
-    for(int i = 0; i < 6; i++)
-      ms = ms << 8 | v[i];
   }
   if(!endpoint_exists(h, id))
     return api_error(out, 404, "not_found", NULL, "no webhook endpoint %s", id);
   int64_t n = 0;
   pthread_mutex_lock(&h->db_lock);
   enum hook_store_err e =
-      h->api_store->ops->replay(h->api_store, id, ms, (int64_t)sub_now_ms(), &n);
+      h->api_store->ops->replay(h->api_store, id, ms, util_clock_wall_ms(), &n);
   int status = e ? db_error(h, out, e) : 0;
   pthread_mutex_unlock(&h->db_lock);
   if(e)
     return status;
   poke_dispatcher(h);
-  hook_log(h, HLOG_INFO, "endpoint_replay", "id=%s since_ms=%lld requeued=%lld", id, (long long)ms,
+  hook_log(h, UTIL_LOG_INFO, "endpoint_replay", "id=%s since_ms=%lld requeued=%lld", id, (long long)ms,
            (long long)n);
   *out = json_pack("{s:I}", "requeued", (json_int_t)n);
   return 202;
@@ -1151,8 +1148,8 @@ static int config_endpoints(struct hook_service *h, char err[512])
     if(!ep->description)
       ep->description = strdup("");
     struct endpoint *old = hook_endpoint_find_locked(h, id);
-    ep->created_ms = old ? old->created_ms : (int64_t)sub_now_ms();
-    ep->updated_ms = (int64_t)sub_now_ms();
+    ep->created_ms = old ? old->created_ms : util_clock_wall_ms();
+    ep->updated_ms = util_clock_wall_ms();
     if(old && strcmp(old->secret, ep->secret) == 0) { /* keep a rotation's state */
       memcpy(ep->old_secret, old->old_secret, sizeof(ep->old_secret));
       ep->old_until_ms = old->old_until_ms;
@@ -1207,7 +1204,7 @@ static int recover(struct hook_service *h, char err[512])
     snprintf(err, 512, "webhook store: %s", s->ops->errmsg(s));
     return -1;
   }
-  hook_log(h, HLOG_INFO, "webhooks_recovered", "topics=%zu requeued_in_flight=%lld", sd.topics,
+  hook_log(h, UTIL_LOG_INFO, "webhooks_recovered", "topics=%zu requeued_in_flight=%lld", sd.topics,
            (long long)requeued);
   return 0;
 }
@@ -1255,7 +1252,7 @@ struct hook_service *hook_start(const struct hook_config *cfg, struct sub_engine
   size_t enabled = 0;
   for(size_t i = 0; i < h->neps; i++)
     enabled += h->eps[i]->enabled;
-  hook_log(h, HLOG_INFO, "webhooks_started", "store=%s endpoints=%zu enabled=%zu", cfg->db_path,
+  hook_log(h, UTIL_LOG_INFO, "webhooks_started", "store=%s endpoints=%zu enabled=%zu", cfg->db_path,
            h->neps, enabled);
   return h;
 fail:

@@ -8,6 +8,7 @@
 
 #include "engine.h"
 #include "guard.h"
+#include "util/log_level.h"
 
 /* Outbound webhooks: the endpoint registry, the durable queue (SQLite, WAL,
  * synchronous=FULL) and the dispatcher thread that signs and sends
@@ -40,8 +41,8 @@ struct hook_config {
   const json_t *endpoints; /* webhooks.endpoints from the config (may be NULL) */
   /* One log line: `fields` are the key=value pairs already formatted, or
    * NULL. The gateway passes them on to gw_log. */
-  void (*log)(int level, const char *event, const char *fields);
-  int log_level; /* lines below this level are not even formatted */
+  void (*log)(enum util_log_level level, const char *event, const char *fields);
+  enum util_log_level log_level; /* lines below this level are not even formatted */
   /* Publishes an event of Herald's own (e.g. an endpoint disabled): data
    * is its JSON text. Called from the dispatcher thread with no lock held;
    * it must not wait for the outcome. */

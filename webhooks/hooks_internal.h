@@ -122,12 +122,8 @@ struct hook_service {
 
 /* One log line through cfg.log, when its level is on; fmt gives the
  * key=value fields (or NULL). */
-void hook_log(struct hook_service *h, int level, const char *event, const char *fmt, ...)
+void hook_log(struct hook_service *h, enum util_log_level level, const char *event, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
-#define HLOG_DEBUG 0
-#define HLOG_INFO 1
-#define HLOG_WARN 2
-#define HLOG_ERROR 3
 
 /* hooks.c */
 /* The live (not deleted) endpoint with this id, or NULL; with h->lock. */

@@ -56,7 +56,7 @@ static void fuzz_die(const char *what)
   abort();
 }
 
-static void fuzz_hooks_log(int level, const char *event, const char *fields)
+static void fuzz_hooks_log(enum util_log_level level, const char *event, const char *fields)
 {
   (void)level;
   (void)event;

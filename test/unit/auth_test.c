@@ -1270,29 +1270,29 @@ static void test_verify_size_and_nul(void **state)
   struct gw_identity id;
 
   /* a validly signed token of exactly 8192 bytes passes, 8193 and more not */
-  static char pad[GW_TOKEN_MAX];
-  char *payload = malloc(GW_TOKEN_MAX + 64);
+  static char pad[UTIL_TOKEN_MAX];
+  char *payload = malloc(UTIL_TOKEN_MAX + 64);
   assert_non_null(payload);
   size_t base = 0;
   {
-    snprintf(payload, GW_TOKEN_MAX + 64, "{\"exp\":%lld,\"pad\":\"\"}", NOW + 600);
+    snprintf(payload, UTIL_TOKEN_MAX + 64, "{\"exp\":%lld,\"pad\":\"\"}", NOW + 600);
     char *tok = sign(K.hs, "HS256", "h1", payload);
     base = strlen(tok);
     free(tok);
   }
   /* each payload byte is 4/3 of a token byte */
-  size_t guess = (GW_TOKEN_MAX - base) * 3 / 4;
+  size_t guess = (UTIL_TOKEN_MAX - base) * 3 / 4;
   bool seen_exact = false, seen_over = false;
   for(size_t n = guess > 8 ? guess - 8 : 0; n < guess + 8; n++) {
     memset(pad, 'p', n);
     pad[n] = '\0';
-    snprintf(payload, GW_TOKEN_MAX + 64, "{\"exp\":%lld,\"pad\":\"%s\"}", NOW + 600, pad);
+    snprintf(payload, UTIL_TOKEN_MAX + 64, "{\"exp\":%lld,\"pad\":\"%s\"}", NOW + 600, pad);
     char *tok = sign(K.hs, "HS256", "h1", payload);
     size_t len = strlen(tok);
-    if(len <= GW_TOKEN_MAX) {
+    if(len <= UTIL_TOKEN_MAX) {
       assert_accepted(a, tok, NOW, &id);
       gw_identity_clear(&id);
-      seen_exact |= len == GW_TOKEN_MAX;
+      seen_exact |= len == UTIL_TOKEN_MAX;
     } else {
       assert_refused(a, tok, NOW, "8192");
       seen_over = true;

@@ -48,7 +48,8 @@ static void fx_init(struct fixture *f, const char *config_text)
   f->index = sub_index_new();
   assert_non_null(f->broker);
   assert_non_null(f->index);
-  f->env = (struct gw_session_env){&f->cfg, f->auth, sub_broker_fanout(f->broker), f->index, 0, 0};
+  f->env = (struct gw_session_env){
+      .cfg = &f->cfg, .auth = f->auth, .fanout = sub_broker_fanout(f->broker), .index = f->index};
 }
 
 static void fx_free(struct fixture *f)

@@ -529,20 +529,20 @@ static void test_parse_auth(void **state)
   gw_msg_clear(&m);
 
   /* 8192 bytes pass, 8193 do not, counted in bytes not characters */
-  size_t cap = GW_MSG_TOKEN_MAX + 128;
-  char *tok = malloc(GW_MSG_TOKEN_MAX + 2), *text = malloc(cap);
+  size_t cap = UTIL_TOKEN_MAX + 128;
+  char *tok = malloc(UTIL_TOKEN_MAX + 2), *text = malloc(cap);
   assert_non_null(tok);
   assert_non_null(text);
-  memset(tok, 'T', GW_MSG_TOKEN_MAX);
-  tok[GW_MSG_TOKEN_MAX] = '\0';
+  memset(tok, 'T', UTIL_TOKEN_MAX);
+  tok[UTIL_TOKEN_MAX] = '\0';
   snprintf(text, cap, "{\"op\":\"auth\",\"id\":\"5\",\"token\":\"%s\"}", tok);
   assert_int_equal(parse(text, &m, &e), 0);
-  assert_int_equal(m.token_len, GW_MSG_TOKEN_MAX);
-  assert_memory_equal(m.token, tok, GW_MSG_TOKEN_MAX + 1);
+  assert_int_equal(m.token_len, UTIL_TOKEN_MAX);
+  assert_memory_equal(m.token, tok, UTIL_TOKEN_MAX + 1);
   gw_msg_clear(&m);
 
-  tok[GW_MSG_TOKEN_MAX] = 'T';
-  tok[GW_MSG_TOKEN_MAX + 1] = '\0';
+  tok[UTIL_TOKEN_MAX] = 'T';
+  tok[UTIL_TOKEN_MAX + 1] = '\0';
   snprintf(text, cap, "{\"op\":\"auth\",\"id\":\"6\",\"token\":\"%s\"}", tok);
   memset(&m, 0x5a, sizeof(m));
   assert_int_equal(parse(text, &m, &e), -1);
@@ -572,17 +572,17 @@ static void test_parse_auth(void **state)
   assert_null(m.token);
 
   /* escapes count as what they decode to: 8192 "\u0041" is 8192 bytes */
-  size_t bigcap = 6 * GW_MSG_TOKEN_MAX + 128;
+  size_t bigcap = 6 * UTIL_TOKEN_MAX + 128;
   char *big = malloc(bigcap);
   assert_non_null(big);
   size_t o = (size_t)snprintf(big, bigcap, "{\"op\":\"auth\",\"id\":\"8\",\"token\":\"");
-  for(size_t i = 0; i < GW_MSG_TOKEN_MAX; i++) {
+  for(size_t i = 0; i < UTIL_TOKEN_MAX; i++) {
     memcpy(big + o, "\\u0041", 6);
     o += 6;
   }
   snprintf(big + o, bigcap - o, "\"}");
   assert_int_equal(parse(big, &m, &e), 0);
-  assert_int_equal(m.token_len, GW_MSG_TOKEN_MAX);
+  assert_int_equal(m.token_len, UTIL_TOKEN_MAX);
   assert_int_equal(m.token[0], 'A');
   gw_msg_clear(&m);
   free(big);
