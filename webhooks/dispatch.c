@@ -24,6 +24,7 @@
 #include "id.h"
 #include "retry.h"
 #include "util/clock.h"
+#include "util/dynbuf.h"
 
 #define POLL_MAX_MS 1000
 #define PRUNE_BATCH 20000
@@ -146,23 +147,25 @@ struct pick {
 
 /* The Standard Webhooks envelope of ev, built once: its bytes are what
  * every attempt to every endpoint sends and signs. NULL out of memory. */
+/* The envelope around an event's data: its fixed text, the topic, the
+ * time, the id and a 20-digit seq at most. */
+#define ENVELOPE_MAX (64 + SUB_TOPIC_MAX + SUB_TIME_LEN + SUB_ID_LEN + 20)
+
 static struct blob *envelope(const struct sub_event *ev)
 {
   size_t dlen;
   const char *data = sub_event_data(ev, &dlen);
   char time[SUB_TIME_LEN + 1];
   sub_time_format(ev->ms, time);
-  size_t cap = dlen + ev->topic_len + 160;
-  char *text = malloc(cap);
-  if(!text)
+  struct util_dynbuf text;
+  util_dynbuf_init(&text, dlen + ENVELOPE_MAX);
+  /* a failed add frees what the buffer held */
+  if(util_dynbuf_addf(&text, "{\"type\":\"%s\",\"timestamp\":\"%s\",\"id\":\"%s\",\"seq\":%llu,\"data\":",
+                      ev->topic, time, ev->id, (unsigned long long)ev->seq) ||
+     util_dynbuf_addn(&text, data, dlen) || util_dynbuf_addn(&text, "}", 1))
     return NULL;
-  int n = snprintf(text, cap,
-                   "{\"type\":\"%s\",\"timestamp\":\"%s\",\"id\":\"%s\",\"seq\":%llu,\"data\":",
-                   ev->topic, time, ev->id, (unsigned long long)ev->seq);
-  memcpy(text + n, data, dlen);
-  text[n + dlen] = '}';
-  struct blob *b = hook_blob_new(text, (size_t)n + dlen + 1);
-  free(text);
+  struct blob *b = hook_blob_new(util_dynbuf_ptr(&text), util_dynbuf_len(&text));
+  util_dynbuf_free(&text);
   return b;
 }
 

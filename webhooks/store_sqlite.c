@@ -545,7 +545,7 @@ static enum hook_store_err sq_write_item(struct hook_store *s, struct hook_store
   if((e = step_done(q, st)) || !it->idem_key)
     return e;
   /* The answer the key gets again: what idem_lookup reads back. */
-  char resp[SUB_TOPIC_MAX + 160];
+  char resp[64 + SUB_ID_LEN + SUB_TOPIC_MAX + 2 * 20]; /* the text, two 20-digit numbers */
   snprintf(resp, sizeof(resp), "{\"id\":\"%s\",\"topic\":\"%.*s\",\"seq\":%llu,\"ms\":%llu}",
            it->event_id, (int)it->topic_len, it->topic, (unsigned long long)it->seq,
            (unsigned long long)it->ms);
