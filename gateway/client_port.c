@@ -1,7 +1,7 @@
 /* The client port's workers: each a thread with its own libwebsockets
  * context on a libev loop, its own subscription index and connections. A
  * worker adopts the sockets the acceptor hands it, takes batches of events
- * from the broker, matches each against its index and hands it to every
+ * from the fan-out, matches each against its index and hands it to every
  * matching connection's transport. Start, quiesce and stop are here too. */
 #include "client_port.h"
 

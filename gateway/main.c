@@ -1,5 +1,6 @@
-/* heraldd: the Herald gateway daemon. Wires the broker, the client port and
- * the API port together, then waits for SIGINT/SIGTERM to shut down. */
+/* heraldd: the Herald gateway daemon. Wires the engine, the publish
+ * pipeline, the webhooks layer, the client port and the API port together,
+ * then waits for SIGINT/SIGTERM to shut down. */
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
