@@ -51,7 +51,12 @@ static void fake_send(struct gw_session *s, struct sub_frame *f)
     k->sent[k->nsent++] = strdup("(out of memory)");
     return;
   }
-  k->sent[k->nsent++] = strndup(sub_frame_payload(f), f->payload_len);
+  /* the payload is not NUL-terminated (strndup would read past it) */
+  char *text = malloc(f->payload_len + 1);
+  assert_non_null(text);
+  memcpy(text, sub_frame_payload(f), f->payload_len);
+  text[f->payload_len] = '\0';
+  k->sent[k->nsent++] = text;
   sub_frame_unref(f);
 }
 
