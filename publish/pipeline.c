@@ -152,21 +152,7 @@ static bool answered_by_key(struct pub_pipeline *pp, struct pub_request *r)
   return true;
 }
 
-/* The holder finished a held publish (its thread). */
-static void hold_done(struct sub_hold_req *h, enum sub_err result)
-{
-  struct pub_request *r = (struct pub_request *)((char *)h - offsetof(struct pub_request, hold));
-  if(result == SUB_ESTOREFULL)
-    fail(r, PUB_STORE_FULL, "the webhook store is full (webhooks.store_max_bytes or the disk)");
-  else if(result != SUB_OK)
-    fail(r, PUB_STORE_FAILED, "the webhook store could not write the event; retry later");
-  else
-    r->status = PUB_ACCEPTED;
-  release_claim(r->pp, r);
-  r->done(r); /* r may be gone now */
-}
-
-/* Maps what the engine answered at once. */
+/* Maps what the engine (or, later, the holder) answered. */
 static enum pub_state engine_answer(struct pub_request *r, enum sub_err e)
 {
   switch(e) {
@@ -183,6 +169,16 @@ static enum pub_state engine_answer(struct pub_request *r, enum sub_err e)
   case SUB_ENOMEM: break;
   }
   return fail(r, PUB_NO_MEMORY, "out of memory");
+}
+
+/* The holder finished a held publish (its thread): SUB_OK, SUB_ESTOREFULL
+ * or SUB_ESTORE, mapped as the engine's own answers are. */
+static void hold_done(struct sub_hold_req *h, enum sub_err result)
+{
+  struct pub_request *r = (struct pub_request *)((char *)h - offsetof(struct pub_request, hold));
+  engine_answer(r, result);
+  release_claim(r->pp, r);
+  r->done(r); /* r may be gone now */
 }
 
 enum pub_state pub_publish(struct pub_pipeline *pp, struct pub_request *r)
