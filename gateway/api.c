@@ -18,6 +18,7 @@
 #include "log.h"
 #include "net.h"
 #include "util/bearer.h"
+#include "util/json_text.h"
 
 #define TOPICS_PREFIX "/v1/topics/"
 #define EVENTS_SUFFIX "/events"
@@ -258,16 +259,28 @@ static enum MHD_Result publish(struct gw_api *api, struct MHD_Connection *conn, 
   if(req->len == 0)
     return send_error(conn, MHD_HTTP_BAD_REQUEST, "invalid_json",
                       "the body is empty: send the event's data as JSON");
+  /* Parsed for the topic rules; what is published is the body itself,
+   * minified: numbers and escapes stay as the publisher wrote them.
+   * Duplicate keys are refused: receivers that keep the first of two would
+   * see another value than the schema checked. */
   json_error_t jerr;
-  json_t *data = json_loadb(req->body, req->len, JSON_DECODE_ANY, &jerr);
+  json_t *data = util_json_loadb(req->body, req->len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES,
+                                 &jerr);
   if(!data)
     return send_error(conn, MHD_HTTP_BAD_REQUEST, "invalid_json",
                       "the body is not valid JSON: %s (line %d, column %d)", jerr.text, jerr.line,
                       jerr.column);
-  req->data_text = json_dumps(data, JSON_COMPACT | JSON_ENCODE_ANY);
+  size_t data_len, bad;
+  const char *why;
+  req->data_text = malloc(req->len);
   if(!req->data_text) {
     json_decref(data);
     return send_error(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal_error", "out of memory");
+  }
+  if(util_json_minify(req->body, req->len, req->data_text, &data_len, &bad, &why)) {
+    json_decref(data);
+    return send_error(conn, MHD_HTTP_BAD_REQUEST, "invalid_json",
+                      "the body is not valid JSON: %s (at byte %zu)", why, bad);
   }
 
   struct pub_request *p = &req->pub;
@@ -276,7 +289,7 @@ static enum MHD_Result publish(struct gw_api *api, struct MHD_Connection *conn, 
   p->topic = req->topic;
   p->topic_len = topic_len;
   p->data = req->data_text;
-  p->data_len = strlen(req->data_text);
+  p->data_len = data_len;
   p->data_value = data; /* for the topic rules, read during pub_publish only */
   p->idem_key = req->idem[0] ? req->idem : NULL;
   p->done = publish_done;

@@ -15,6 +15,7 @@
 #include "guard.h"
 #include "schema.h"
 #include "topic.h"
+#include "util/json_text.h"
 
 /* schemas/herald/config.json, embedded at build time. */
 extern const char gw_config_schema[];
@@ -374,7 +375,7 @@ int gw_config_load_text(struct gw_config *cfg, const char *text, size_t len, con
                         char err[GW_CONFIG_ERR_MAX])
 {
   json_error_t jerr;
-  json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+  json_t *root = util_json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
   if(!root)
     return fail(err, "%s:%d:%d: %s", origin, jerr.line, jerr.column, jerr.text);
   int rc = -1;

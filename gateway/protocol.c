@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/json_text.h"
 #include "ws_frame.h"
 
 bool gw_utf8_valid(const unsigned char *s, size_t len)
@@ -86,7 +87,7 @@ int gw_proto_parse(const char *buf, size_t len, struct gw_msg *msg, struct gw_pr
     return perr(err, "invalid_utf8", "message is not valid UTF-8%s", NULL);
 
   json_error_t jerr;
-  json_t *root = json_loadb(buf, len, 0, &jerr);
+  json_t *root = util_json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
   if(!root)
     return perr(err, "invalid_json", "message is not valid JSON: %s", jerr.text);
   int rc = -1;
@@ -166,12 +167,26 @@ int gw_proto_parse(const char *buf, size_t len, struct gw_msg *msg, struct gw_pr
       perr(err, "invalid_message", "missing field '%s'", "data");
       goto out;
     }
-    msg->data = json_dumps(data, JSON_COMPACT | JSON_ENCODE_ANY);
+    /* What is published is the publisher's own text of `data`, minified
+     * (numbers and escapes as sent); the parsed value is for the rules. */
+    size_t off, vlen, bad;
+    const char *why;
+    if(util_json_member(buf, len, "data", &off, &vlen)) {
+      perr(err, "invalid_message", "missing field '%s'", "data");
+      goto out;
+    }
+    msg->data = malloc(vlen + 1);
     if(!msg->data) {
       perr(err, "internal_error", "out of memory%s", NULL);
       goto out;
     }
-    msg->data_len = strlen(msg->data);
+    if(util_json_minify(buf + off, vlen, msg->data, &msg->data_len, &bad, &why)) {
+      perr(err, "invalid_json", "message is not valid JSON: %s", why);
+      free(msg->data);
+      msg->data = NULL;
+      goto out;
+    }
+    msg->data[msg->data_len] = '\0';
     msg->data_value = json_incref(data);
   }
   rc = 0;

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "schema.h"
+#include "util/json_text.h"
 
 #define MAX_REMOTES 16
 
@@ -41,7 +42,7 @@ static void usage(FILE *out)
 static bool validate_file(const struct schema *s, const char *path)
 {
   json_error_t jerr;
-  json_t *inst = json_load_file(path, JSON_DECODE_ANY, &jerr);
+  json_t *inst = util_json_load_file(path, JSON_DECODE_ANY, &jerr);
   if(!inst) {
     if(jerr.line < 0) /* not a syntax error: the file could not be read */
       printf("%s: cannot read: %s\n", path, jerr.text);

@@ -33,6 +33,7 @@
 #include "format.h"
 #include "regex.h"
 #include "util/hex.h"
+#include "util/json_text.h"
 
 extern const char schema_meta_draft07[];
 extern const size_t schema_meta_draft07_len;
@@ -638,7 +639,7 @@ static int load_document(struct compiler *c, const char *uri)
       fail(c, "cannot resolve $ref to \"%s\": path too long", uri);
       return -1;
     }
-    doc = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
+    doc = util_json_load_file(path, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
     if(!doc) {
       fail(c, "cannot load $ref \"%s\" from %s: %s", uri, path, jerr.text);
       return -1;
@@ -1266,7 +1267,7 @@ struct schema *schema_compile_file(const char *path, const struct schema_options
     snprintf(err, errlen, "%s: %s", path, strerror(errno));
     return NULL;
   }
-  json_t *doc = json_load_file(abs, JSON_REJECT_DUPLICATES, &jerr);
+  json_t *doc = util_json_load_file(abs, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
   if(!doc) {
     snprintf(err, errlen, "%s:%d:%d: %s", path, jerr.line, jerr.column, jerr.text);
     goto out;

@@ -222,7 +222,8 @@ static void test_parse_ops(void **state)
   gw_msg_clear(&m);
 }
 
-/* A publish's data is kept as compact JSON text, whatever JSON value it is. */
+/* A publish's data is the publisher's own text of it, minified, whatever
+ * JSON value it is: numbers and escapes as sent. */
 static void test_parse_data(void **state)
 {
   (void)state;
@@ -236,7 +237,9 @@ static void test_parse_data(void **state)
       {" 42 ", "42"},
       {"-1.5", "-1.5"},
       {"\"text\"", "\"text\""},
-      {"\"caf\\u00e9 \\\"q\\\"\"", "\"caf\xc3\xa9 \\\"q\\\"\""},
+      {"\"caf\\u00e9 \\\"q\\\"\"", "\"caf\\u00e9 \\\"q\\\"\""}, /* escapes kept */
+      {"[0.1, 1.5e300, 1E-7, -0, 18446744073709551615]", "[0.1,1.5e300,1E-7,-0,18446744073709551615]"},
+      {"{\"x\" : 1.0}", "{\"x\":1.0}"},
       {"[ ]", "[]"},
       {"{}", "{}"},
   };
