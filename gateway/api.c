@@ -63,6 +63,7 @@ struct request {
   char topic[SUB_TOPIC_MAX + 1]; /* NUL-terminated, as the pipeline takes it */
   char *data_text;
   char idem[PUB_IDEM_KEY_MAX + 1];
+  const char *caller; /* the API key's name, "" for anonymous: the scope of idem */
   struct gw_api *api;
   pthread_mutex_t lock;
   bool pending, done, suspended;
@@ -292,6 +293,7 @@ static enum MHD_Result publish(struct gw_api *api, struct MHD_Connection *conn, 
   p->data_len = data_len;
   p->data_value = data; /* for the topic rules, read during pub_publish only */
   p->idem_key = req->idem[0] ? req->idem : NULL;
+  p->idem_scope = req->caller;
   p->done = publish_done;
   p->arg = req;
   req->conn = conn;
@@ -445,13 +447,15 @@ static enum MHD_Result unauthorized(struct MHD_Connection *conn, const char *msg
 }
 
 /* Authenticates and authorizes a request for `route` (the topic for a
- * publish). Returns MHD_YES with *answered false to go on; otherwise the
- * request has been answered (401, 403 or 429). */
+ * publish). Returns MHD_YES with *answered false to go on, and *caller the
+ * API key's name ("" when the API has no keys: every caller is anonymous);
+ * otherwise the request has been answered (401, 403 or 429). */
 static enum MHD_Result authorize(struct gw_api *api, struct MHD_Connection *conn,
                                  enum route route, const char *topic, size_t topic_len,
-                                 bool *answered)
+                                 bool *answered, const char **caller)
 {
   *answered = false;
+  *caller = "";
   if(!gw_auth_api_keys_required(api->auth)) {
     /* open: allowed on loopback (or with auth.insecure), where a page whose
      * name was re-pointed at 127.0.0.1 (DNS rebinding) must not get in */
@@ -512,6 +516,7 @@ static enum MHD_Result authorize(struct gw_api *api, struct MHD_Connection *conn
         NULL, MHD_HTTP_HEADER_RETRY_AFTER, after);
   }
   *answered = false;
+  *caller = k->name;
   return MHD_YES;
 }
 
@@ -550,7 +555,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
       if(!method_in(method, allow))
         return method_not_allowed(conn, allow, "use %s", allow);
       bool answered;
-      enum MHD_Result r = authorize(api, conn, req->route, NULL, 0, &answered);
+      enum MHD_Result r = authorize(api, conn, req->route, NULL, 0, &answered, &req->caller);
       if(answered)
         return r;
       if(strcmp(method, "POST") == 0 || strcmp(method, "PATCH") == 0) {
@@ -573,7 +578,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
     if(!sub_topic_valid(topic, topic_len, &why))
       return send_error(conn, MHD_HTTP_BAD_REQUEST, "invalid_topic", "%s", why);
     bool answered;
-    enum MHD_Result r = authorize(api, conn, R_PUBLISH, topic, topic_len, &answered);
+    enum MHD_Result r = authorize(api, conn, R_PUBLISH, topic, topic_len, &answered, &req->caller);
     if(answered)
       return r;
     const char *ct = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Type");

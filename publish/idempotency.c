@@ -3,6 +3,7 @@
 #include <openssl/evp.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
 bool pub_idem_key_valid(const char *key)
@@ -14,6 +15,15 @@ bool pub_idem_key_valid(const char *key)
     if(key[i] < 0x21 || key[i] > 0x7e)
       return false;
   return true;
+}
+
+int pub_idem_scoped_key(const char *scope, const char *key, char out[PUB_IDEM_SCOPED_MAX + 1])
+{
+  size_t n = scope ? strlen(scope) : 0;
+  if(n > PUB_IDEM_SCOPE_MAX || strlen(key) > PUB_IDEM_KEY_MAX)
+    return -1;
+  snprintf(out, PUB_IDEM_SCOPED_MAX + 1, "%zu:%s:%s", n, n ? scope : "", key);
+  return 0;
 }
 
 int pub_idem_hash(const char *topic, size_t topic_len, const char *data, size_t data_len,

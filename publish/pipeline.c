@@ -111,7 +111,7 @@ static bool refused_by_rules(struct pub_pipeline *pp, struct pub_request *r)
 static void release_claim(struct pub_pipeline *pp, struct pub_request *r)
 {
   if(r->claimed) {
-    pub_claims_release(pp->claims, r->idem_key);
+    pub_claims_release(pp->claims, r->idem_scoped);
     r->claimed = false;
   }
 }
@@ -120,11 +120,15 @@ static void release_claim(struct pub_pipeline *pp, struct pub_request *r)
  * answered the publish (a replay, a conflict or an error). */
 static bool answered_by_key(struct pub_pipeline *pp, struct pub_request *r)
 {
+  if(pub_idem_scoped_key(r->idem_scope, r->idem_key, r->idem_scoped)) {
+    fail(r, PUB_NO_MEMORY, "the caller's name is too long to scope an Idempotency-Key");
+    return true;
+  }
   if(pub_idem_hash(r->topic, r->topic_len, r->data, r->data_len, r->hold.idem_hash)) {
     fail(r, PUB_NO_MEMORY, "out of memory");
     return true;
   }
-  if(!pub_claims_take(pp->claims, r->idem_key)) {
+  if(!pub_claims_take(pp->claims, r->idem_scoped)) {
     fail(r, PUB_IDEM_IN_PROGRESS,
          "a request with this Idempotency-Key is in progress; retry later");
     return true;
@@ -132,7 +136,7 @@ static bool answered_by_key(struct pub_pipeline *pp, struct pub_request *r)
   r->claimed = true;
   const struct pub_idem_store *st = &pp->cfg.idem;
   unsigned char hash[PUB_IDEM_HASH_LEN];
-  int found = st->lookup ? st->lookup(st->arg, r->idem_key,
+  int found = st->lookup ? st->lookup(st->arg, r->idem_scoped,
                                       (int64_t)sub_now_ms() - pp->cfg.idempotency_ttl_ms, hash,
                                       &r->pub)
                          : -1;
@@ -196,7 +200,7 @@ enum pub_state pub_publish(struct pub_pipeline *pp, struct pub_request *r)
     return PUB_DONE;
   if(r->idem_key && answered_by_key(pp, r))
     return PUB_DONE;
-  r->hold.idem_key = r->idem_key;
+  r->hold.idem_key = r->idem_key ? r->idem_scoped : NULL;
   struct sub_publish p = {
       .topic = r->topic,
       .topic_len = r->topic_len,

@@ -87,6 +87,8 @@ struct pub_request {
   const json_t *data_value; /* data parsed, for the topic rules (NULL: not checked);
                              * read during pub_publish only */
   const char *idem_key;     /* NULL, or a key that passed pub_idem_key_valid */
+  const char *idem_scope;   /* whose key it is: an API key's name; NULL or "" for
+                             * anonymous callers (at most PUB_IDEM_SCOPE_MAX bytes) */
   pub_done_fn done;
   void *arg;
   /* outputs */
@@ -103,6 +105,7 @@ struct pub_request {
   /* the pipeline's own */
   struct pub_pipeline *pp;
   struct sub_hold_req hold;
+  char idem_scoped[PUB_IDEM_SCOPED_MAX + 1]; /* the key as claimed and stored */
   bool claimed;
 };
 

@@ -84,7 +84,7 @@ static bool fake_wants(void *arg, const char *topic)
 /* one recorded key */
 static struct {
   int answer; /* what lookup returns when the key matches */
-  char key[64];
+  char key[PUB_IDEM_SCOPED_MAX + 1];
   unsigned char hash[PUB_IDEM_HASH_LEN];
   struct sub_published first;
 } store;
@@ -284,7 +284,7 @@ static void test_idempotency(void **state)
   r.idem_key = "order-1042";
   assert_int_equal(pub_publish(pp, &r), PUB_PENDING);
   assert_true(fe.hold_seen); /* keyed: held to be recorded */
-  assert_string_equal(fe.held->idem_key, "order-1042");
+  assert_string_equal(fe.held->idem_key, "0::order-1042"); /* anonymous scope */
   unsigned char want[PUB_IDEM_HASH_LEN];
   assert_int_equal(pub_idem_hash("orders.created", 14, "{\"n\":1}", 7, want), 0);
   assert_memory_equal(fe.held->idem_hash, want, sizeof(want));
@@ -299,7 +299,7 @@ static void test_idempotency(void **state)
   assert_int_equal(r.status, PUB_ACCEPTED);
   /* the store now has it */
   store.answer = 1;
-  snprintf(store.key, sizeof(store.key), "order-1042");
+  snprintf(store.key, sizeof(store.key), "0::order-1042");
   memcpy(store.hash, want, sizeof(want));
   store.first = r.pub;
 
@@ -324,6 +324,86 @@ static void test_idempotency(void **state)
   assert_int_equal(pub_publish(pp, &r2), PUB_DONE);
   assert_int_equal(r2.status, PUB_STORE_FAILED);
   assert_int_equal(fe.calls, 1);
+}
+
+/* Keys are the caller's: the same key string from another API key (or
+ * from anonymous callers) is another key, neither replayed, blocked nor
+ * in conflict; within one caller a replay still works. */
+static void test_idempotency_scoped(void **state)
+{
+  (void)state;
+  struct pub_request a, b;
+  request(&a, "billing.paid", "{\"n\":1}", NULL);
+  a.idem_key = "order-1042";
+  a.idem_scope = "billing";
+  assert_int_equal(pub_publish(pp, &a), PUB_PENDING);
+  assert_string_equal(fe.held->idem_key, "7:billing:order-1042");
+  struct sub_hold_req *held_a = fe.held;
+
+  /* in flight for billing: publisher's own key of the same name goes on */
+  request(&b, "orders.created", "{\"n\":2}", NULL);
+  b.idem_key = "order-1042";
+  b.idem_scope = "publisher";
+  assert_int_equal(pub_publish(pp, &b), PUB_PENDING);
+  assert_string_equal(fe.held->idem_key, "9:publisher:order-1042");
+  fe.held->done(fe.held, SUB_OK);
+  held_a->done(held_a, SUB_OK);
+  assert_int_equal(a.status, PUB_ACCEPTED);
+  assert_int_equal(b.status, PUB_ACCEPTED);
+  assert_int_equal(fe.calls, 2);
+
+  /* billing's key recorded: publisher (and anonymous) are not answered by it */
+  unsigned char want[PUB_IDEM_HASH_LEN];
+  assert_int_equal(pub_idem_hash("billing.paid", 12, "{\"n\":1}", 7, want), 0);
+  store.answer = 1;
+  snprintf(store.key, sizeof(store.key), "7:billing:order-1042");
+  memcpy(store.hash, want, sizeof(want));
+  store.first = a.pub;
+  request(&b, "orders.created", "{\"n\":3}", NULL);
+  b.idem_key = "order-1042";
+  b.idem_scope = "publisher";
+  assert_int_equal(pub_publish(pp, &b), PUB_PENDING); /* not a conflict */
+  fe.held->done(fe.held, SUB_OK);
+  assert_int_equal(b.status, PUB_ACCEPTED);
+  assert_false(b.replayed);
+  request(&b, "billing.paid", "{\"n\":1}", NULL);
+  b.idem_key = "order-1042"; /* anonymous: another scope again */
+  assert_int_equal(pub_publish(pp, &b), PUB_PENDING);
+  fe.held->done(fe.held, SUB_OK);
+  assert_false(b.replayed);
+  /* billing itself gets its answer again */
+  request(&b, "billing.paid", "{\"n\":1}", NULL);
+  b.idem_key = "order-1042";
+  b.idem_scope = "billing";
+  assert_int_equal(pub_publish(pp, &b), PUB_DONE);
+  assert_true(b.replayed);
+  assert_string_equal(b.pub.id, a.pub.id);
+  assert_int_equal(fe.calls, 4);
+}
+
+static void test_scoped_key_spelling(void **state)
+{
+  (void)state;
+  char out[PUB_IDEM_SCOPED_MAX + 1];
+  assert_int_equal(pub_idem_scoped_key(NULL, "k", out), 0);
+  assert_string_equal(out, "0::k");
+  assert_int_equal(pub_idem_scoped_key("", "k", out), 0);
+  assert_string_equal(out, "0::k");
+  /* a scope holding the separator cannot pass for another pair */
+  assert_int_equal(pub_idem_scoped_key("a:1", "k", out), 0);
+  assert_string_equal(out, "3:a:1:k");
+  assert_int_equal(pub_idem_scoped_key("a", "1:k", out), 0);
+  assert_string_equal(out, "1:a:1:k");
+  char scope[PUB_IDEM_SCOPE_MAX + 2], key[PUB_IDEM_KEY_MAX + 1];
+  memset(scope, 's', sizeof(scope));
+  scope[PUB_IDEM_SCOPE_MAX] = '\0';
+  memset(key, 'k', sizeof(key));
+  key[PUB_IDEM_KEY_MAX] = '\0';
+  assert_int_equal(pub_idem_scoped_key(scope, key, out), 0); /* the longest fit */
+  assert_int_equal(strlen(out), PUB_IDEM_SCOPED_MAX); /* "63:" scope ":" key */
+  scope[PUB_IDEM_SCOPE_MAX] = 's';
+  scope[PUB_IDEM_SCOPE_MAX + 1] = '\0';
+  assert_int_equal(pub_idem_scoped_key(scope, key, out), -1);
 }
 
 static void test_key_valid(void **state)
@@ -370,6 +450,8 @@ int main(void)
       cmocka_unit_test_setup_teardown(test_held, setup, teardown),
       cmocka_unit_test_setup_teardown(test_engine_errors, setup, teardown),
       cmocka_unit_test_setup_teardown(test_idempotency, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_idempotency_scoped, setup, teardown),
+      cmocka_unit_test(test_scoped_key_spelling),
       cmocka_unit_test(test_key_valid),
       cmocka_unit_test(test_claims),
   };
