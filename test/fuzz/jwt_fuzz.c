@@ -142,8 +142,9 @@ static int verify(const char *token, size_t len)
 
 static const char b64url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
-/* Refuses, or aborts on, each other spelling of the accepted token (its
- * last characters' unused bits set: the same bytes to a lax decoder). */
+/* Aborts when another spelling of the accepted token (a part's last
+ * character with its unused bits set: the same bytes to a lax decoder) is
+ * accepted too. token is NUL-terminated. */
 static void check_one_spelling(const char *token, size_t len)
 {
   char *copy = malloc(len + 1);
@@ -155,13 +156,14 @@ static void check_one_spelling(const char *token, size_t len)
       continue;
     size_t n = i - start;
     int unused = n % 4 == 2 ? 0x0f : n % 4 == 3 ? 0x03 : 0;
-    const char *at = n ? strchr(b64url, token[i - 1]) : NULL;
+    const char *at = unused ? strchr(b64url, token[i - 1]) : NULL;
     for(int bits = 1; at && bits <= unused; bits++) {
       copy[i - 1] = b64url[(at - b64url) | bits];
       if(verify(copy, len) == 0)
         broken("a token was accepted in a second spelling (unused base64url bits set)");
     }
-    copy[i ? i - 1 : 0] = token[i ? i - 1 : 0];
+    if(at)
+      copy[i - 1] = token[i - 1];
     start = i + 1;
   }
   free(copy);
