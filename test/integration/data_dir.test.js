@@ -72,20 +72,20 @@ test('an existing 0755 data_dir is used as it is, with one warning naming it and
   }
 });
 
-test('an existing herald.db open to others is kept, warned about, and -wal and -shm take its mode', async () => {
+test('an existing herald.db open to group is kept, warned about, and -wal and -shm take its mode', async () => {
   const root = scratch();
   const dataDir = path.join(root, 'var');
   fs.mkdirSync(dataDir, { mode: 0o700 });
   const db = path.join(dataDir, 'herald.db');
   fs.writeFileSync(db, ''); // an empty file: SQLite makes a new database of it
-  fs.chmodSync(db, 0o644);
-  const h = await startWithUmask(0o022, { data_dir: dataDir });
+  fs.chmodSync(db, 0o640); // not SQLite's own default (0644 under umask 000)
+  const h = await startWithUmask(0o000, { data_dir: dataDir });
   try {
     const lines = warnings(h);
     assert.equal(lines.length, FILES.length, lines.join('\n'));
     FILES.forEach((f, i) => {
-      assert.ok(lines[i].includes(`path="${path.join(dataDir, f)}" mode=0644 `), lines[i]);
-      assert.equal(octal(modeOf(path.join(dataDir, f))), '0644', f);
+      assert.ok(lines[i].includes(`path="${path.join(dataDir, f)}" mode=0640 `), lines[i]);
+      assert.equal(octal(modeOf(path.join(dataDir, f))), '0640', f);
     });
   } finally {
     assert.equal((await h.stop()).code, 0);
