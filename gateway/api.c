@@ -641,7 +641,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 
   if(req->route != R_PUBLISH)
     return hooks_call(api, conn, method, req);
-  size_t topic_len;
+  size_t topic_len = 0; /* gcc -O2 cannot see events_route set it (maybe-uninitialized) */
   const char *topic = events_route(url, &topic_len);
   return publish(api, conn, topic, topic_len, req);
 }

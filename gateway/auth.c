@@ -477,28 +477,75 @@ static int check_claims(const struct gw_auth *a, json_t *claims, long long now,
   return 0;
 }
 
-/* True when token is three dot-separated base64url parts (no padding), each
- * of a length base64 can have. cjose 0.6.2 asserts on a part whose length
- * is 1 modulo 4, and Debian builds it with assertions: such a token would
- * abort the process, so it never reaches cjose. */
-static bool compact_jws_shape(const char *token, size_t len)
+/* The value of a base64url character (RFC 4648 §5), or -1. */
+static int b64url_value(char ch)
 {
+  if(ch >= 'A' && ch <= 'Z')
+    return ch - 'A';
+  if(ch >= 'a' && ch <= 'z')
+    return ch - 'a' + 26;
+  if(ch >= '0' && ch <= '9')
+    return ch - '0' + 52;
+  return ch == '-' ? 62 : ch == '_' ? 63 : -1;
+}
+
+/* NULL when token is three dot-separated parts of canonical base64url (RFC
+ * 7515 §2): the url alphabet only, no padding, and a last character whose
+ * unused low bits are zero, so that a token has one spelling (cjose decodes
+ * those bits away: "…c" and "…d" would be one signature). Otherwise the
+ * reason. A part whose length is 1 modulo 4 is no base64; cjose 0.6.2
+ * asserts on one, and Debian builds it with assertions: such a token would
+ * abort the process, so it never reaches cjose. */
+static const char *compact_jws_problem(const char *token, size_t len)
+{
+  static const char shape[] = "not a compact JWS (three base64url parts)";
   int parts = 0;
   size_t start = 0;
   for(size_t i = 0; i <= len; i++) {
     if(i < len && token[i] != '.') {
-      char ch = token[i];
-      if(!((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
-           ch == '-' || ch == '_'))
-        return false;
+      if(b64url_value(token[i]) < 0)
+        return shape;
       continue;
     }
     size_t n = i - start;
     if(n == 0 || n % 4 == 1 || ++parts > 3)
-      return false;
+      return shape;
+    /* 2 or 3 characters past a multiple of 4 hold 1 or 2 bytes: the last
+     * one's low 4 or 2 bits are left over */
+    int unused = n % 4 == 2 ? 0x0f : n % 4 == 3 ? 0x03 : 0;
+    if(b64url_value(token[i - 1]) & unused)
+      return "not a compact JWS (a part is not canonical base64url: its last character's "
+             "unused bits are set)";
     start = i + 1;
   }
-  return parts == 3;
+  return parts == 3 ? NULL : shape;
+}
+
+/* 0 when the protected header (the token's first part, canonical base64url)
+ * is a JSON object without a key twice; -1 with why otherwise. cjose parses
+ * it letting the last of two keys win, so {"alg":"none","alg":"HS256"}
+ * would mean one thing to cjose and another to the next reader. */
+static int header_unique_keys(const char *token, size_t len, char why[GW_AUTH_WHY_MAX])
+{
+  const char *dot = memchr(token, '.', len);
+  uint8_t *raw = NULL;
+  size_t rawlen = 0;
+  cjose_err cerr;
+  if(!dot || !cjose_base64url_decode(token, (size_t)(dot - token), &raw, &rawlen, &cerr)) {
+    snprintf(why, GW_AUTH_WHY_MAX, "not a compact JWS");
+    return -1;
+  }
+  json_error_t jerr;
+  json_t *hdr = json_loadb((const char *)raw, rawlen, JSON_REJECT_DUPLICATES, &jerr);
+  cjose_get_dealloc()(raw);
+  int rc = json_is_object(hdr) ? 0 : -1;
+  if(rc)
+    snprintf(why, GW_AUTH_WHY_MAX, "%s",
+             hdr || json_error_code(&jerr) != json_error_duplicate_key
+                 ? "the token's protected header is not a JSON object"
+                 : "the token's protected header has a key twice");
+  json_decref(hdr);
+  return rc;
 }
 
 int gw_auth_verify(const struct gw_auth *a, const char *token, size_t len, long long now,
@@ -517,10 +564,13 @@ int gw_auth_verify(const struct gw_auth *a, const char *token, size_t len, long 
     snprintf(why, GW_AUTH_WHY_MAX, "a token is 1 to %d bytes", UTIL_TOKEN_MAX);
     return -1;
   }
-  if(!compact_jws_shape(token, len)) {
-    snprintf(why, GW_AUTH_WHY_MAX, "not a compact JWS (three base64url parts)");
+  const char *problem = compact_jws_problem(token, len);
+  if(problem) {
+    snprintf(why, GW_AUTH_WHY_MAX, "%s", problem);
     goto out;
   }
+  if(header_unique_keys(token, len, why))
+    goto out;
   jws = cjose_jws_import(token, len, &cerr);
   if(!jws) {
     snprintf(why, GW_AUTH_WHY_MAX, "not a compact JWS");
@@ -580,7 +630,10 @@ int gw_auth_verify(const struct gw_auth *a, const char *token, size_t len, long 
   json_error_t jerr;
   claims = json_loadb((const char *)payload, plen, JSON_REJECT_DUPLICATES, &jerr);
   if(!claims) {
-    snprintf(why, GW_AUTH_WHY_MAX, "the token's payload is not JSON");
+    snprintf(why, GW_AUTH_WHY_MAX, "%s",
+             json_error_code(&jerr) == json_error_duplicate_key
+                 ? "the token's payload has a key twice"
+                 : "the token's payload is not JSON");
     goto out;
   }
   rc = check_claims(a, claims, now, id, why);

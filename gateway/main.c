@@ -43,7 +43,9 @@ static void usage(FILE *out)
                "Keys and defaults: docs/config.md. Protocol: docs/protocol.md.\n");
 }
 
-/* Creates dir and its parents like mkdir -p. Returns 0 or -1 with errno. */
+/* Creates dir and its parents like mkdir -p; dir itself, when created here,
+ * is 0700 whatever the umask (it will hold webhook secrets). An existing dir
+ * keeps its mode (warn_open_modes tells). Returns 0 or -1 with errno. */
 static int mkdir_p(const char *dir)
 {
   char path[1024];
@@ -56,7 +58,10 @@ static int mkdir_p(const char *dir)
       return -1;
     *p = '/';
   }
-  if(mkdir(path, 0750) && errno != EEXIST)
+  if(mkdir(path, 0700) == 0) {
+    if(chmod(path, 0700))
+      return -1;
+  } else if(errno != EEXIST)
     return -1;
   struct stat st;
   if(stat(path, &st) || !S_ISDIR(st.st_mode)) {
@@ -64,6 +69,25 @@ static int mkdir_p(const char *dir)
     return -1;
   }
   return access(path, W_OK);
+}
+
+/* Warns, one line for each, when data_dir or the database files in it are
+ * open to group or others: herald.db holds webhook secrets in clear. The
+ * modes are the operator's: nothing is changed. */
+static void warn_open_modes(const char *data_dir)
+{
+  static const char *const names[] = {NULL, "herald.db", "herald.db-wal", "herald.db-shm"};
+  for(size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+    char path[1200];
+    struct stat st;
+    snprintf(path, sizeof(path), "%s%s%s", data_dir, names[i] ? "/" : "", names[i] ? names[i] : "");
+    if(stat(path, &st) || !(st.st_mode & 077))
+      continue;
+    gw_warn("data_dir_permissions",
+            "path=\"%s\" mode=%04o detail=\"open to group or others, and herald.db holds "
+            "webhook secrets in clear (chmod %s)\"",
+            path, (unsigned)(st.st_mode & 07777), names[i] ? "600" : "700");
+  }
 }
 
 static void hooks_log(enum util_log_level level, const char *event, const char *fields)
@@ -296,6 +320,7 @@ int main(int argc, char **argv)
     return 1;
   }
   gw_publishing_attach(publishing, hooks);
+  warn_open_modes(cfg.data_dir); /* the database files exist now */
   struct gw_client_port *cp =
       gw_client_start(&cfg, sub_engine_fanout(engine), pp, auth, client_fd);
   if(!cp) {

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Builds the libFuzzer harnesses of test/fuzz (clang-14, ASan + UBSan, into
-# build-fuzz/) and runs each one for SECONDS (default 60) on a scratch copy of
-# its seed corpus test/fuzz/corpus/<module>/: new inputs never go into the
-# committed corpus. Exits non-zero when a harness finds a crash, a timeout or
-# a leak; the input that did it is kept under build-fuzz/fuzz-work/<harness>/
-# artifacts/ (save it as test/fuzz/regressions/<module>-<short-name>).
+# Builds the libFuzzer harnesses of test/fuzz (clang-14, ASan + UBSan,
+# warnings as errors, into build-fuzz/) and runs each one for SECONDS
+# (default 60) on a scratch copy of its seed corpus test/fuzz/corpus/<module>/:
+# new inputs never go into the committed corpus. Exits non-zero when a
+# harness finds a crash, a timeout or a leak; the input that did it is kept
+# under build-fuzz/fuzz-work/<harness>/artifacts/ (save it as
+# test/fuzz/regressions/<module>-<short-name>).
 # Prints the CPU time used and the number of runs.
 #   ./scripts/fuzz.sh [SECONDS]
 #   CC=clang-15        another clang (default clang-14)
@@ -25,7 +26,8 @@ fi
 jobs=${FUZZ_JOBS:-0}
 read -r -a extra <<<"${FUZZ_ARGS:-}"
 
-CC=${CC:-clang-14} cmake -S . -B build-fuzz -DHERALD_FUZZ=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+CC=${CC:-clang-14} cmake -S . -B build-fuzz -DHERALD_FUZZ=ON -DHERALD_WERROR=ON \
+  -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:strict_string_checks=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}

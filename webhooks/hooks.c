@@ -315,7 +315,7 @@ static int apply_fields(struct hook_service *h, struct endpoint *ep, const json_
 {
   if(!json_is_object(body))
     return api_error(out, 400, "invalid_json", NULL, "the body must be a JSON object");
-  char buf[384];
+  char buf[512]; /* check_url names the host, an address and its class */
   const char *key;
   json_t *v;
   json_object_foreach((json_t *)body, key, v)

@@ -12,11 +12,15 @@
  *   attempts     one per HTTP attempt of a delivery
  *   idempotency  Idempotency-Key -> request hash and the original answer
  *   topic_seq    the last seq of every topic that had a durable event */
+#include <errno.h>
+#include <fcntl.h>
 #include <jansson.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "store.h"
 #include "topic.h"
@@ -743,9 +747,29 @@ static const struct hook_store_ops sqlite_ops = {
     .reset_loaded = sq_reset_loaded,
 };
 
+/* Creates the database file 0600 when it does not exist, whatever the umask:
+ * it holds webhook secrets in clear. SQLite then creates -wal and -shm with
+ * this file's mode. An existing file keeps its mode. Returns 0 or -1 with
+ * errno. */
+static int create_private(const char *path)
+{
+  int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if(fd < 0)
+    return errno == EEXIST ? 0 : -1;
+  int rc = fchmod(fd, 0600); /* a umask may have taken bits off: 0600 exactly */
+  int saved = errno;
+  close(fd);
+  errno = saved;
+  return rc;
+}
+
 /* Opens (creating) the database with Herald's pragmas and schema. */
 struct hook_store *hook_store_sqlite_open(const char *path, int64_t max_bytes, char err[512])
 {
+  if(create_private(path)) {
+    snprintf(err, 512, "cannot create the webhook store %s: %s", path, strerror(errno));
+    return NULL;
+  }
   struct sq *q = calloc(1, sizeof(*q));
   if(!q) {
     snprintf(err, 512, "cannot open the webhook store %s: out of memory", path);

@@ -12,7 +12,9 @@
  *      kid, crit...), signed with the HS256 key when cjose agrees to.
  * Whatever the input, a verdict must come with a reason or an identity
  * whose grants are valid patterns, and the same input must get the same
- * verdict twice.
+ * verdict twice. A token has one spelling: when one the harness signed is
+ * accepted, every respelling of the unused low bits of a part's last
+ * base64url character is refused.
  */
 #include <cjose/cjose.h>
 #include <jansson.h>
@@ -138,6 +140,35 @@ static int verify(const char *token, size_t len)
   return rc;
 }
 
+static const char b64url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+/* Aborts when another spelling of the accepted token (a part's last
+ * character with its unused bits set: the same bytes to a lax decoder) is
+ * accepted too. token is NUL-terminated. */
+static void check_one_spelling(const char *token, size_t len)
+{
+  char *copy = malloc(len + 1);
+  if(!copy)
+    return;
+  memcpy(copy, token, len + 1);
+  for(size_t start = 0, i = 0; i <= len; i++) {
+    if(i < len && token[i] != '.')
+      continue;
+    size_t n = i - start;
+    int unused = n % 4 == 2 ? 0x0f : n % 4 == 3 ? 0x03 : 0;
+    const char *at = unused ? strchr(b64url, token[i - 1]) : NULL;
+    for(int bits = 1; at && bits <= unused; bits++) {
+      copy[i - 1] = b64url[(at - b64url) | bits];
+      if(verify(copy, len) == 0)
+        broken("a token was accepted in a second spelling (unused base64url bits set)");
+    }
+    if(at)
+      copy[i - 1] = token[i - 1];
+    start = i + 1;
+  }
+  free(copy);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
   if(size < 1)
@@ -169,7 +200,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
   }
   char *token = sign(header, payload, plen);
   if(token) {
-    verify(token, strlen(token));
+    if(verify(token, strlen(token)) == 0)
+      check_one_spelling(token, strlen(token));
     free(token);
   }
   return 0;

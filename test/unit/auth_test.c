@@ -10,6 +10,8 @@
 
 #include <cjose/cjose.h>
 #include <jansson.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -1148,6 +1150,161 @@ static void test_verify_malformed_parts(void **state)
   gw_auth_free(a);
 }
 
+static const char b64_alphabet[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+/* The value of a base64url character, or -1. */
+static int b64_value(char ch)
+{
+  const char *at = ch ? strchr(b64_alphabet, ch) : NULL;
+  return at ? (int)(at - b64_alphabet) : -1;
+}
+
+/* Issue 14: a token has one spelling. cjose decodes away the unused low bits
+ * of a part's last character (4 bits when the part's length is 2 modulo 4,
+ * 2 bits when 3), so every other value of those bits spelled the same
+ * header, payload or signature, and a signature respelled so still
+ * verified. Each respelling of each part is refused as not canonical; the
+ * token itself still passes. Padding, the standard alphabet and whitespace
+ * are refused too. */
+static void test_verify_canonical_base64url(void **state)
+{
+  (void)state;
+  struct gw_auth *a = jwt_auth(NULL);
+  cjose_jwk_t *keys[] = {K.hs, K.rs, K.ec};
+  const char *algs[] = {"HS256", "RS256", "ES256"}, *kids[] = {"h1", "r1", "e1"};
+  size_t respelled[3] = {0, 0, 0}; /* per part */
+  for(int k = 0; k < 3; k++) {
+    /* payloads one byte apart: every length modulo 4 comes up */
+    for(int pad = 0; pad < 3; pad++) {
+      char extra[64];
+      snprintf(extra, sizeof(extra), "\"sub\":\"%.*s\"", pad + 1, "bob");
+      char *tok = sign(keys[k], algs[k], kids[k], claims(extra));
+      struct gw_identity id;
+      assert_accepted(a, tok, NOW, &id);
+      gw_identity_clear(&id);
+      const char *d1 = strchr(tok, '.'), *d2 = strchr(d1 + 1, '.');
+      const char *ends[3] = {d1, d2, tok + strlen(tok)};
+      const char *starts[3] = {tok, d1 + 1, d2 + 1};
+      for(int part = 2; part >= 0; part--) { /* the signature first: it verified */
+        size_t n = (size_t)(ends[part] - starts[part]);
+        int unused = n % 4 == 2 ? 0x0f : n % 4 == 3 ? 0x03 : 0;
+        size_t last = (size_t)(ends[part] - tok) - 1;
+        int v = b64_value(tok[last]);
+        assert_true(v >= 0);
+        assert_int_equal(v & unused, 0); /* cjose writes the canonical form */
+        for(int bits = 1; bits <= unused; bits++) {
+          char *bad = strdup(tok);
+          assert_non_null(bad);
+          bad[last] = b64_alphabet[v | bits];
+          assert_refused(a, bad, NOW, "canonical");
+          free(bad);
+          respelled[part]++;
+        }
+      }
+
+      /* padding, the standard alphabet, whitespace */
+      size_t len = strlen(tok);
+      char *bad = malloc(len + 3);
+      assert_non_null(bad);
+      snprintf(bad, len + 3, "%s=", tok);
+      assert_refused(a, bad, NOW, "compact JWS");
+      snprintf(bad, len + 3, "%s==", tok);
+      assert_refused(a, bad, NOW, "compact JWS");
+      snprintf(bad, len + 3, "%s\n", tok);
+      assert_refused(a, bad, NOW, "compact JWS");
+      snprintf(bad, len + 3, "%s", tok);
+      bad[(size_t)(d1 - tok) + 2] = ' ';
+      assert_refused(a, bad, NOW, "compact JWS");
+      for(size_t i = 0; i < len; i++)
+        if(tok[i] == '-' || tok[i] == '_') {
+          snprintf(bad, len + 3, "%s", tok);
+          bad[i] = tok[i] == '-' ? '+' : '/';
+          assert_refused(a, bad, NOW, "compact JWS");
+        }
+      free(bad);
+      free(tok);
+    }
+  }
+  /* HS256 signatures are 43 characters (2 bits left over), RS256 342 and
+   * ES256 86 (4 bits): 3 + 15 + 15 respellings for each payload */
+  assert_int_equal(respelled[2], 3 * (3 + 15 + 15));
+  assert_true(respelled[0] > 0);
+  assert_true(respelled[1] > 0);
+  gw_auth_free(a);
+}
+
+/* header.payload signed by hand with HMAC-SHA256 under K.hs: headers that
+ * cjose would not write (a key twice). */
+static char *hmac_token(const char *header, const char *payload)
+{
+  cjose_err e;
+  uint8_t *secret = cjose_jwk_get_keydata(K.hs, &e);
+  assert_non_null(secret);
+  size_t secret_len = cjose_jwk_get_keysize(K.hs, &e) / 8;
+  char *h = b64url(header, strlen(header)), *p = b64url(payload, strlen(payload));
+  size_t n = strlen(h) + strlen(p) + 2;
+  char *input = malloc(n);
+  assert_non_null(input);
+  snprintf(input, n, "%s.%s", h, p);
+  unsigned char mac[32];
+  unsigned int maclen = 0;
+  assert_non_null(HMAC(EVP_sha256(), secret, (int)secret_len, (const unsigned char *)input,
+                       strlen(input), mac, &maclen));
+  assert_int_equal(maclen, 32);
+  char *sig = b64url((const char *)mac, maclen);
+  char *tok = hand_token(header, payload, sig);
+  free(sig);
+  free(input);
+  free(h);
+  free(p);
+  return tok;
+}
+
+/* Issue 14: a protected header with a key twice was read last key winning
+ * (jansson's default), {"alg":"none","alg":"HS256"} passing as HS256, while
+ * a payload with a key twice was refused. Both are refused now; the same
+ * header with each key once, signed the same way, passes. */
+static void test_verify_duplicate_header_keys(void **state)
+{
+  (void)state;
+  struct gw_auth *a = jwt_auth(NULL);
+  char *c = strdup(claims("\"sub\":\"bob\""));
+  assert_non_null(c);
+  struct gw_identity id;
+  char *tok = hmac_token("{\"alg\":\"HS256\",\"kid\":\"h1\"}", c);
+  assert_accepted(a, tok, NOW, &id); /* the hand signer is right */
+  assert_string_equal(id.sub, "bob");
+  assert_int_equal(id.exp, NOW + 600);
+  gw_identity_clear(&id);
+  free(tok);
+
+  static const char *const dups[] = {
+      "{\"alg\":\"none\",\"alg\":\"HS256\",\"kid\":\"h1\"}",
+      "{\"alg\":\"HS256\",\"alg\":\"HS256\",\"kid\":\"h1\"}",
+      "{\"alg\":\"RS256\",\"kid\":\"h1\",\"alg\":\"HS256\"}",
+      "{\"alg\":\"HS256\",\"kid\":\"r1\",\"kid\":\"h1\"}",
+      "{\"alg\":\"HS256\",\"kid\":\"h1\",\"kid\":\"h1\"}",
+      "{\"alg\":\"HS256\",\"kid\":\"h1\",\"x\":{\"a\":1,\"a\":2}}",
+  };
+  for(size_t i = 0; i < sizeof(dups) / sizeof(dups[0]); i++) {
+    tok = hmac_token(dups[i], c);
+    assert_refused(a, tok, NOW, "protected header has a key twice");
+    free(tok);
+  }
+  /* a header that is JSON but no object */
+  tok = hmac_token("[\"HS256\"]", c);
+  assert_refused(a, tok, NOW, "protected header is not a JSON object");
+  free(tok);
+  /* and the payload's rule, for comparison */
+  tok = hmac_token("{\"alg\":\"HS256\",\"kid\":\"h1\"}",
+                   claims("\"sub\":\"bob\",\"sub\":\"admin\""));
+  assert_refused(a, tok, NOW, "payload has a key twice");
+  free(tok);
+  free(c);
+  gw_auth_free(a);
+}
+
 /* Regression (cjose 0.6.2.1, reached from gateway/auth.c gw_auth_verify): for
  * HS256, cjose_jws_verify compares 32 bytes of the token's signature with
  * cjose_const_memcmp before it checks the signature's length, so a token
@@ -1460,6 +1617,8 @@ int main(void)
       cmocka_unit_test(test_verify_tampered),
       cmocka_unit_test(test_verify_short_hmac_signature),
       cmocka_unit_test(test_verify_malformed_parts),
+      cmocka_unit_test(test_verify_canonical_base64url),
+      cmocka_unit_test(test_verify_duplicate_header_keys),
       cmocka_unit_test(test_verify_size_and_nul),
       cmocka_unit_test(test_verify_herald_claim),
       cmocka_unit_test(test_verify_pattern_limit),
