@@ -364,12 +364,19 @@ static char *widen_numbers(const char *buf, size_t len, size_t *out_len)
         p++;
     }
     else if(*p == '-' || is_digit(*p)) {
-      bool integral = true;
-      while(p < end && (is_digit(*p) || strchr("-+.eE", *p))) {
-        if(!is_digit(*p) && *p != '-')
-          integral = false;
+      /* exactly one valid number token, or the byte is copied as it is
+       * (only a number jansson would read may be rewritten) */
+      struct scan num_scan = {.p = p, .end = end};
+      if(scan_number(&num_scan)) {
         p++;
+        if(util_dynbuf_addn(&d, from, 1))
+          return NULL;
+        continue;
       }
+      p = num_scan.p;
+      bool integral = !memchr(from, '.', (size_t)(p - from)) &&
+                      !memchr(from, 'e', (size_t)(p - from)) &&
+                      !memchr(from, 'E', (size_t)(p - from));
       char tmp[400], *num = tmp;
       size_t n = (size_t)(p - from);
       if(n >= sizeof tmp && !(num = malloc(n + 1))) {

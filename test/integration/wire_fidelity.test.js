@@ -124,7 +124,8 @@ test('duplicate keys are refused; bad JSON stays refused; whitespace does not ch
     assert.match(r.body.error.message, /duplicate/);
     r = await publish(h, 'dup.a', '{"a":{"b":1,"b":2}}', { raw: true });
     assert.equal(r.status, 400, 'nested duplicates too');
-    for (const bad of ['{"x":01}', '{"x":.5}', '[1,]', '{"x":NaN}', '{"x":1}x'])
+    // ('[1,9\0]': jansson alone would take the NUL for the end of the number)
+    for (const bad of ['{"x":01}', '{"x":.5}', '[1,]', '{"x":NaN}', '{"x":1}x', '[1,9\u0000]', '\ufeff{}'])
       assert.equal((await publish(h, 'dup.a', bad, { raw: true })).status, 400, bad);
 
     const c = await Client.open(h.wsUrl);
