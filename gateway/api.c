@@ -18,6 +18,7 @@
 #include "log.h"
 #include "net.h"
 #include "util/bearer.h"
+#include "util/throttle.h"
 
 #define TOPICS_PREFIX "/v1/topics/"
 #define EVENTS_SUFFIX "/events"
@@ -439,6 +440,14 @@ static enum MHD_Result authorize(struct gw_api *api, struct MHD_Connection *conn
                                  bool *answered)
 {
   *answered = false;
+  const char *h = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization");
+  if(h && !h[strspn(h, " \t")]) {
+    /* present but empty: a client that meant to send a key and has none
+     * (an unset variable), refused even where no key is needed */
+    *answered = true;
+    return unauthorized(conn, "the Authorization header is empty: send Authorization: Bearer "
+                              "<key>, or no Authorization header");
+  }
   if(!gw_auth_api_keys_required(api->auth)) {
     /* open: allowed on loopback (or with auth.insecure), where a page whose
      * name was re-pointed at 127.0.0.1 (DNS rebinding) must not get in */
@@ -452,7 +461,6 @@ static enum MHD_Result authorize(struct gw_api *api, struct MHD_Connection *conn
     return MHD_YES;
   }
   *answered = true;
-  const char *h = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization");
   const char *key = "";
   size_t klen = 0;
   switch(util_bearer_parse(h, &key, &klen)) {
@@ -464,7 +472,11 @@ static enum MHD_Result authorize(struct gw_api *api, struct MHD_Connection *conn
   }
   struct gw_api_key *k = gw_auth_api_key(api->auth, key, klen);
   if(!k) {
-    gw_info("api_auth_failed", "reason=unknown_key");
+    /* one line a second per API thread: anyone can send bad keys at will */
+    static _Thread_local struct util_throttle auth_log;
+    unsigned long suppressed;
+    if(util_throttle_ok(&auth_log, time(NULL), &suppressed))
+      gw_info("api_auth_failed", "reason=unknown_key suppressed=%lu", suppressed);
     return unauthorized(conn, "the API key is not valid");
   }
   if(route != R_PUBLISH) {
