@@ -10,11 +10,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <fcntl.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "auth.h"
+#include "linger.h"
 #include "log.h"
 #include "net.h"
 #include "util/bearer.h"
@@ -24,6 +26,12 @@
 #define EVENTS_SUFFIX "/events"
 #define DISCARD_MAX (1u << 20) /* body bytes read and dropped past the limit */
 #define API_CONN_MEMORY 16384 /* per connection: request line, headers, read buffer */
+/* Lingering close (linger.h): sockets at once, bytes each, and time. A
+ * client that reads while it sends stops at the answer; one that sends
+ * the whole body first gets it read, up to the bound. */
+#define LINGER_SOCKS 256
+#define LINGER_BYTES (8u << 20)
+#define LINGER_MS 5000
 
 struct gw_api {
   const struct gw_config *cfg;
@@ -33,6 +41,7 @@ struct gw_api {
   bool open_loopback; /* no API keys, on loopback: Host is checked */
   char *tls_cert, *tls_key; /* PEM text, kept while libmicrohttpd runs */
   struct MHD_Daemon *d;
+  struct gw_linger *linger; /* answered sockets whose input is still coming */
   int listen_fd;
   atomic_bool quiesced;
   atomic_int inflight;
@@ -55,6 +64,9 @@ struct request {
   size_t len, cap;
   bool too_large;
   size_t discarded; /* body bytes dropped after too_large */
+  /* the client may still send after the head: a body was announced;
+   * body_end: the body was read to its end */
+  bool unread, body_end;
   enum route route;
   char id[64], sub[32]; /* the endpoint and delivery ids of a webhooks route */
   /* a publish waiting for its commit (suspended connection) */
@@ -150,6 +162,15 @@ static bool is_json_type(const char *ct)
     return false;
   char next = ct[sizeof(want) - 1];
   return next == '\0' || next == ';' || next == ' ';
+}
+
+/* True when a body follows the head: libmicrohttpd then reads one unless
+ * the request is answered in the first call. */
+static bool body_announced(struct MHD_Connection *conn)
+{
+  const char *te = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Transfer-Encoding");
+  const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
+  return te || (cl && strtoull(cl, NULL, 10) > 0);
 }
 
 /* Returns the topic part of /v1/topics/{topic}/events, or NULL. */
@@ -529,6 +550,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
     pthread_mutex_init(&req->lock, NULL);
     *req_cls = req;
     atomic_fetch_add(&api->inflight, 1);
+    req->unread = body_announced(conn);
 
     bool get = strcmp(method, MHD_HTTP_METHOD_GET) == 0 || strcmp(method, "HEAD") == 0;
     if(strcmp(url, "/healthz") == 0 || strcmp(url, "/readyz") == 0) {
@@ -579,6 +601,12 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
     if(!is_json_type(ct))
       return send_error(conn, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type",
                         "Content-Type must be application/json");
+    /* Refused on Content-Length in this first call, before a byte of the
+     * body: a client that sent Expect: 100-continue gets the 413 instead of
+     * 100 and sends nothing. libmicrohttpd then closes the connection, and
+     * completed() lingers it, so a client already sending reads the 413.
+     * (Reading the body to its end here first would hold the answer back
+     * until the whole body came, and give none past a bound.) */
     const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
     if(cl && strtoull(cl, NULL, 10) > (unsigned long long)api->cfg->api_max_body_bytes)
       return send_error(conn, MHD_HTTP_CONTENT_TOO_LARGE, "payload_too_large",
@@ -596,10 +624,11 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 
   if(*upload_size) { /* a piece of the body */
     size_t max = (size_t)api->cfg->api_max_body_bytes;
-    /* libmicrohttpd 0.9.75 takes no response before the body is read, so a
-     * body past the limit (chunked: no Content-Length to refuse up front) is
-     * read and dropped, to answer 413 at its end; one that keeps coming
-     * past DISCARD_MAX more bytes gets its connection closed instead. */
+    /* libmicrohttpd 0.9.75 takes no response once the body has begun (only
+     * in the first call or after the last piece), so a body past the limit
+     * (chunked: no Content-Length to refuse up front) is read and dropped,
+     * to answer 413 at its end; one that keeps coming past DISCARD_MAX more
+     * bytes gets its connection closed instead, unanswered. */
     if(req->too_large || req->len + *upload_size > max) {
       if(!req->too_large) {
         req->too_large = true;
@@ -632,6 +661,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
     *upload_size = 0;
     return MHD_YES;
   }
+  req->body_end = true; /* the last call: the body is in */
 
   if(req->route != R_PUBLISH)
     return hooks_call(api, conn, method, req);
@@ -640,15 +670,36 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
   return publish(api, conn, topic, topic_len, req);
 }
 
+/* Keeps a socket libmicrohttpd is about to close open, through a
+ * duplicate, until its input is drained (linger.h). libmicrohttpd 0.9.75
+ * has written the whole answer when it reports a request completed, then
+ * shuts the socket's write side (TLS: after close_notify), takes it out of
+ * its epoll set and closes its descriptor; the duplicate keeps the socket,
+ * so the client reads the answer and an end of file, not a reset. */
+static void linger(struct gw_api *api, struct MHD_Connection *conn)
+{
+  const union MHD_ConnectionInfo *ci =
+      MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+  int fd = ci ? fcntl(ci->connect_fd, F_DUPFD_CLOEXEC, 0) : -1;
+  if(fd < 0 || !gw_linger_add(api->linger, fd)) {
+    static _Thread_local struct util_throttle full_log;
+    unsigned long suppressed;
+    if(util_throttle_ok(&full_log, time(NULL), &suppressed))
+      gw_warn("api_linger_full", "max=%d suppressed=%lu", LINGER_SOCKS, suppressed);
+  }
+}
+
 static void completed(void *cls, struct MHD_Connection *conn, void **req_cls,
                       enum MHD_RequestTerminationCode toe)
 {
   struct gw_api *api = cls;
   struct request *req = *req_cls;
-  (void)conn;
-  (void)toe;
   if(!req)
     return;
+  /* answered before its body was read: libmicrohttpd closes the socket now,
+   * with the body maybe still coming, which would reset the connection */
+  if(toe == MHD_REQUEST_TERMINATED_COMPLETED_OK && req->unread && !req->body_end)
+    linger(api, conn);
   free(req->body);
   free(req->data_text);
   pub_request_clear(&req->pub);
@@ -701,6 +752,13 @@ struct gw_api *gw_api_start(const struct gw_config *cfg, struct pub_pipeline *pp
   api->auth = auth;
   api->open_loopback = gw_open_on_loopback(cfg, "api");
   api->listen_fd = listen_fd;
+  api->linger = gw_linger_new(LINGER_SOCKS, LINGER_BYTES, LINGER_MS);
+  if(!api->linger) {
+    gw_error("api_start_failed", "reason=\"no memory or thread for lingering closes\"");
+    close(listen_fd);
+    free(api);
+    return NULL;
+  }
   unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC |
                    MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
   struct MHD_OptionItem tls[3] = {{MHD_OPTION_END, 0, NULL}, {MHD_OPTION_END, 0, NULL},
@@ -710,6 +768,7 @@ struct gw_api *gw_api_start(const struct gw_config *cfg, struct pub_pipeline *pp
     if(MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
       gw_error("api_start_failed", "reason=\"this libmicrohttpd has no TLS: api.tls_cert\"");
       close(listen_fd);
+      gw_linger_free(api->linger);
       free(api);
       return NULL;
     }
@@ -740,6 +799,7 @@ struct gw_api *gw_api_start(const struct gw_config *cfg, struct pub_pipeline *pp
   }
   return api;
 fail:
+  gw_linger_free(api->linger);
   free(api->tls_cert);
   free(api->tls_key);
   free(api);
@@ -779,6 +839,7 @@ void gw_api_stop(struct gw_api *api, int timeout_ms)
     gw_warn("api_stop_with_requests", "inflight=%d suspended=%d", left,
             atomic_load(&api->suspended));
   MHD_stop_daemon(api->d);
+  gw_linger_free(api->linger); /* after the daemon: it adds sockets */
   if(api->listen_fd != MHD_INVALID_SOCKET)
     close(api->listen_fd);
   free(api->tls_cert);
