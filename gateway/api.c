@@ -64,8 +64,8 @@ struct request {
   size_t len, cap;
   bool too_large;
   size_t discarded; /* body bytes dropped after too_large */
-  /* the client may still send after the head: a body was announced;
-   * body_end: the body was read to its end */
+  /* the client may still send after the head: a body was announced, or the
+   * framing is refused; body_end: the body was read to its end */
   bool unread, body_end;
   enum route route;
   char id[64], sub[32]; /* the endpoint and delivery ids of a webhooks route */
@@ -164,6 +164,137 @@ static bool is_json_type(const char *ct)
   return next == '\0' || next == ';' || next == ' ';
 }
 
+/* RFC 9110 §5.6.2: a header name is a token. */
+static bool is_token(const char *s, size_t n)
+{
+  static const char extra[] = "!#$%&'*+-.^_`|~";
+  for(size_t i = 0; i < n; i++) {
+    unsigned char c = (unsigned char)s[i];
+    bool alnum = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+    if(!alnum && !(c && strchr(extra, c)))
+      return false;
+  }
+  return n > 0;
+}
+
+/* The framing headers of a request, every one of them: libmicrohttpd uses
+ * only the first of a repeated header, and lets Transfer-Encoding override
+ * Content-Length. */
+struct framing {
+  unsigned cl, te, host; /* Content-Length, Transfer-Encoding and Host headers */
+  const char *cl_value, *te_value; /* the first of each */
+  bool cl_differ, bad_name;
+};
+
+static enum MHD_Result count_framing(void *cls, enum MHD_ValueKind kind, const char *key,
+                                     size_t klen, const char *value, size_t vlen)
+{
+  struct framing *f = cls;
+  (void)kind;
+  (void)vlen;
+  if(!is_token(key, klen))
+    f->bad_name = true; /* "Content-Length : 5" is named "Content-Length " */
+  else if(klen == 14 && strncasecmp(key, "Content-Length", 14) == 0) {
+    if(f->cl++ == 0)
+      f->cl_value = value;
+    else if(strcmp(f->cl_value, value) != 0)
+      f->cl_differ = true;
+  } else if(klen == 17 && strncasecmp(key, "Transfer-Encoding", 17) == 0) {
+    if(f->te++ == 0)
+      f->te_value = value;
+  } else if(klen == 4 && strncasecmp(key, "Host", 4) == 0)
+    f->host++;
+  return MHD_YES;
+}
+
+#if MHD_VERSION == 0x00097500
+/* libmicrohttpd 0.9.75 parses a request's head in place, in one buffer
+ * that starts at the method: each line end (CRLF, or a bare LF) and each
+ * header's colon become NUL bytes, and a value is the C string after the
+ * colon and its spaces. So a NUL inside a value cuts the value short
+ * unseen, a bare LF ends a line, and an obs-fold line is joined to the
+ * value in another buffer, all with no trace in its API. This walks the
+ * head as it lies in the buffer, header by header in the order they came:
+ * every line must end in CRLF (two NULs) right where its value ends, and
+ * the next header's name must follow at once. */
+struct head_walk {
+  uintptr_t p, end; /* where the last line seen ends; where the head ends */
+  bool ok;
+};
+
+/* Whether the two bytes at w->p are a CRLF made NUL, and what follows is `next`. */
+static bool crlf_then(const struct head_walk *w, uintptr_t next)
+{
+  const char *at = (const char *)w->p;
+  return w->p + 2 <= w->end && !at[0] && !at[1] && w->p + 2 == next;
+}
+
+static enum MHD_Result walk_line(void *cls, enum MHD_ValueKind kind, const char *key,
+                                 size_t klen, const char *value, size_t vlen)
+{
+  struct head_walk *w = cls;
+  (void)kind;
+  uintptr_t k = (uintptr_t)key, colon = k + klen, v = (uintptr_t)value;
+  w->ok = w->ok && crlf_then(w, k) && colon < w->end && !key[klen] && v > colon &&
+          v + vlen <= w->end;
+  for(const char *q = key + klen + 1; w->ok && q < value; q++)
+    w->ok = *q == ' ' || *q == '\t';
+  w->p = v + vlen;
+  return w->ok ? MHD_YES : MHD_NO;
+}
+
+/* True when the head (from `method`, which `version` ends) is what its
+ * headers say it is: no NUL, no obs-fold, no bare LF. */
+static bool head_intact(struct MHD_Connection *conn, const char *method, const char *version)
+{
+  const union MHD_ConnectionInfo *ci =
+      MHD_get_connection_info(conn, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE);
+  if(!ci)
+    return false;
+  struct head_walk w = {(uintptr_t)version + strlen(version),
+                        (uintptr_t)method + ci->header_size, true};
+  MHD_get_connection_values_n(conn, MHD_HEADER_KIND, walk_line, &w);
+  /* the last line's CRLF, then the empty line's, then the head's end */
+  return w.ok && crlf_then(&w, w.p + 2) && (w.p += 2, crlf_then(&w, w.end));
+}
+#else
+#error "head_intact reads libmicrohttpd 0.9.75's request buffer: check it against this version"
+#endif
+
+/* Checks the framing of a request's head (RFC 9112) past what libmicrohttpd
+ * refuses by itself (docs/security.md, HTTP framing). Returns 0, or the
+ * status to refuse the request with and *why. */
+static unsigned framing_check(struct MHD_Connection *conn, const char *method,
+                              const char *version, const char **why)
+{
+  struct framing f = {0};
+  MHD_get_connection_values_n(conn, MHD_HEADER_KIND, count_framing, &f);
+  if(!head_intact(conn, method, version))
+    *why = "the request head has a NUL byte, a folded header line (obs-fold) or a line "
+           "that does not end in CRLF";
+  else if(f.bad_name)
+    *why = "a header name is not a token (a space before its colon?)";
+  else if(f.host > 1 || (!f.host && strcmp(version, MHD_HTTP_VERSION_1_1) == 0))
+    *why = "an HTTP/1.1 request needs exactly one Host header";
+  else if(f.cl_differ)
+    *why = "Content-Length is given more than once, with different values";
+  else if(f.te && f.cl)
+    *why = "the request has both Content-Length and Transfer-Encoding: send one";
+  else if(f.te && strcmp(version, MHD_HTTP_VERSION_1_1) != 0)
+    *why = "Transfer-Encoding needs HTTP/1.1";
+  else if(f.te && (f.te > 1 || strcasecmp(f.te_value, "chunked") != 0)) {
+    /* RFC 9112 §6.3: a body not ended by chunked has no knowable length
+     * (400); chunked after another coding is one Herald does not know */
+    size_t n = strlen(f.te_value);
+    bool chunked_last = f.te == 1 && n >= 7 && strcasecmp(f.te_value + n - 7, "chunked") == 0;
+    *why = chunked_last ? "Transfer-Encoding: only chunked is supported"
+                        : "Transfer-Encoding must be chunked (the body's length cannot be known)";
+    return chunked_last ? MHD_HTTP_NOT_IMPLEMENTED : MHD_HTTP_BAD_REQUEST;
+  } else
+    return 0;
+  return MHD_HTTP_BAD_REQUEST;
+}
+
 /* True when a body follows the head: libmicrohttpd then reads one unless
  * the request is answered in the first call. */
 static bool body_announced(struct MHD_Connection *conn)
@@ -171,6 +302,19 @@ static bool body_announced(struct MHD_Connection *conn)
   const char *te = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Transfer-Encoding");
   const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
   return te || (cl && strtoull(cl, NULL, 10) > 0);
+}
+
+/* Answers a request whose framing is refused, and closes its connection:
+ * where its body ends, and so where a next request would start, is not
+ * known. */
+static enum MHD_Result framing_refused(struct MHD_Connection *conn, unsigned status,
+                                       const char *why)
+{
+  const char *code = status == MHD_HTTP_BAD_REQUEST ? "invalid_request" : "not_implemented";
+  gw_debug("api_error", "status=%u code=%s", status, code);
+  return send_json_hdr(conn, status,
+                       json_pack("{s:{s:s, s:s}}", "error", "code", code, "message", why), NULL,
+                       MHD_HTTP_HEADER_CONNECTION, "close");
 }
 
 /* Returns the topic part of /v1/topics/{topic}/events, or NULL. */
@@ -541,7 +685,6 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 {
   struct gw_api *api = cls;
   struct request *req = *req_cls;
-  (void)version;
 
   if(!req) { /* first call: headers only */
     req = calloc(1, sizeof(*req));
@@ -551,6 +694,12 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
     *req_cls = req;
     atomic_fetch_add(&api->inflight, 1);
     req->unread = body_announced(conn);
+    const char *bad = NULL;
+    unsigned refused = framing_check(conn, method, version, &bad);
+    if(refused) {
+      req->unread = true; /* whatever follows is not read: linger */
+      return framing_refused(conn, refused, bad);
+    }
 
     bool get = strcmp(method, MHD_HTTP_METHOD_GET) == 0 || strcmp(method, "HEAD") == 0;
     if(strcmp(url, "/healthz") == 0 || strcmp(url, "/readyz") == 0) {
@@ -792,6 +941,10 @@ struct gw_api *gw_api_start(const struct gw_config *cfg, struct pub_pipeline *pp
        * libmicrohttpd zeroes the whole pool for each keep-alive request,
        * and its 32 KiB default cost 7 % of a publish */
       MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)API_CONN_MEMORY,
+      /* MHD_OPTION_STRICT_FOR_CLIENT stays 0: at 1, 0.9.75 refuses an
+       * HTTP/1.1 request without Host with its response head written
+       * twice, and at -1 it only refuses a space before a header's colon;
+       * framing_check does both (docs/security.md, HTTP framing) */
       MHD_OPTION_ARRAY, tls, MHD_OPTION_END);
   if(!api->d) {
     gw_error("api_start_failed", NULL); /* MHD has closed listen_fd */
