@@ -64,9 +64,7 @@ struct request {
   size_t len, cap;
   bool too_large;
   size_t discarded; /* body bytes dropped after too_large */
-  /* the client may still send after the head: a body was announced, or the
-   * framing is refused; body_end: the body was read to its end */
-  bool unread, body_end;
+  bool body_end; /* the last call came: the request was read to its end */
   enum route route;
   char id[64], sub[32]; /* the endpoint and delivery ids of a webhooks route */
   /* a publish waiting for its commit (suspended connection) */
@@ -293,15 +291,6 @@ static unsigned framing_check(struct MHD_Connection *conn, const char *method,
   } else
     return 0;
   return MHD_HTTP_BAD_REQUEST;
-}
-
-/* True when a body follows the head: libmicrohttpd then reads one unless
- * the request is answered in the first call. */
-static bool body_announced(struct MHD_Connection *conn)
-{
-  const char *te = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Transfer-Encoding");
-  const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
-  return te || (cl && strtoull(cl, NULL, 10) > 0);
 }
 
 /* Answers a request whose framing is refused, and closes its connection:
@@ -693,13 +682,10 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
     pthread_mutex_init(&req->lock, NULL);
     *req_cls = req;
     atomic_fetch_add(&api->inflight, 1);
-    req->unread = body_announced(conn);
     const char *bad = NULL;
     unsigned refused = framing_check(conn, method, version, &bad);
-    if(refused) {
-      req->unread = true; /* whatever follows is not read: linger */
+    if(refused)
       return framing_refused(conn, refused, bad);
-    }
 
     bool get = strcmp(method, MHD_HTTP_METHOD_GET) == 0 || strcmp(method, "HEAD") == 0;
     if(strcmp(url, "/healthz") == 0 || strcmp(url, "/readyz") == 0) {
@@ -845,9 +831,11 @@ static void completed(void *cls, struct MHD_Connection *conn, void **req_cls,
   struct request *req = *req_cls;
   if(!req)
     return;
-  /* answered before its body was read: libmicrohttpd closes the socket now,
-   * with the body maybe still coming, which would reset the connection */
-  if(toe == MHD_REQUEST_TERMINATED_COMPLETED_OK && req->unread && !req->body_end)
+  /* answered in the first call, before the request was read to its end:
+   * libmicrohttpd 0.9.75 then reads nothing more and closes the socket
+   * (MHD_queue_response sets discard_request), with a body or a pipelined
+   * request maybe still coming, which would reset the connection */
+  if(toe == MHD_REQUEST_TERMINATED_COMPLETED_OK && !req->body_end)
     linger(api, conn);
   free(req->body);
   free(req->data_text);
