@@ -7,7 +7,9 @@
 const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const crypto = require('node:crypto');
+const { execFile } = require('node:child_process');
 const fs = require('node:fs');
+const https = require('node:https');
 const net = require('node:net');
 const os = require('node:os');
 const path = require('node:path');
@@ -141,4 +143,37 @@ test('past the drain bound (8 MiB) the socket is cut: the 413 came first, the re
   // hold (a few MiB on loopback), far from the 256 MiB announced
   assert.ok(r.written > LINGER_BYTES, `written ${r.written}`);
   assert.ok(r.written < LINGER_BYTES + (64 << 20), `written ${r.written}`);
+});
+
+test('over TLS too: 30 https POSTs of 2 MiB to a 64 KiB limit each read 413 (the linger drains the TLS records)', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'herald-tls-'));
+  try {
+    await new Promise((resolve, reject) => execFile('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt',
+      'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'key.pem', '-out', 'cert.pem', '-days', '2', '-subj', '/CN=localhost',
+      '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1'], { cwd: dir, timeout: 30000 }, (err, _o, stderr) =>
+      (err ? reject(new Error(stderr)) : resolve())));
+    const t = await startHerald({ api: { max_body_bytes: LIMIT, tls_cert: path.join(dir, 'cert.pem'), tls_key: path.join(dir, 'key.pem') } });
+    try {
+      const [host, port] = hostPort(t.apiAddr);
+      const ca = fs.readFileSync(path.join(dir, 'cert.pem'));
+      const body = Buffer.alloc(2 << 20, 0x20);
+      const once = () => new Promise((resolve) => {
+        const req = https.request({ host, port, path: '/v1/topics/a.b/events', method: 'POST', ca, servername: 'localhost',
+          headers: { 'Content-Type': 'application/json', 'Content-Length': body.length } }, (res) => {
+          let text = '';
+          res.on('data', (d) => { text += d; });
+          res.on('end', () => resolve(`${res.statusCode} ${JSON.parse(text).error.code}`));
+        });
+        req.on('error', (e) => resolve(e.code));
+        req.end(body);
+      });
+      const got = [];
+      for (let i = 0; i < 30; i++) got.push(await once());
+      assert.deepEqual(got, Array(30).fill('413 payload_too_large'));
+    } finally {
+      assert.equal((await t.stop()).code, 0);
+    }
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 });
