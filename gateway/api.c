@@ -10,20 +10,29 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <fcntl.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "auth.h"
+#include "linger.h"
 #include "log.h"
 #include "net.h"
 #include "util/bearer.h"
 #include "util/json_text.h"
+#include "util/throttle.h"
 
 #define TOPICS_PREFIX "/v1/topics/"
 #define EVENTS_SUFFIX "/events"
 #define DISCARD_MAX (1u << 20) /* body bytes read and dropped past the limit */
 #define API_CONN_MEMORY 16384 /* per connection: request line, headers, read buffer */
+/* Lingering close (linger.h): sockets at once, bytes each, and time. A
+ * client that reads while it sends stops at the answer; one that sends
+ * the whole body first gets it read, up to the bound. */
+#define LINGER_SOCKS 256
+#define LINGER_BYTES (8u << 20)
+#define LINGER_MS 5000
 
 struct gw_api {
   const struct gw_config *cfg;
@@ -33,6 +42,7 @@ struct gw_api {
   bool open_loopback; /* no API keys, on loopback: Host is checked */
   char *tls_cert, *tls_key; /* PEM text, kept while libmicrohttpd runs */
   struct MHD_Daemon *d;
+  struct gw_linger *linger; /* answered sockets whose input is still coming */
   int listen_fd;
   atomic_bool quiesced;
   atomic_int inflight;
@@ -55,6 +65,7 @@ struct request {
   size_t len, cap;
   bool too_large;
   size_t discarded; /* body bytes dropped after too_large */
+  bool body_end; /* the last call came: the request was read to its end */
   enum route route;
   char id[64], sub[32]; /* the endpoint and delivery ids of a webhooks route */
   /* a publish waiting for its commit (suspended connection) */
@@ -151,6 +162,150 @@ static bool is_json_type(const char *ct)
     return false;
   char next = ct[sizeof(want) - 1];
   return next == '\0' || next == ';' || next == ' ';
+}
+
+/* RFC 9110 §5.6.2: a header name is a token. */
+static bool is_token(const char *s, size_t n)
+{
+  static const char extra[] = "!#$%&'*+-.^_`|~";
+  for(size_t i = 0; i < n; i++) {
+    unsigned char c = (unsigned char)s[i];
+    bool alnum = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+    if(!alnum && !(c && strchr(extra, c)))
+      return false;
+  }
+  return n > 0;
+}
+
+/* The framing headers of a request, every one of them: libmicrohttpd uses
+ * only the first of a repeated header, and lets Transfer-Encoding override
+ * Content-Length. */
+struct framing {
+  unsigned cl, te, host; /* Content-Length, Transfer-Encoding and Host headers */
+  const char *cl_value, *te_value; /* the first of each */
+  bool cl_differ, bad_name;
+};
+
+static enum MHD_Result count_framing(void *cls, enum MHD_ValueKind kind, const char *key,
+                                     size_t klen, const char *value, size_t vlen)
+{
+  struct framing *f = cls;
+  (void)kind;
+  (void)vlen;
+  if(!is_token(key, klen))
+    f->bad_name = true; /* "Content-Length : 5" is named "Content-Length " */
+  else if(klen == 14 && strncasecmp(key, "Content-Length", 14) == 0) {
+    if(f->cl++ == 0)
+      f->cl_value = value;
+    else if(strcmp(f->cl_value, value) != 0)
+      f->cl_differ = true;
+  } else if(klen == 17 && strncasecmp(key, "Transfer-Encoding", 17) == 0) {
+    if(f->te++ == 0)
+      f->te_value = value;
+  } else if(klen == 4 && strncasecmp(key, "Host", 4) == 0)
+    f->host++;
+  return MHD_YES;
+}
+
+#if MHD_VERSION == 0x00097500
+/* libmicrohttpd 0.9.75 parses a request's head in place, in one buffer
+ * that starts at the method: each line end (CRLF, or a bare LF) and each
+ * header's colon become NUL bytes, and a value is the C string after the
+ * colon and its spaces. So a NUL inside a value cuts the value short
+ * unseen, a bare LF ends a line, and an obs-fold line is joined to the
+ * value in another buffer, all with no trace in its API. This walks the
+ * head as it lies in the buffer, header by header in the order they came:
+ * every line must end in CRLF (two NULs) right where its value ends, and
+ * the next header's name must follow at once. */
+struct head_walk {
+  uintptr_t p, end; /* where the last line seen ends; where the head ends */
+  bool ok;
+};
+
+/* Whether the two bytes at w->p are a CRLF made NUL, and what follows is `next`. */
+static bool crlf_then(const struct head_walk *w, uintptr_t next)
+{
+  const char *at = (const char *)w->p;
+  return w->p + 2 <= w->end && !at[0] && !at[1] && w->p + 2 == next;
+}
+
+static enum MHD_Result walk_line(void *cls, enum MHD_ValueKind kind, const char *key,
+                                 size_t klen, const char *value, size_t vlen)
+{
+  struct head_walk *w = cls;
+  (void)kind;
+  uintptr_t k = (uintptr_t)key, colon = k + klen, v = (uintptr_t)value;
+  w->ok = w->ok && crlf_then(w, k) && colon < w->end && !key[klen] && v > colon &&
+          v + vlen <= w->end;
+  for(const char *q = key + klen + 1; w->ok && q < value; q++)
+    w->ok = *q == ' ' || *q == '\t';
+  w->p = v + vlen;
+  return w->ok ? MHD_YES : MHD_NO;
+}
+
+/* True when the head (from `method`, which `version` ends) is what its
+ * headers say it is: no NUL, no obs-fold, no bare LF. */
+static bool head_intact(struct MHD_Connection *conn, const char *method, const char *version)
+{
+  const union MHD_ConnectionInfo *ci =
+      MHD_get_connection_info(conn, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE);
+  if(!ci)
+    return false;
+  struct head_walk w = {(uintptr_t)version + strlen(version),
+                        (uintptr_t)method + ci->header_size, true};
+  MHD_get_connection_values_n(conn, MHD_HEADER_KIND, walk_line, &w);
+  /* the last line's CRLF, then the empty line's, then the head's end */
+  return w.ok && crlf_then(&w, w.p + 2) && (w.p += 2, crlf_then(&w, w.end));
+}
+#else
+#error "head_intact reads libmicrohttpd 0.9.75's request buffer: check it against this version"
+#endif
+
+/* Checks the framing of a request's head (RFC 9112) past what libmicrohttpd
+ * refuses by itself (docs/security.md, HTTP framing). Returns 0, or the
+ * status to refuse the request with and *why. */
+static unsigned framing_check(struct MHD_Connection *conn, const char *method,
+                              const char *version, const char **why)
+{
+  struct framing f = {0};
+  MHD_get_connection_values_n(conn, MHD_HEADER_KIND, count_framing, &f);
+  if(!head_intact(conn, method, version))
+    *why = "the request head has a NUL byte, a folded header line (obs-fold) or a line "
+           "that does not end in CRLF";
+  else if(f.bad_name)
+    *why = "a header name is not a token (a space before its colon?)";
+  else if(f.host > 1 || (!f.host && strcmp(version, MHD_HTTP_VERSION_1_1) == 0))
+    *why = "an HTTP/1.1 request needs exactly one Host header";
+  else if(f.cl_differ)
+    *why = "Content-Length is given more than once, with different values";
+  else if(f.te && f.cl)
+    *why = "the request has both Content-Length and Transfer-Encoding: send one";
+  else if(f.te && strcmp(version, MHD_HTTP_VERSION_1_1) != 0)
+    *why = "Transfer-Encoding needs HTTP/1.1";
+  else if(f.te && (f.te > 1 || strcasecmp(f.te_value, "chunked") != 0)) {
+    /* RFC 9112 §6.3: a body not ended by chunked has no knowable length
+     * (400); chunked after another coding is one Herald does not know */
+    size_t n = strlen(f.te_value);
+    bool chunked_last = f.te == 1 && n >= 7 && strcasecmp(f.te_value + n - 7, "chunked") == 0;
+    *why = chunked_last ? "Transfer-Encoding: only chunked is supported"
+                        : "Transfer-Encoding must be chunked (the body's length cannot be known)";
+    return chunked_last ? MHD_HTTP_NOT_IMPLEMENTED : MHD_HTTP_BAD_REQUEST;
+  } else
+    return 0;
+  return MHD_HTTP_BAD_REQUEST;
+}
+
+/* Answers a request whose framing is refused, and closes its connection:
+ * where its body ends, and so where a next request would start, is not
+ * known. */
+static enum MHD_Result framing_refused(struct MHD_Connection *conn, unsigned status,
+                                       const char *why)
+{
+  const char *code = status == MHD_HTTP_BAD_REQUEST ? "invalid_request" : "not_implemented";
+  gw_debug("api_error", "status=%u code=%s", status, code);
+  return send_json_hdr(conn, status,
+                       json_pack("{s:{s:s, s:s}}", "error", "code", code, "message", why), NULL,
+                       MHD_HTTP_HEADER_CONNECTION, "close");
 }
 
 /* Returns the topic part of /v1/topics/{topic}/events, or NULL. */
@@ -456,6 +611,14 @@ static enum MHD_Result authorize(struct gw_api *api, struct MHD_Connection *conn
 {
   *answered = false;
   *caller = "";
+  const char *h = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization");
+  if(h && !h[strspn(h, " \t")]) {
+    /* present but empty: a client that meant to send a key and has none
+     * (an unset variable), refused even where no key is needed */
+    *answered = true;
+    return unauthorized(conn, "the Authorization header is empty: send Authorization: Bearer "
+                              "<key>, or no Authorization header");
+  }
   if(!gw_auth_api_keys_required(api->auth)) {
     /* open: allowed on loopback (or with auth.insecure), where a page whose
      * name was re-pointed at 127.0.0.1 (DNS rebinding) must not get in */
@@ -469,7 +632,6 @@ static enum MHD_Result authorize(struct gw_api *api, struct MHD_Connection *conn
     return MHD_YES;
   }
   *answered = true;
-  const char *h = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization");
   const char *key = "";
   size_t klen = 0;
   switch(util_bearer_parse(h, &key, &klen)) {
@@ -481,7 +643,11 @@ static enum MHD_Result authorize(struct gw_api *api, struct MHD_Connection *conn
   }
   struct gw_api_key *k = gw_auth_api_key(api->auth, key, klen);
   if(!k) {
-    gw_info("api_auth_failed", "reason=unknown_key");
+    /* one line a second per API thread: anyone can send bad keys at will */
+    static _Thread_local struct util_throttle auth_log;
+    unsigned long suppressed;
+    if(util_throttle_ok(&auth_log, time(NULL), &suppressed))
+      gw_info("api_auth_failed", "reason=unknown_key suppressed=%lu", suppressed);
     return unauthorized(conn, "the API key is not valid");
   }
   if(route != R_PUBLISH) {
@@ -526,7 +692,6 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 {
   struct gw_api *api = cls;
   struct request *req = *req_cls;
-  (void)version;
 
   if(!req) { /* first call: headers only */
     req = calloc(1, sizeof(*req));
@@ -535,6 +700,10 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
     pthread_mutex_init(&req->lock, NULL);
     *req_cls = req;
     atomic_fetch_add(&api->inflight, 1);
+    const char *bad = NULL;
+    unsigned refused = framing_check(conn, method, version, &bad);
+    if(refused)
+      return framing_refused(conn, refused, bad);
 
     bool get = strcmp(method, MHD_HTTP_METHOD_GET) == 0 || strcmp(method, "HEAD") == 0;
     if(strcmp(url, "/healthz") == 0 || strcmp(url, "/readyz") == 0) {
@@ -585,6 +754,12 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
     if(!is_json_type(ct))
       return send_error(conn, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type",
                         "Content-Type must be application/json");
+    /* Refused on Content-Length in this first call, before a byte of the
+     * body: a client that sent Expect: 100-continue gets the 413 instead of
+     * 100 and sends nothing. libmicrohttpd then closes the connection, and
+     * completed() lingers it, so a client already sending reads the 413.
+     * (Reading the body to its end here first would hold the answer back
+     * until the whole body came, and give none past a bound.) */
     const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
     if(cl && strtoull(cl, NULL, 10) > (unsigned long long)api->cfg->api_max_body_bytes)
       return send_error(conn, MHD_HTTP_CONTENT_TOO_LARGE, "payload_too_large",
@@ -602,10 +777,11 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 
   if(*upload_size) { /* a piece of the body */
     size_t max = (size_t)api->cfg->api_max_body_bytes;
-    /* libmicrohttpd 0.9.75 takes no response before the body is read, so a
-     * body past the limit (chunked: no Content-Length to refuse up front) is
-     * read and dropped, to answer 413 at its end; one that keeps coming
-     * past DISCARD_MAX more bytes gets its connection closed instead. */
+    /* libmicrohttpd 0.9.75 takes no response once the body has begun (only
+     * in the first call or after the last piece), so a body past the limit
+     * (chunked: no Content-Length to refuse up front) is read and dropped,
+     * to answer 413 at its end; one that keeps coming past DISCARD_MAX more
+     * bytes gets its connection closed instead, unanswered. */
     if(req->too_large || req->len + *upload_size > max) {
       if(!req->too_large) {
         req->too_large = true;
@@ -638,6 +814,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
     *upload_size = 0;
     return MHD_YES;
   }
+  req->body_end = true; /* the last call: the body is in */
 
   if(req->route != R_PUBLISH)
     return hooks_call(api, conn, method, req);
@@ -646,15 +823,38 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
   return publish(api, conn, topic, topic_len, req);
 }
 
+/* Keeps a socket libmicrohttpd is about to close open, through a
+ * duplicate, until its input is drained (linger.h). libmicrohttpd 0.9.75
+ * has written the whole answer when it reports a request completed, then
+ * shuts the socket's write side (TLS: after close_notify), takes it out of
+ * its epoll set and closes its descriptor; the duplicate keeps the socket,
+ * so the client reads the answer and an end of file, not a reset. */
+static void linger(struct gw_api *api, struct MHD_Connection *conn)
+{
+  const union MHD_ConnectionInfo *ci =
+      MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+  int fd = ci ? fcntl(ci->connect_fd, F_DUPFD_CLOEXEC, 0) : -1;
+  if(fd < 0 || !gw_linger_add(api->linger, fd)) {
+    static _Thread_local struct util_throttle full_log;
+    unsigned long suppressed;
+    if(util_throttle_ok(&full_log, time(NULL), &suppressed))
+      gw_warn("api_linger_full", "max=%d suppressed=%lu", LINGER_SOCKS, suppressed);
+  }
+}
+
 static void completed(void *cls, struct MHD_Connection *conn, void **req_cls,
                       enum MHD_RequestTerminationCode toe)
 {
   struct gw_api *api = cls;
   struct request *req = *req_cls;
-  (void)conn;
-  (void)toe;
   if(!req)
     return;
+  /* answered in the first call, before the request was read to its end:
+   * libmicrohttpd 0.9.75 then reads nothing more and closes the socket
+   * (MHD_queue_response sets discard_request), with a body or a pipelined
+   * request maybe still coming, which would reset the connection */
+  if(toe == MHD_REQUEST_TERMINATED_COMPLETED_OK && !req->body_end)
+    linger(api, conn);
   free(req->body);
   free(req->data_text);
   pub_request_clear(&req->pub);
@@ -707,6 +907,13 @@ struct gw_api *gw_api_start(const struct gw_config *cfg, struct pub_pipeline *pp
   api->auth = auth;
   api->open_loopback = gw_open_on_loopback(cfg, "api");
   api->listen_fd = listen_fd;
+  api->linger = gw_linger_new(LINGER_SOCKS, LINGER_BYTES, LINGER_MS);
+  if(!api->linger) {
+    gw_error("api_start_failed", "reason=\"no memory or thread for lingering closes\"");
+    close(listen_fd);
+    free(api);
+    return NULL;
+  }
   unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC |
                    MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
   struct MHD_OptionItem tls[3] = {{MHD_OPTION_END, 0, NULL}, {MHD_OPTION_END, 0, NULL},
@@ -716,6 +923,7 @@ struct gw_api *gw_api_start(const struct gw_config *cfg, struct pub_pipeline *pp
     if(MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
       gw_error("api_start_failed", "reason=\"this libmicrohttpd has no TLS: api.tls_cert\"");
       close(listen_fd);
+      gw_linger_free(api->linger);
       free(api);
       return NULL;
     }
@@ -739,6 +947,10 @@ struct gw_api *gw_api_start(const struct gw_config *cfg, struct pub_pipeline *pp
        * libmicrohttpd zeroes the whole pool for each keep-alive request,
        * and its 32 KiB default cost 7 % of a publish */
       MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)API_CONN_MEMORY,
+      /* MHD_OPTION_STRICT_FOR_CLIENT stays 0: at 1, 0.9.75 refuses an
+       * HTTP/1.1 request without Host with its response head written
+       * twice, and at -1 it only refuses a space before a header's colon;
+       * framing_check does both (docs/security.md, HTTP framing) */
       MHD_OPTION_ARRAY, tls, MHD_OPTION_END);
   if(!api->d) {
     gw_error("api_start_failed", NULL); /* MHD has closed listen_fd */
@@ -746,6 +958,7 @@ struct gw_api *gw_api_start(const struct gw_config *cfg, struct pub_pipeline *pp
   }
   return api;
 fail:
+  gw_linger_free(api->linger);
   free(api->tls_cert);
   free(api->tls_key);
   free(api);
@@ -785,6 +998,7 @@ void gw_api_stop(struct gw_api *api, int timeout_ms)
     gw_warn("api_stop_with_requests", "inflight=%d suspended=%d", left,
             atomic_load(&api->suspended));
   MHD_stop_daemon(api->d);
+  gw_linger_free(api->linger); /* after the daemon: it adds sockets */
   if(api->listen_fd != MHD_INVALID_SOCKET)
     close(api->listen_fd);
   free(api->tls_cert);
