@@ -96,3 +96,40 @@ test('relative $refs resolve next to the schema; --remote serves absolute ones f
   assert.doesNotMatch(r.stdout, /uuid/);
   fs.rmSync(dir, { recursive: true, force: true });
 });
+
+test('boolean schema files (true, false) are valid draft-07 schemas', async () => {
+  const dir = tmpdir();
+  fs.writeFileSync(path.join(dir, 'yes.json'), 'true\n');
+  fs.writeFileSync(path.join(dir, 'no.json'), ' false ');
+  fs.writeFileSync(path.join(dir, 'inst.json'), '{"any":[1,"thing"]}');
+  let r = await run(['check', 'yes.json'], { cwd: dir });
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  r = await run(['validate', 'yes.json', 'inst.json'], { cwd: dir });
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  r = await run(['validate', 'no.json', 'inst.json'], { cwd: dir });
+  assert.equal(r.code, 1, 'false allows nothing: ' + r.stdout + r.stderr);
+  assert.match(r.stdout, /^inst\.json: \(root\): /);
+  fs.writeFileSync(path.join(dir, 'num.json'), '42');
+  r = await run(['check', 'num.json'], { cwd: dir });
+  assert.equal(r.code, 2, 'a number is not a schema');
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+test('any RFC 8259 number: a uint64 id is valid JSON and an integer; 1e400 is a number', async () => {
+  const dir = tmpdir();
+  fs.writeFileSync(path.join(dir, 's.json'),
+    '{"properties":{"id":{"type":"integer","minimum":0},"x":{"type":"number","maximum":1e400}}}');
+  fs.writeFileSync(path.join(dir, 'ok.json'), '{"id":18446744073709551615,"x":1e300}');
+  fs.writeFileSync(path.join(dir, 'frac.json'), '{"id":18446744073709551615.5}');
+  fs.writeFileSync(path.join(dir, 'neg.json'), '{"id":-18446744073709551615}');
+  let r = await run(['validate', 's.json', 'ok.json'], { cwd: dir });
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  r = await run(['validate', 's.json', 'neg.json'], { cwd: dir });
+  assert.equal(r.code, 1, 'below the minimum: ' + r.stdout);
+  assert.match(r.stdout, /^neg\.json: \/id: /);
+  // 18446744073709551615.5 is 18446744073709551616 as a double: integral
+  // (the schemas see doubles beyond 2^53, as ajv and Python's float do)
+  r = await run(['validate', 's.json', 'frac.json'], { cwd: dir });
+  assert.equal(r.code, 0, r.stdout);
+  fs.rmSync(dir, { recursive: true, force: true });
+});
