@@ -14,6 +14,7 @@
 #include "ip_limit.h"
 #include "log.h"
 #include "net.h"
+#include "ws_rx_guard.h"
 #include "ws_transport.h"
 
 /* --- connections --------------------------------------------------------- */
@@ -114,6 +115,7 @@ static void adopt(struct gw_worker *w, struct gw_handed *fds, size_t nfds)
 {
   for(size_t i = 0; i < nfds; i++) {
     struct gw_sock_info *si = calloc(1, sizeof(*si));
+    gw_rx_guard_track(fds[i].fd); /* before libwebsockets reads from it */
     struct lws *wsi = si ? lws_adopt_socket_vhost(w->vh, fds[i].fd) : NULL;
     if(!wsi) {
       gw_warn("adopt_failed", "worker=%d", w->idx);
@@ -184,9 +186,12 @@ static void tick(lws_sorted_usec_list_t *sul)
 static void *worker_main(void *arg)
 {
   struct gw_worker *w = arg;
+  if(!w->cp->cfg->client_tls_cert[0] && gw_rx_guard_thread_init()) /* TLS: OpenSSL reads */
+    gw_warn("rx_guard_failed", "worker=%d (out of memory: unmasked frames are not refused)", w->idx);
   while(!atomic_load(&w->exit))
     if(!ev_run(w->loop, 0)) /* returns at ev_break (w->exit set), or with */
       break;                /* no watcher left that could ever wake it */
+  gw_rx_guard_thread_free();
   return NULL;
 }
 

@@ -13,6 +13,7 @@
 #include "log.h"
 #include "rate.h"
 #include "send_queue.h"
+#include "ws_rx_guard.h"
 
 #define CLOSE_GRACE_S 5 /* how long a closing socket may take to flush */
 #define SEND_STALL_S 30 /* data queued and the socket never writeable: cut */
@@ -332,6 +333,7 @@ static void conn_established(struct ws_conn *c, struct lws *wsi, struct gw_worke
   memset(c, 0, sizeof(*c));
   c->wsi = wsi;
   c->established = true;
+  gw_rx_guard_upgraded(lws_get_socket_fd(wsi)); /* frames follow: their mask bits are checked */
   struct gw_sock_info *si = lws_get_opaque_user_data(wsi);
   struct gw_identity *id = NULL;
   if(si && si->id) { /* the handshake's token: the connection owns it now */

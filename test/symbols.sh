@@ -25,6 +25,9 @@ for spec in "$@"; do
     name=${s#__odr_asan.}
     name=${name#__odr_asan_gen_}
     case $name in "$prefix"*) continue ;; esac
+    # the one deliberate exception: gateway/ws_rx_guard.c defines recv() in
+    # glibc's place, to see what libwebsockets reads (unmasked frames)
+    if [ "$lib" = herald_gateway ] && [ "$name" = recv ]; then continue; fi
     bad+=("$s")
   done
   if [ ${#bad[@]} -gt 0 ]; then
