@@ -90,10 +90,10 @@ class RawClient {
   onFrame(f) {
     if (TRACE) console.error(`  < fin=${f.fin} rsv=${f.rsv} op=${f.opcode} ${f.payload.length}B ${f.payload.subarray(0, 40).toString('latin1')}`);
     if (this.closeReceived) {
-      this.protocolErrors.push(`a frame (opcode ${f.opcode}) after the server's close frame`);
+      this.protocolErrors.push(`a frame (opcode ${f.opcode}) after its close frame (§5.5.1: no data frames after a Close frame)`);
       return;
     }
-    if (f.masked) this.protocolErrors.push('a masked server frame (RFC 6455 §5.1)');
+    if (f.masked) this.protocolErrors.push('a masked server frame (§5.1: a server must not mask)');
     if (f.rsv) this.protocolErrors.push(`RSV bits ${f.rsv} set (no extension negotiated)`);
     switch (f.opcode) {
       case OP.CLOSE: return this.onClose(f.payload);
@@ -133,7 +133,7 @@ class RawClient {
       this.events.push({ type: 'binary', data });
       return;
     }
-    if (!utf8Valid(data)) this.protocolErrors.push('a text message that is not UTF-8');
+    if (!utf8Valid(data)) this.protocolErrors.push('a text message that is not UTF-8 (§8.1)');
     let json = null;
     try {
       json = JSON.parse(data.toString('utf8'));
@@ -150,11 +150,11 @@ class RawClient {
   onClose(payload) {
     let code = null;
     let reason = '';
-    if (payload.length === 1) this.protocolErrors.push('a close frame with a 1-byte payload');
+    if (payload.length === 1) this.protocolErrors.push('a close frame with a 1-byte payload (§5.5.1: empty, or a 2-byte code first)');
     if (payload.length >= 2) {
       code = payload.readUInt16BE(0);
       const r = payload.subarray(2);
-      if (!utf8Valid(r)) this.protocolErrors.push('a close reason that is not UTF-8');
+      if (!utf8Valid(r)) this.protocolErrors.push('a close reason that is not UTF-8 (§5.5.1)');
       reason = r.toString('utf8');
     }
     this.closeReceived = { code, reason, payload };

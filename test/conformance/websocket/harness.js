@@ -262,7 +262,8 @@ function grade(t) {
   if (g.behaviorClose !== V.OK && g.behaviorClose !== V.INFORMATIONAL) why.push(`${g.behaviorClose}: ${g.closeWhy}`);
   why.push(g.closeText);
   for (const n of t.notes) why.push(n);
-  return { verdict, behavior: g.behavior, behaviorClose: g.behaviorClose, reason: why.join('; ') };
+  const broke = [...new Set(c.protocolErrors)];
+  return { verdict, behavior: g.behavior, behaviorClose: g.behaviorClose, reason: why.join('; '), broke };
 }
 
 // --- the two shapes most cases take ----------------------------------------

@@ -142,7 +142,13 @@ async function main() {
     const fails = results.filter((r) => r.verdict === V.FAILED);
     fs.appendFileSync(
       process.env.HERALD_WSCONF_FAILURES,
-      fails.map((r) => `${r.id} | sent: ${r.def.desc} | Herald: ${r.reason} | required: ${r.def.rfc || r.def.expect}\n`).join(''),
+      fails
+        .map((r) => {
+          const broke = r.broke && r.broke.length ? `; and the server itself must not send ${r.broke.join('; ')}` : '';
+          const required = (r.def.rfc || r.def.expect) + broke;
+          return `${r.id} | sent: ${r.def.desc} | Herald: ${r.reason} | RFC 6455: ${required}\n`;
+        })
+        .join(''),
     );
   }
   console.log(table);

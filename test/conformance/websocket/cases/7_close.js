@@ -11,13 +11,13 @@ const op = (id) => `{"op":"ping","id":"${id}"}`;
 
 // A case that sends its own close frame(s): what comes back before the
 // server's close is the case's "received", then the handshake must end.
-function closing({ id, desc, expect, herald, codes, requireClean = true, answers = [], send, informational }) {
+function closing({ id, desc, expect, herald, rfc = RFC_CLOSE, codes, requireClean = true, answers = [], send, informational }) {
   return {
     id,
     desc,
     expect,
     herald,
-    rfc: RFC_CLOSE,
+    rfc,
     async run(t) {
       t.expect(V.OK, answers);
       t.expectClose({ closedByMe: true, codes, requireClean });
@@ -118,6 +118,7 @@ cases.push(
     id: '7.3.2',
     desc: 'Send a close frame with payload length 1',
     expect: 'Clean close with protocol error or drop TCP.',
+    rfc: '§5.5.1: a close body, if any, starts with a 2-byte code: a 1-byte body is a protocol error, answered with close 1002 (or a dropped connection)',
     codes: [CLOSE.PROTOCOL_ERROR],
     requireClean: false,
     send: (t) => t.c.sendClosePayload(Buffer.from('a')),
@@ -155,6 +156,7 @@ cases.push(
     id: '7.5.1',
     desc: `Send a close frame with invalid UTF8 payload (reason 0x${REASON_BAD.toString('hex')})`,
     expect: 'Clean close with protocol error or invalid utf8 code or dropped TCP.',
+    rfc: '§5.5.1, §8.1: the close reason is UTF-8; an invalid one fails the connection: close 1007 (or 1002, or a dropped connection), not a normal close',
     codes: [CLOSE.PROTOCOL_ERROR, CLOSE.INVALID_PAYLOAD],
     requireClean: false,
     send: (t) => t.c.sendClose(CLOSE.NORMAL, REASON_BAD),
