@@ -385,6 +385,10 @@ static int confirm_upgrade(struct gw_worker *w, struct lws *wsi, const char *upg
   char uri[64];
   if(strcasecmp(upgrade, "websocket") != 0)
     return -1;
+  if(gw_handshake_too_large(w, wsi)) { /* first: what was cut may be the path */
+    lws_return_http_status(wsi, GW_HTTP_HEADERS_TOO_LARGE, "request headers too large");
+    return 1;
+  }
   if(lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI) < 0 || strcmp(uri, "/ws") != 0) {
     lws_return_http_status(wsi, HTTP_STATUS_NOT_FOUND, NULL);
     return 1;
@@ -449,7 +453,12 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
   case LWS_CALLBACK_RAW_ADOPT:
   case LWS_CALLBACK_RAW_RX:
     return -1; /* CONNECT makes a raw socket of the connection: not here */
-  case LWS_CALLBACK_HTTP: return gw_demo_page_request(wsi, in, &c->page_pending);
+  case LWS_CALLBACK_HTTP:
+    if(gw_handshake_too_large(w, wsi)) {
+      lws_return_http_status(wsi, GW_HTTP_HEADERS_TOO_LARGE, "request headers too large");
+      return 1;
+    }
+    return gw_demo_page_request(wsi, in, &c->page_pending);
   case LWS_CALLBACK_HTTP_WRITEABLE:
     return gw_demo_page_body(wsi, &c->page_pending, w->scratch, WRITE_CHUNK);
   case LWS_CALLBACK_ESTABLISHED: conn_established(c, wsi, w); return 0;
