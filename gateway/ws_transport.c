@@ -17,6 +17,10 @@
 #define CLOSE_GRACE_S 5 /* how long a closing socket may take to flush */
 #define SEND_STALL_S 30 /* data queued and the socket never writeable: cut */
 
+/* RFC 6455 §7.4.1 */
+#define CLOSE_PROTOCOL_ERROR 1002
+#define CLOSE_INVALID_PAYLOAD 1007
+
 /* One WebSocket connection: libwebsockets' per-session data. */
 struct ws_conn {
   struct gw_conn base; /* first: the worker's view */
@@ -25,6 +29,7 @@ struct ws_conn {
   unsigned char *rx; /* a message arriving in several fragments */
   size_t rx_len, rx_cap;
   bool rx_binary;
+  struct gw_utf8 rx_utf8; /* a text message's UTF-8, checked as it comes */
   bool established;
   bool closing;
   bool page_pending; /* plain HTTP: the demo page's body is still to be sent */
@@ -285,6 +290,19 @@ static int rx_reserve(struct ws_conn *c, size_t need, size_t max)
   return 0;
 }
 
+/* Checks one piece of a text message as it comes, so that the first bad
+ * byte fails the connection (RFC 6455 §8.1: close 1007) without waiting
+ * for the rest of the message; a sequence may be split between fragments.
+ * Returns true when the connection is closing for it. */
+static bool text_invalid(struct ws_conn *c, const void *in, size_t len, bool final)
+{
+  if(gw_utf8_feed(&c->rx_utf8, in, len) == 0 && !(final && c->rx_utf8.need))
+    return false;
+  gw_info("client_invalid_utf8", "worker=%d", c->base.w->idx);
+  conn_close(c, CLOSE_INVALID_PAYLOAD, "text message is not valid UTF-8");
+  return true;
+}
+
 /* Takes in one piece of a message. Returns 0, or -1 to close the connection
  * (the close reason is set). */
 static int conn_receive(struct ws_conn *c, const void *in, size_t len)
@@ -297,6 +315,7 @@ static int conn_receive(struct ws_conn *c, const void *in, size_t len)
   if(first) {
     c->rx_len = 0;
     c->rx_binary = lws_frame_is_binary(wsi);
+    memset(&c->rx_utf8, 0, sizeof(c->rx_utf8));
   }
   if(c->rx_len + len + lws_remaining_packet_payload(wsi) > max) {
     char reason[64];
@@ -305,6 +324,8 @@ static int conn_receive(struct ws_conn *c, const void *in, size_t len)
     conn_close(c, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, reason); /* the rest is read and dropped */
     return 0;
   }
+  if(!c->rx_binary && text_invalid(c, in, len, final))
+    return 0; /* the rest is read and dropped */
   if(first && final) {
     gc->t->receive(gc, in ? in : "", len, c->rx_binary);
     return 0;
@@ -364,6 +385,10 @@ static int confirm_upgrade(struct gw_worker *w, struct lws *wsi, const char *upg
   char uri[64];
   if(strcasecmp(upgrade, "websocket") != 0)
     return -1;
+  if(gw_handshake_too_large(w, wsi)) { /* first: what was cut may be the path */
+    lws_return_http_status(wsi, GW_HTTP_HEADERS_TOO_LARGE, "request headers too large");
+    return 1;
+  }
   if(lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI) < 0 || strcmp(uri, "/ws") != 0) {
     lws_return_http_status(wsi, HTTP_STATUS_NOT_FOUND, NULL);
     return 1;
@@ -376,6 +401,34 @@ static int confirm_upgrade(struct gw_worker *w, struct lws *wsi, const char *upg
     return 1;
   }
   return 0;
+}
+
+/* The peer's close frame, before libwebsockets answers it with the same
+ * payload. It has already made most codes no endpoint may send 1002 (0-999,
+ * 1004-1006, 1012-2999), but not 5000 and up; a 1-byte payload it echoes.
+ * Returns 0 to let it answer, or -1 to fail the connection instead, with
+ * 1002 for those and 1007 for a reason that is not UTF-8 (RFC 6455 §5.5.1,
+ * §7.4). */
+static int peer_close(struct lws *wsi, const unsigned char *p, size_t len)
+{
+  uint16_t code = 0;
+  const char *why = NULL;
+  if(len == 1) {
+    code = CLOSE_PROTOCOL_ERROR;
+    why = "close frame payload of 1 byte";
+  }
+  else if(len >= 2 && (p[0] << 8 | p[1]) >= 5000) {
+    code = CLOSE_PROTOCOL_ERROR;
+    why = "invalid close code";
+  }
+  else if(len > 2 && !gw_utf8_valid(p + 2, len - 2)) {
+    code = CLOSE_INVALID_PAYLOAD;
+    why = "close reason is not valid UTF-8";
+  }
+  if(!code)
+    return 0;
+  lws_close_reason(wsi, code, (unsigned char *)why, strlen(why));
+  return -1;
 }
 
 static int ws_writeable(struct ws_conn *c)
@@ -400,7 +453,12 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
   case LWS_CALLBACK_RAW_ADOPT:
   case LWS_CALLBACK_RAW_RX:
     return -1; /* CONNECT makes a raw socket of the connection: not here */
-  case LWS_CALLBACK_HTTP: return gw_demo_page_request(wsi, in, &c->page_pending);
+  case LWS_CALLBACK_HTTP:
+    if(gw_handshake_too_large(w, wsi)) {
+      lws_return_http_status(wsi, GW_HTTP_HEADERS_TOO_LARGE, "request headers too large");
+      return 1;
+    }
+    return gw_demo_page_request(wsi, in, &c->page_pending);
   case LWS_CALLBACK_HTTP_WRITEABLE:
     return gw_demo_page_body(wsi, &c->page_pending, w->scratch, WRITE_CHUNK);
   case LWS_CALLBACK_ESTABLISHED: conn_established(c, wsi, w); return 0;
@@ -415,7 +473,9 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
   case LWS_CALLBACK_SERVER_WRITEABLE: return ws_writeable(c);
   case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
     /* the answer to our close frame: the closing handshake is complete */
-    return c && c->established && c->close_sent ? -1 : 0;
+    if(c && c->established && c->close_sent)
+      return -1;
+    return peer_close(wsi, in, len);
   case LWS_CALLBACK_CLOSED:
     conn_closed(c);
     if(atomic_load(&w->stopping) && !w->nconns)
