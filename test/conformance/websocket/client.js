@@ -20,6 +20,7 @@ class RawClient {
     this.events = []; // {type: 'text'|'binary'|'pong'|'ping', data, json}
     this.barrierReplies = new Set(); // ids / payloads of barrier answers seen
     this.protocolErrors = []; // what the server sent that RFC 6455 forbids
+    this.oddities = []; // what it sent that no MUST forbids but no server should
     this.closeSent = null; // {code, payload} of our first close frame
     this.closeReceived = null; // {code, reason, payload}
     this.firstCloser = null; // 'me' | 'server': who sent the first close (or cut TCP)
@@ -90,7 +91,11 @@ class RawClient {
   onFrame(f) {
     if (TRACE) console.error(`  < fin=${f.fin} rsv=${f.rsv} op=${f.opcode} ${f.payload.length}B ${f.payload.subarray(0, 40).toString('latin1')}`);
     if (this.closeReceived) {
-      this.protocolErrors.push(`a frame (opcode ${f.opcode}) after its close frame (§5.5.1: no data frames after a Close frame)`);
+      // §5.5.1 forbids data frames after a close frame; a pong (answering
+      // a ping read before the close went out) is allowed; a second close
+      // frame breaks no MUST but is odd
+      if (f.opcode < 8) this.protocolErrors.push(`a data frame (opcode ${f.opcode}) after its close frame (§5.5.1: no data frames after a Close frame)`);
+      else if (f.opcode === OP.CLOSE) this.oddities.push('a second close frame');
       return;
     }
     if (f.masked) this.protocolErrors.push('a masked server frame (§5.1: a server must not mask)');
@@ -159,8 +164,18 @@ class RawClient {
     }
     this.closeReceived = { code, reason, payload };
     if (!this.firstCloser) this.firstCloser = 'server';
-    // the answer a client owes (RFC 6455 §5.5.1): the same code back
-    if (!this.closeSent) this.sendClose(code === null ? undefined : code);
+    // the answer a client owes (RFC 6455 §5.5.1): the same code back, once
+    // the frame being written (if a case is inside one) is complete
+    if (this.closeSent) return;
+    this.closeReply = code === null ? undefined : code;
+    if (!this.midFrame) this.sendClose(this.closeReply);
+  }
+
+  // A case writing one frame in slices marks the stretch in between: a
+  // close frame sent there would be read as the frame's payload.
+  setMidFrame(on) {
+    this.midFrame = on;
+    if (!on && this.closeReceived && !this.closeSent) this.sendClose(this.closeReply);
   }
 
   onEnd(by) {

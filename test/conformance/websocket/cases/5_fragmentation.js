@@ -87,6 +87,7 @@ for (let k = 0; k < 3; k++) {
         expect: FAIL,
         herald: 'the text message is a ping op: its pong op must not come',
         rfc: RFC_CONT,
+        open: !fin, // a lenient server may take the continuation for a first fragment
         async send(t) {
           await t.send({ opcode: OP.CONT, fin, payload: 'non-continuation payload' }, OPTS[k]);
           await t.text(hello(id), OPTS[k]);
@@ -105,6 +106,7 @@ for (let k = 0; k < 3; k++) {
       expect: FAIL,
       herald: 'the first message is a ping op in 2 fragments: its pong op is the echo (NON-STRICT without it)',
       rfc: RFC_CONT,
+      open: true, // the stray continuation with FIN clear may be taken for a first fragment
       answers: [answer],
       nonStrict: [],
       async send(t) {
