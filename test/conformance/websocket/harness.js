@@ -269,7 +269,7 @@ function grade(t) {
     const want = [...t.expected.entries()].map(([v, l]) => `${v}: [${summarize(l.map((m) => m.desc)).join(', ')}]`).join(' | ');
     why.push(`got [${g.received.join(', ')}], expected ${want}`);
   } else if (g.nonStrictWhy && g.behavior === V.NON_STRICT) why.push(g.nonStrictWhy);
-  else if (verdict !== V.INFORMATIONAL) why.push(`got [${g.received.join(', ')}]`);
+  else why.push(`got [${g.received.join(', ')}]`);
   if (g.behaviorClose !== V.OK && g.behaviorClose !== V.INFORMATIONAL) why.push(`${g.behaviorClose}: ${g.closeWhy}`);
   why.push(g.closeText);
   for (const n of t.notes) why.push(n);
