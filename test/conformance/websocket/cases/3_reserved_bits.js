@@ -4,7 +4,7 @@
 // a ping op (its pong op is the echo); NON-STRICT when the server failed
 // the connection before answering it.
 'use strict';
-const { OP, M, answered, failing } = require('../harness');
+const { OP, M, failing } = require('../harness');
 
 const RFC = '§5.2: with a nonzero RSV bit and no extension negotiated, the receiving endpoint MUST _Fail the WebSocket Connection_';
 const EXPECT_FAIL_AFTER_ECHO =

@@ -2,7 +2,7 @@
 // 11-15 control) fails the connection (RFC 6455 §5.2). The small text
 // message before it is a ping op, as in category 3.
 'use strict';
-const { OP, M, answered, failing } = require('../harness');
+const { OP, M, failing } = require('../harness');
 
 const RFC = '§5.2: on an unknown opcode the receiving endpoint MUST _Fail the WebSocket Connection_';
 const op = (id) => `{"op":"ping","id":"${id}"}`;
