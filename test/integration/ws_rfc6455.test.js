@@ -150,3 +150,22 @@ test('an unmasked client frame is handled like a masked one (not enforced: docs/
   assert.deepEqual(JSON.parse(f.payload.toString()), { op: 'pong', id: 'u' });
   r.destroy();
 });
+
+test('nothing follows the server close frame, not even a pong', async () => {
+  const cases = [
+    ['bad UTF-8, then a ping', [frame(TEXT, latin1('{"op":\xff')), frame(PING, 'p')]],
+    ['a bad fragment, then a ping', [frame(TEXT, latin1('{"op":'), { fin: false }), frame(CONT, latin1('\xff'), { fin: false }), frame(PING, 'p')]],
+    ['a message, a reserved opcode, a ping', [frame(TEXT, '{"op":"ping","id":"x"}'), frame(7, 'aa'), frame(PING, 'p')]],
+    ['a 1-byte close, then a ping', [frame(CLOSE, Buffer.from([1])), frame(PING, 'p')]],
+  ];
+  for (const [name, frames] of cases) {
+    const r = await RawWs.open(h.clientAddr);
+    r.send(...frames);
+    const c = await r.closeFrame();
+    assert.notEqual(c.code, null, name);
+    assert.ok(c.before.every((f) => f.opcode !== 10), `${name}: no pong before the close either (failed at once)`);
+    r.send(frame(CLOSE, closePayload(1000)));
+    await r.ended;
+    assert.equal(r.buf.length, 0, `${name}: ${r.buf.length} bytes after the close frame`);
+  }
+});
