@@ -316,6 +316,13 @@ function failing(def) {
         requireClean: false,
         wrongEndpointFatal: Boolean(def.fatal),
       });
+      if (def.nonStrict) {
+        t.post = (g) => {
+          if (g.behavior === V.NON_STRICT && !g.nonStrictWhy) {
+            g.nonStrictWhy = `the server failed the connection before answering what came before the offending frame (expected first: ${def.answers.map((m) => m.desc).join(', ')})`;
+          }
+        };
+      }
       await def.send(t);
       await t.awaitFail();
     },
