@@ -100,6 +100,9 @@ class RawClient {
     }
     if (f.masked) this.protocolErrors.push('a masked server frame (§5.1: a server must not mask)');
     if (f.rsv) this.protocolErrors.push(`RSV bits ${f.rsv} set (no extension negotiated)`);
+    if (f.opcode >= 8 && (!f.fin || f.payload.length > 125)) {
+      this.protocolErrors.push(`a control frame (opcode ${f.opcode}) fragmented or over 125 bytes (§5.5)`);
+    }
     switch (f.opcode) {
       case OP.CLOSE: return this.onClose(f.payload);
       case OP.PING:
