@@ -11,6 +11,7 @@
 
 #include "acceptor.h"
 #include "client_internal.h"
+#include "handshake.h"
 #include "ip_limit.h"
 #include "log.h"
 #include "net.h"
@@ -219,6 +220,7 @@ static int worker_context(struct gw_client_port *cp, struct gw_worker *w)
   info.user = w;
   info.timeout_secs = (unsigned)cfg->client_handshake_timeout_s; /* handshake, TLS included */
   info.max_http_header_data = UTIL_TOKEN_MAX + 4096; /* room for a token in a header */
+  info.token_limits = gw_handshake_token_limits(); /* a longer header: 431 */
   w->ctx = lws_create_context(&info);
   if(!w->ctx) {
     /* the usual cause: libwebsockets found no libev plugin to load */

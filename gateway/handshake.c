@@ -1,5 +1,6 @@
 #include "handshake.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -51,11 +52,15 @@ static bool host_allowed(struct lws *wsi)
 }
 
 /* Copies the handshake's token (Authorization: Bearer, else ?token=) into
- * buf. Returns its length, 0 when there is none, -1 when malformed. */
-static int handshake_token(struct lws *wsi, char *buf, int size)
+ * buf. Returns its length, 0 when there is none, -1 when malformed (*why
+ * says how): a header that is there but not "Bearer <token>", an empty one
+ * included, or an empty ?token= (either is a mistake, not anonymity). */
+static int handshake_token(struct lws *wsi, char *buf, int size, const char **why)
 {
   int n = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_AUTHORIZATION);
-  if(n > 0) {
+  /* an empty header has no length, but has a fragment (copied: 0) */
+  if(n > 0 || lws_hdr_copy_fragment(wsi, buf, size, WSI_TOKEN_HTTP_AUTHORIZATION, 0) == 0) {
+    *why = "the Authorization header is not Bearer <token>";
     const char *t;
     size_t len;
     /* not Bearer, or "Bearer " and nothing: malformed, not anonymous */
@@ -69,6 +74,10 @@ static int handshake_token(struct lws *wsi, char *buf, int size)
   if(!t)
     return 0;
   n = (int)strlen(t);
+  if(n == 0) {
+    *why = "the token parameter is empty";
+    return -1;
+  }
   memmove(buf, t, (size_t)n + 1);
   return n;
 }
@@ -80,12 +89,15 @@ static int token_check(struct gw_worker *w, struct lws *wsi)
   /* bigger than any token taken, so a longer one is seen (and refused)
    * rather than taken for no token: lws finds no argument that does not fit */
   static _Thread_local char token[2 * UTIL_TOKEN_MAX + 4096];
-  int n = handshake_token(wsi, token, (int)sizeof(token));
+  const char *malformed = NULL;
+  int n = handshake_token(wsi, token, (int)sizeof(token), &malformed);
   if(n == 0)
     return 0;
   struct gw_sock_info *si = lws_get_opaque_user_data(wsi);
   struct gw_identity *id = calloc(1, sizeof(*id));
-  char why[GW_AUTH_WHY_MAX] = "the Authorization header is not Bearer <token>";
+  char why[GW_AUTH_WHY_MAX] = "out of memory";
+  if(malformed)
+    snprintf(why, sizeof(why), "%s", malformed);
   if(!si || !id || n < 0 ||
      gw_auth_verify(w->cp->auth, token, (size_t)n, (long long)time(NULL), id, why)) {
     free(id);
@@ -99,6 +111,34 @@ static int token_check(struct gw_worker *w, struct lws *wsi)
   }
   si->id = id;
   return 0;
+}
+
+static struct lws_token_limits limits;
+
+static void limits_fill(void)
+{
+  for(int t = 0; t < WSI_TOKEN_COUNT; t++)
+    limits.token_limit[t] = GW_HEADER_VALUE_MAX;
+}
+
+const struct lws_token_limits *gw_handshake_token_limits(void)
+{
+  static pthread_once_t once = PTHREAD_ONCE_INIT;
+  pthread_once(&once, limits_fill); /* each worker makes its context */
+  return &limits;
+}
+
+bool gw_handshake_too_large(struct gw_worker *w, struct lws *wsi)
+{
+  for(int t = 0; t < WSI_TOKEN_COUNT; t++) {
+    if(lws_hdr_total_length(wsi, (enum lws_token_indexes)t) >= GW_HEADER_VALUE_MAX) {
+      if(util_throttle_ok(&w->refused_log, time(NULL), NULL))
+        gw_info("client_refused", "worker=%d status=431 reason=header_too_large max_bytes=%d",
+                w->idx, GW_HEADER_VALUE_MAX - 1);
+      return true;
+    }
+  }
+  return false;
 }
 
 int gw_handshake_check(struct gw_worker *w, struct lws *wsi)

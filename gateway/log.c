@@ -5,9 +5,11 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "id.h"
+#include "util/throttle.h"
 
 static atomic_int min_level = GW_LOG_INFO;
 static const char *const names[] = {"debug", "info", "warn", "error"};
@@ -64,8 +66,21 @@ void gw_log(enum util_log_level level, const char *event, const char *fmt, ...)
   va_end(ap);
 }
 
+/* libwebsockets' lines are about what a peer sent (a request too big, a
+ * TLS handshake gone wrong) far more often than about Herald: a client can
+ * make them at will, so they are throttled (one a second per thread, with
+ * the count left out) and logged a level lower than libwebsockets gives
+ * them, never as errors. Herald logs its own failures itself. */
+static _Thread_local struct util_throttle lws_throttle;
+
 static void lws_emit(int level, const char *msg)
 {
+  enum util_log_level lvl = level == LLL_ERR ? GW_LOG_WARN : GW_LOG_INFO;
+  if((int)lvl < atomic_load(&min_level))
+    return;
+  unsigned long suppressed;
+  if(!util_throttle_ok(&lws_throttle, time(NULL), &suppressed))
+    return;
   char clean[512];
   size_t n = 0;
   for(const char *p = msg; *p && n < sizeof(clean) - 1; p++)
@@ -73,7 +88,7 @@ static void lws_emit(int level, const char *msg)
   while(n && clean[n - 1] == ' ')
     n--;
   clean[n] = '\0';
-  gw_log(level == LLL_ERR ? GW_LOG_ERROR : GW_LOG_WARN, "lws", "msg=\"%s\"", clean);
+  gw_log(lvl, "lws", "msg=\"%s\" suppressed=%lu", clean, suppressed);
 }
 
 void gw_log_hook_lws(void)

@@ -30,7 +30,10 @@ void gw_log(enum util_log_level level, const char *event, const char *fmt, ...)
 #define gw_warn(ev, ...) gw_log(GW_LOG_WARN, ev, __VA_ARGS__)
 #define gw_error(ev, ...) gw_log(GW_LOG_ERROR, ev, __VA_ARGS__)
 
-/* Routes libwebsockets' own warnings and errors into this log. */
+/* Routes libwebsockets' own warnings and errors into this log: as warn and
+ * info (they are mostly about what a peer sent), at most one line a second
+ * per thread, each with the number of lines left out before it
+ * (suppressed=N). */
 void gw_log_hook_lws(void);
 
 #endif

@@ -9,44 +9,54 @@
 #include "util/json_text.h"
 #include "ws_frame.h"
 
-bool gw_utf8_valid(const unsigned char *s, size_t len)
+/* The byte range the next byte of a sequence must fall in: after E0 only
+ * A0-BF (no overlongs), after ED only 80-9F (no surrogates), after F0
+ * only 90-BF, after F4 only 80-8F (nothing past U+10FFFF). */
+static void utf8_lead(struct gw_utf8 *u, unsigned char c)
 {
-  size_t i = 0;
-  while(i < len) {
+  u->lo = 0x80;
+  u->hi = 0xbf;
+  if(c == 0xe0)
+    u->lo = 0xa0;
+  else if(c == 0xed)
+    u->hi = 0x9f;
+  else if(c == 0xf0)
+    u->lo = 0x90;
+  else if(c == 0xf4)
+    u->hi = 0x8f;
+}
+
+int gw_utf8_feed(struct gw_utf8 *u, const unsigned char *s, size_t len)
+{
+  for(size_t i = 0; i < len; i++) {
     unsigned char c = s[i];
-    if(c < 0x80) {
-      i++;
+    if(u->need) {
+      if(c < u->lo || c > u->hi)
+        return -1;
+      u->need--;
+      u->lo = 0x80;
+      u->hi = 0xbf;
       continue;
     }
-    size_t n;
-    unsigned cp;
-    if(c >= 0xc2 && c <= 0xdf) {
-      n = 1;
-      cp = c & 0x1f;
-    }
-    else if(c >= 0xe0 && c <= 0xef) {
-      n = 2;
-      cp = c & 0x0f;
-    }
-    else if(c >= 0xf0 && c <= 0xf4) {
-      n = 3;
-      cp = c & 0x07;
-    }
+    if(c < 0x80)
+      continue;
+    if(c >= 0xc2 && c <= 0xdf)
+      u->need = 1;
+    else if(c >= 0xe0 && c <= 0xef)
+      u->need = 2;
+    else if(c >= 0xf0 && c <= 0xf4)
+      u->need = 3;
     else
-      return false;
-    if(len - i <= n)
-      return false;
-    for(size_t k = 1; k <= n; k++) {
-      if((s[i + k] & 0xc0) != 0x80)
-        return false;
-      cp = (cp << 6) | (s[i + k] & 0x3f);
-    }
-    if((n == 2 && cp < 0x800) || (n == 3 && (cp < 0x10000 || cp > 0x10ffff)) ||
-       (cp >= 0xd800 && cp <= 0xdfff))
-      return false;
-    i += n + 1;
+      return -1; /* a continuation byte first, C0/C1 (overlong) or F5-FF */
+    utf8_lead(u, c);
   }
-  return true;
+  return 0;
+}
+
+bool gw_utf8_valid(const unsigned char *s, size_t len)
+{
+  struct gw_utf8 u = {0};
+  return gw_utf8_feed(&u, s, len) == 0 && u.need == 0;
 }
 
 static int perr(struct gw_proto_err *err, const char *code, const char *fmt, const char *arg)

@@ -18,6 +18,10 @@
 #define CLOSE_GRACE_S 5 /* how long a closing socket may take to flush */
 #define SEND_STALL_S 30 /* data queued and the socket never writeable: cut */
 
+/* RFC 6455 §7.4.1 */
+#define CLOSE_PROTOCOL_ERROR 1002
+#define CLOSE_INVALID_PAYLOAD 1007
+
 /* One WebSocket connection: libwebsockets' per-session data. */
 struct ws_conn {
   struct gw_conn base; /* first: the worker's view */
@@ -26,12 +30,13 @@ struct ws_conn {
   unsigned char *rx; /* a message arriving in several fragments */
   size_t rx_len, rx_cap;
   bool rx_binary;
+  struct gw_utf8 rx_utf8; /* a text message's UTF-8, checked as it comes */
   bool established;
   bool closing;
   bool page_pending; /* plain HTTP: the demo page's body is still to be sent */
   uint16_t close_code;
   char close_reason[124]; /* what fits a close frame after the code */
-  bool close_sent;        /* our close frame is out: waiting for the peer's */
+  bool peer_closed;       /* the peer's close frame came: nothing may follow the answer */
   int64_t progress_us;    /* frames queued: since when nothing was written */
   bool ping_due;          /* send a ping at the next writeable moment */
 };
@@ -78,28 +83,37 @@ static void conn_close(struct ws_conn *c, uint16_t code, const char *reason)
   close_with(c, code, reason, false);
 }
 
-/* Sends the close frame and waits for the peer's (or CLOSE_GRACE_S): closing
- * the socket at once would reset the connection when the peer's data is
- * still in flight, and the peer would lose the close frame with the code.
- * Returns what the writeable callback returns. */
+/* Hands the close over to libwebsockets, once no frame is left half
+ * written: it sends the close frame next, answers no ping after it (RFC
+ * 6455 §5.5.1: nothing follows a close frame), waits for the peer's close
+ * frame up to 5 s, as closing the socket at once would reset it while the
+ * peer's data is still in flight and lose the code, then closes the socket.
+ * Returns -1: what the callback returns to start that. */
 static int send_close(struct ws_conn *c)
 {
-  if(c->close_sent)
+  lws_close_reason(c->wsi, (enum lws_close_status)c->close_code,
+                   (unsigned char *)c->close_reason, strlen(c->close_reason));
+  return -1;
+}
+
+/* True once libwebsockets is closing the connection (its own protocol
+ * errors, or ours handed over) or answering the peer's close: its close
+ * frame is the last one, nothing of Herald's may be written. */
+static bool lws_closing(struct ws_conn *c)
+{
+  return c->peer_closed || lws_get_close_length(c->wsi) != 0;
+}
+
+/* Fails the connection for what the peer sent (RFC 6455 §7.1.7) from the
+ * receive callback: at once when no frame is half written (the close frame
+ * goes before any pong), else after that frame. Returns what the callback
+ * returns. */
+static int conn_fail(struct ws_conn *c, uint16_t code, const char *reason)
+{
+  close_with(c, code, reason, false);
+  if(c->out.n) /* the rest of a frame begun goes first */
     return 0;
-  /* built here (libwebsockets 4.1 has no public close write), as raw
-   * bytes like every frame Herald sends */
-  unsigned char *buf = c->base.w->scratch + LWS_PRE;
-  size_t n = strlen(c->close_reason); /* at most 123: the frame stays a control frame */
-  buf[0] = 0x88; /* FIN, close */
-  buf[1] = (unsigned char)(n + 2);
-  buf[2] = (unsigned char)(c->close_code >> 8);
-  buf[3] = (unsigned char)c->close_code;
-  memcpy(buf + 4, c->close_reason, n);
-  if(lws_write(c->wsi, buf, n + 4, LWS_WRITE_RAW) < (int)(n + 4))
-    return -1;
-  c->close_sent = true;
-  lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, CLOSE_GRACE_S);
-  return 0;
+  return send_close(c);
 }
 
 /* --- sending ----------------------------------------------------------- */
@@ -144,6 +158,8 @@ static bool enqueue(struct ws_conn *c, struct sub_frame *f)
 static int conn_write(struct ws_conn *c)
 {
   unsigned char *buf = c->base.w->scratch + LWS_PRE;
+  if(lws_closing(c))
+    return 0;
   if(c->ping_due && c->out.off == 0) { /* never inside a frame begun */
     c->ping_due = false;
     buf[0] = 'h'; /* libwebsockets reports empty pongs to nobody */
@@ -286,6 +302,18 @@ static int rx_reserve(struct ws_conn *c, size_t need, size_t max)
   return 0;
 }
 
+/* Checks one piece of a text message as it comes, so that the first bad
+ * byte fails the connection (RFC 6455 §8.1: close 1007) without waiting
+ * for the rest of the message; a sequence may be split between fragments.
+ * Returns true when it is invalid. */
+static bool text_invalid(struct ws_conn *c, const void *in, size_t len, bool final)
+{
+  if(gw_utf8_feed(&c->rx_utf8, in, len) == 0 && !(final && c->rx_utf8.need))
+    return false;
+  gw_info("client_invalid_utf8", "worker=%d", c->base.w->idx);
+  return true;
+}
+
 /* Takes in one piece of a message. Returns 0, or -1 to close the connection
  * (the close reason is set). */
 static int conn_receive(struct ws_conn *c, const void *in, size_t len)
@@ -298,6 +326,7 @@ static int conn_receive(struct ws_conn *c, const void *in, size_t len)
   if(first) {
     c->rx_len = 0;
     c->rx_binary = lws_frame_is_binary(wsi);
+    memset(&c->rx_utf8, 0, sizeof(c->rx_utf8));
   }
   if(c->rx_len + len + lws_remaining_packet_payload(wsi) > max) {
     char reason[64];
@@ -306,6 +335,8 @@ static int conn_receive(struct ws_conn *c, const void *in, size_t len)
     conn_close(c, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, reason); /* the rest is read and dropped */
     return 0;
   }
+  if(!c->rx_binary && text_invalid(c, in, len, final))
+    return conn_fail(c, CLOSE_INVALID_PAYLOAD, "text message is not valid UTF-8");
   if(first && final) {
     gc->t->receive(gc, in ? in : "", len, c->rx_binary);
     return 0;
@@ -366,6 +397,10 @@ static int confirm_upgrade(struct gw_worker *w, struct lws *wsi, const char *upg
   char uri[64];
   if(strcasecmp(upgrade, "websocket") != 0)
     return -1;
+  if(gw_handshake_too_large(w, wsi)) { /* first: what was cut may be the path */
+    lws_return_http_status(wsi, GW_HTTP_HEADERS_TOO_LARGE, "request headers too large");
+    return 1;
+  }
   if(lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI) < 0 || strcmp(uri, "/ws") != 0) {
     lws_return_http_status(wsi, HTTP_STATUS_NOT_FOUND, NULL);
     return 1;
@@ -380,8 +415,38 @@ static int confirm_upgrade(struct gw_worker *w, struct lws *wsi, const char *upg
   return 0;
 }
 
+/* The peer's close frame, before libwebsockets answers it with the same
+ * payload. It has already made most codes no endpoint may send 1002 (0-999,
+ * 1004-1006, 1012-2999), but not 5000 and up; a 1-byte payload it echoes.
+ * Returns 0 to let it answer, or -1 to fail the connection instead, with
+ * 1002 for those and 1007 for a reason that is not UTF-8 (RFC 6455 §5.5.1,
+ * §7.4). */
+static int peer_close(struct lws *wsi, const unsigned char *p, size_t len)
+{
+  uint16_t code = 0;
+  const char *why = NULL;
+  if(len == 1) {
+    code = CLOSE_PROTOCOL_ERROR;
+    why = "close frame payload of 1 byte";
+  }
+  else if(len >= 2 && (p[0] << 8 | p[1]) >= 5000) {
+    code = CLOSE_PROTOCOL_ERROR;
+    why = "invalid close code";
+  }
+  else if(len > 2 && !gw_utf8_valid(p + 2, len - 2)) {
+    code = CLOSE_INVALID_PAYLOAD;
+    why = "close reason is not valid UTF-8";
+  }
+  if(!code)
+    return 0;
+  lws_close_reason(wsi, code, (unsigned char *)why, strlen(why));
+  return -1;
+}
+
 static int ws_writeable(struct ws_conn *c)
 {
+  if(lws_closing(c)) /* its close frame goes out without us */
+    return 0;
   if(c->closing && c->out.n)
     return conn_write(c); /* finish the frame begun, then close */
   if(c->closing)
@@ -402,7 +467,12 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
   case LWS_CALLBACK_RAW_ADOPT:
   case LWS_CALLBACK_RAW_RX:
     return -1; /* CONNECT makes a raw socket of the connection: not here */
-  case LWS_CALLBACK_HTTP: return gw_demo_page_request(wsi, in, &c->page_pending);
+  case LWS_CALLBACK_HTTP:
+    if(gw_handshake_too_large(w, wsi)) {
+      lws_return_http_status(wsi, GW_HTTP_HEADERS_TOO_LARGE, "request headers too large");
+      return 1;
+    }
+    return gw_demo_page_request(wsi, in, &c->page_pending);
   case LWS_CALLBACK_HTTP_WRITEABLE:
     return gw_demo_page_body(wsi, &c->page_pending, w->scratch, WRITE_CHUNK);
   case LWS_CALLBACK_ESTABLISHED: conn_established(c, wsi, w); return 0;
@@ -416,8 +486,9 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
     return conn_receive(c, in, len);
   case LWS_CALLBACK_SERVER_WRITEABLE: return ws_writeable(c);
   case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
-    /* the answer to our close frame: the closing handshake is complete */
-    return c && c->established && c->close_sent ? -1 : 0;
+    if(c && c->established)
+      c->peer_closed = true; /* libwebsockets answers it */
+    return peer_close(wsi, in, len);
   case LWS_CALLBACK_CLOSED:
     conn_closed(c);
     if(atomic_load(&w->stopping) && !w->nconns)

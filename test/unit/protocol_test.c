@@ -97,6 +97,51 @@ static void test_utf8_table(void **state)
   }
 }
 
+/* Fed in two pieces, cut at every place (sequences split between the
+ * pieces included), each case gets the verdict it gets whole; an invalid
+ * one is caught in the piece that holds its first bad byte. */
+static void test_utf8_feed_split(void **state)
+{
+  (void)state;
+  for(size_t i = 0; i < sizeof(utf8_cases) / sizeof(utf8_cases[0]); i++) {
+    const struct utf8_case *c = &utf8_cases[i];
+    const unsigned char *b = (const unsigned char *)c->bytes;
+    size_t len = c->len ? c->len : strlen(c->bytes);
+    for(size_t cut = 0; cut <= len; cut++) {
+      struct gw_utf8 u = {0};
+      int r1 = gw_utf8_feed(&u, b, cut);
+      if(r1 == 0 && u.need == 0 && !gw_utf8_valid(b, cut))
+        fail_msg("%s cut at %zu: first piece invalid but not refused", c->name, cut);
+      int r2 = r1 ? -1 : gw_utf8_feed(&u, b + cut, len - cut);
+      bool v = r1 == 0 && r2 == 0 && u.need == 0;
+      if(v != c->valid)
+        fail_msg("%s cut at %zu: valid %d, want %d", c->name, cut, v, c->valid);
+    }
+  }
+}
+
+/* Fails at the first bad byte, not at the end: "\xff" then valid text is
+ * refused in the first piece; a 3-byte sequence open across three pieces
+ * stays open until its last byte. */
+static void test_utf8_feed_fails_fast(void **state)
+{
+  (void)state;
+  struct gw_utf8 u = {0};
+  assert_int_equal(gw_utf8_feed(&u, (const unsigned char *)"ab\xff", 3), -1);
+  memset(&u, 0, sizeof(u));
+  assert_int_equal(gw_utf8_feed(&u, (const unsigned char *)"\xe2", 1), 0);
+  assert_int_equal(u.need, 2);
+  assert_int_equal(gw_utf8_feed(&u, (const unsigned char *)"\x82", 1), 0);
+  assert_int_equal(u.need, 1);
+  assert_int_equal(gw_utf8_feed(&u, (const unsigned char *)"\xac", 1), 0); /* U+20AC */
+  assert_int_equal(u.need, 0);
+  memset(&u, 0, sizeof(u));
+  assert_int_equal(gw_utf8_feed(&u, (const unsigned char *)"\xed", 1), 0);
+  assert_int_equal(gw_utf8_feed(&u, (const unsigned char *)"\xa0", 1), -1); /* a surrogate */
+  memset(&u, 0, sizeof(u));
+  assert_int_equal(gw_utf8_feed(&u, (const unsigned char *)"\xf4\x90", 2), -1); /* > U+10FFFF */
+}
+
 /* Every code point encodes to valid UTF-8, every surrogate does not. */
 static size_t encode(unsigned cp, unsigned char *out)
 {
@@ -698,6 +743,7 @@ int main(void)
 {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_utf8_table),     cmocka_unit_test(test_utf8_all_code_points),
+      cmocka_unit_test(test_utf8_feed_split), cmocka_unit_test(test_utf8_feed_fails_fast),
       cmocka_unit_test(test_parse_ops),      cmocka_unit_test(test_parse_data),
       cmocka_unit_test(test_parse_errors),   cmocka_unit_test(test_ids),
       cmocka_unit_test(test_topic_lengths),  cmocka_unit_test(test_parse_length),
