@@ -413,32 +413,41 @@ static int confirm_upgrade(struct gw_worker *w, struct lws *wsi, const char *upg
   return 0;
 }
 
+/* Rewrites the peer's close payload p (len >= 2) into our answer: code,
+ * then as much of why as fits, padded with spaces (ASCII: still UTF-8).
+ * libwebsockets echoes that payload and closes the socket at once: the
+ * peer's close frame has come, no second one is awaited. */
+static void answer_in_place(unsigned char *p, size_t len, uint16_t code, const char *why)
+{
+  size_t n = strlen(why);
+  p[0] = (unsigned char)(code >> 8);
+  p[1] = (unsigned char)code;
+  memset(p + 2, ' ', len - 2);
+  memcpy(p + 2, why, n < len - 2 ? n : len - 2);
+}
+
 /* The peer's close frame, before libwebsockets answers it with the same
  * payload. It has already made most codes no endpoint may send 1002 (0-999,
- * 1004-1006, 1012-2999), but not 5000 and up; a 1-byte payload it echoes.
- * Returns 0 to let it answer, or -1 to fail the connection instead, with
- * 1002 for those and 1007 for a reason that is not UTF-8 (RFC 6455 §5.5.1,
- * §7.4). */
-static int peer_close(struct lws *wsi, const unsigned char *p, size_t len)
+ * 1004-1006, 1012-2999), but not 5000 and up, nor does it look at the
+ * reason; a 1-byte payload it would echo. Those get 1002, a reason that is
+ * not UTF-8 gets 1007 (RFC 6455 §5.5.1, §7.4), answered in place; a 1-byte
+ * payload has no room for a code: the connection is failed with 1002
+ * (libwebsockets then waits up to 5 s for a close frame the peer has
+ * already sent). Returns 0 to let libwebsockets answer, -1 to fail. */
+static int peer_close(struct lws *wsi, unsigned char *p, size_t len)
 {
-  uint16_t code = 0;
-  const char *why = NULL;
+  static const char one_byte[] = "close frame payload of 1 byte";
   if(len == 1) {
-    code = CLOSE_PROTOCOL_ERROR;
-    why = "close frame payload of 1 byte";
+    lws_close_reason(wsi, CLOSE_PROTOCOL_ERROR, (unsigned char *)one_byte, sizeof(one_byte) - 1);
+    return -1;
   }
-  else if(len >= 2 && (p[0] << 8 | p[1]) >= 5000) {
-    code = CLOSE_PROTOCOL_ERROR;
-    why = "invalid close code";
-  }
-  else if(len > 2 && !gw_utf8_valid(p + 2, len - 2)) {
-    code = CLOSE_INVALID_PAYLOAD;
-    why = "close reason is not valid UTF-8";
-  }
-  if(!code)
+  if(len < 2)
     return 0;
-  lws_close_reason(wsi, code, (unsigned char *)why, strlen(why));
-  return -1;
+  if(!gw_utf8_valid(p + 2, len - 2))
+    answer_in_place(p, len, CLOSE_INVALID_PAYLOAD, "close reason is not valid UTF-8");
+  else if((p[0] << 8 | p[1]) >= 5000)
+    answer_in_place(p, len, CLOSE_PROTOCOL_ERROR, "invalid close code");
+  return 0;
 }
 
 static int ws_writeable(struct ws_conn *c)
