@@ -389,11 +389,16 @@ static void conn_closed(struct ws_conn *c)
 }
 
 /* LWS_CALLBACK_HTTP_CONFIRM_UPGRADE: WebSocket at /ws only, no other
- * upgrade (lws would take h2c); the handshake checks. */
-static int confirm_upgrade(struct gw_worker *w, struct lws *wsi, const char *upgrade)
+ * upgrade (lws would take h2c); the handshake checks. The Upgrade header
+ * is read here, not taken from the callback's `in`: libwebsockets 4.1.6
+ * also calls this after it has answered an unknown upgrade with 403, when
+ * the headers `in` points into may be gone (a use after free the ws_fuzz
+ * harness found; lws_hdr_copy finds no headers then, and we hang up). */
+static int confirm_upgrade(struct gw_worker *w, struct lws *wsi)
 {
-  char uri[64];
-  if(strcasecmp(upgrade, "websocket") != 0)
+  char upgrade[16], uri[64];
+  if(lws_hdr_copy(wsi, upgrade, sizeof(upgrade), WSI_TOKEN_UPGRADE) <= 0 ||
+     strcasecmp(upgrade, "websocket") != 0)
     return -1;
   if(gw_handshake_too_large(w, wsi)) { /* first: what was cut may be the path */
     lws_return_http_status(wsi, GW_HTTP_HEADERS_TOO_LARGE, "request headers too large");
@@ -470,7 +475,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 
   switch(reason) {
   case LWS_CALLBACK_EVENT_WAIT_CANCELLED: gw_worker_wake(w); return 0;
-  case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE: return confirm_upgrade(w, wsi, in);
+  case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE: return confirm_upgrade(w, wsi);
   case LWS_CALLBACK_RAW_ADOPT:
   case LWS_CALLBACK_RAW_RX:
     return -1; /* CONNECT makes a raw socket of the connection: not here */
