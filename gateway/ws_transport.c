@@ -90,8 +90,8 @@ static void conn_close(struct ws_conn *c, uint16_t code, const char *reason)
  * Returns -1: what the callback returns to start that. */
 static int send_close(struct ws_conn *c)
 {
-  lws_close_reason(c->wsi, (enum lws_close_status)c->close_code,
-                   (unsigned char *)c->close_reason, strlen(c->close_reason));
+  lws_close_reason(c->wsi, (enum lws_close_status)c->close_code, (unsigned char *)c->close_reason,
+                   strlen(c->close_reason));
   return -1;
 }
 
