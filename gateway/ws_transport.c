@@ -91,8 +91,8 @@ static void conn_close(struct ws_conn *c, uint16_t code, const char *reason)
  * Returns -1: what the callback returns to start that. */
 static int send_close(struct ws_conn *c)
 {
-  lws_close_reason(c->wsi, (enum lws_close_status)c->close_code,
-                   (unsigned char *)c->close_reason, strlen(c->close_reason));
+  lws_close_reason(c->wsi, (enum lws_close_status)c->close_code, (unsigned char *)c->close_reason,
+                   strlen(c->close_reason));
   return -1;
 }
 
@@ -391,11 +391,16 @@ static void conn_closed(struct ws_conn *c)
 }
 
 /* LWS_CALLBACK_HTTP_CONFIRM_UPGRADE: WebSocket at /ws only, no other
- * upgrade (lws would take h2c); the handshake checks. */
-static int confirm_upgrade(struct gw_worker *w, struct lws *wsi, const char *upgrade)
+ * upgrade (lws would take h2c); the handshake checks. The Upgrade header
+ * is read here, not taken from the callback's `in`: libwebsockets 4.1.6
+ * also calls this after it has answered an unknown upgrade with 403, when
+ * the headers `in` points into may be gone (a use after free the ws_fuzz
+ * harness found; lws_hdr_copy finds no headers then, and we hang up). */
+static int confirm_upgrade(struct gw_worker *w, struct lws *wsi)
 {
-  char uri[64];
-  if(strcasecmp(upgrade, "websocket") != 0)
+  char upgrade[16], uri[64];
+  if(lws_hdr_copy(wsi, upgrade, sizeof(upgrade), WSI_TOKEN_UPGRADE) <= 0 ||
+     strcasecmp(upgrade, "websocket") != 0)
     return -1;
   if(gw_handshake_too_large(w, wsi)) { /* first: what was cut may be the path */
     lws_return_http_status(wsi, GW_HTTP_HEADERS_TOO_LARGE, "request headers too large");
@@ -415,32 +420,41 @@ static int confirm_upgrade(struct gw_worker *w, struct lws *wsi, const char *upg
   return 0;
 }
 
+/* Rewrites the peer's close payload p (len >= 2) into our answer: code,
+ * then as much of why as fits, padded with spaces (ASCII: still UTF-8).
+ * libwebsockets echoes that payload and closes the socket at once: the
+ * peer's close frame has come, no second one is awaited. */
+static void answer_in_place(unsigned char *p, size_t len, uint16_t code, const char *why)
+{
+  size_t n = strlen(why);
+  p[0] = (unsigned char)(code >> 8);
+  p[1] = (unsigned char)code;
+  memset(p + 2, ' ', len - 2);
+  memcpy(p + 2, why, n < len - 2 ? n : len - 2);
+}
+
 /* The peer's close frame, before libwebsockets answers it with the same
  * payload. It has already made most codes no endpoint may send 1002 (0-999,
- * 1004-1006, 1012-2999), but not 5000 and up; a 1-byte payload it echoes.
- * Returns 0 to let it answer, or -1 to fail the connection instead, with
- * 1002 for those and 1007 for a reason that is not UTF-8 (RFC 6455 §5.5.1,
- * §7.4). */
-static int peer_close(struct lws *wsi, const unsigned char *p, size_t len)
+ * 1004-1006, 1012-2999), but not 5000 and up, nor does it look at the
+ * reason; a 1-byte payload it would echo. Those get 1002, a reason that is
+ * not UTF-8 gets 1007 (RFC 6455 §5.5.1, §7.4), answered in place; a 1-byte
+ * payload has no room for a code: the connection is failed with 1002
+ * (libwebsockets then waits up to 5 s for a close frame the peer has
+ * already sent). Returns 0 to let libwebsockets answer, -1 to fail. */
+static int peer_close(struct lws *wsi, unsigned char *p, size_t len)
 {
-  uint16_t code = 0;
-  const char *why = NULL;
+  static const char one_byte[] = "close frame payload of 1 byte";
   if(len == 1) {
-    code = CLOSE_PROTOCOL_ERROR;
-    why = "close frame payload of 1 byte";
+    lws_close_reason(wsi, CLOSE_PROTOCOL_ERROR, (unsigned char *)one_byte, sizeof(one_byte) - 1);
+    return -1;
   }
-  else if(len >= 2 && (p[0] << 8 | p[1]) >= 5000) {
-    code = CLOSE_PROTOCOL_ERROR;
-    why = "invalid close code";
-  }
-  else if(len > 2 && !gw_utf8_valid(p + 2, len - 2)) {
-    code = CLOSE_INVALID_PAYLOAD;
-    why = "close reason is not valid UTF-8";
-  }
-  if(!code)
+  if(len < 2)
     return 0;
-  lws_close_reason(wsi, code, (unsigned char *)why, strlen(why));
-  return -1;
+  if(!gw_utf8_valid(p + 2, len - 2))
+    answer_in_place(p, len, CLOSE_INVALID_PAYLOAD, "close reason is not valid UTF-8");
+  else if((p[0] << 8 | p[1]) >= 5000)
+    answer_in_place(p, len, CLOSE_PROTOCOL_ERROR, "invalid close code");
+  return 0;
 }
 
 static int ws_writeable(struct ws_conn *c)
@@ -463,7 +477,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 
   switch(reason) {
   case LWS_CALLBACK_EVENT_WAIT_CANCELLED: gw_worker_wake(w); return 0;
-  case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE: return confirm_upgrade(w, wsi, in);
+  case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE: return confirm_upgrade(w, wsi);
   case LWS_CALLBACK_RAW_ADOPT:
   case LWS_CALLBACK_RAW_RX:
     return -1; /* CONNECT makes a raw socket of the connection: not here */
