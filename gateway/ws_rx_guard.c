@@ -119,7 +119,7 @@ static ssize_t read_http(struct rx_entry *e, int fd, unsigned char *buf, size_t 
   return real_recv(fd, buf, take, 0); /* the bytes just seen: this thread alone reads them */
 }
 
-/* An unmasked frame: its header gets reserved opcode 3 (FIN kept, RSV
+/* A frame to refuse: its header gets reserved opcode 3 (FIN kept, RSV
  * cleared), which libwebsockets fails with close 1002 before reading the
  * rest; the socket is not followed any more. */
 static void refuse(struct rx_entry *e, unsigned char *first)
@@ -130,10 +130,13 @@ static void refuse(struct rx_entry *e, unsigned char *first)
 }
 
 /* A header's second byte: the mask bit and the length form. Returns false
- * when the frame is unmasked (refused). */
+ * when the frame is refused: unmasked (§5.1), or a control frame whose
+ * length is not in the 7-bit form (§5.5: at most 125 bytes), which
+ * libwebsockets 4.1.6 answers by dropping the socket with no close frame.
+ * first NULL: the first byte is gone, and was checked with this one (peeked). */
 static bool second_byte(struct rx_entry *e, unsigned char c, unsigned char *first)
 {
-  if(!(c & 0x80)) {
+  if(first && (!(c & 0x80) || ((*first & 0x08) && (c & 0x7f) > 125))) {
     refuse(e, first);
     return false;
   }
@@ -167,7 +170,7 @@ static size_t follow(struct rx_entry *e, int fd, unsigned char *buf, size_t n)
       /* the last byte: peek at the next one, else hold this one back */
       unsigned char next;
       if(real_recv(fd, &next, 1, MSG_PEEK | MSG_DONTWAIT) == 1) {
-        if(!(next & 0x80)) {
+        if(!(next & 0x80) || ((c & 0x08) && (next & 0x7f) > 125)) {
           refuse(e, &buf[i]);
           break;
         }
@@ -179,8 +182,8 @@ static size_t follow(struct rx_entry *e, int fd, unsigned char *buf, size_t n)
       e->held_byte = c;
       return n - 1;
     }
-    if(e->hdr_len == 1) { /* known to be masked (peeked) */
-      second_byte(e, (unsigned char)(c | 0x80), &c);
+    if(e->hdr_len == 1) { /* checked already, by a peek */
+      second_byte(e, c, NULL);
       i++;
     }
     else {
@@ -220,7 +223,7 @@ static ssize_t read_frames(struct rx_entry *e, int fd, unsigned char *buf, size_
     n = real_recv(fd, &next, 1, MSG_PEEK);
     if(n == 1) {
       e->held = 0;
-      if(!(next & 0x80))
+      if(!(next & 0x80) || ((buf[0] & 0x08) && (next & 0x7f) > 125))
         refuse(e, &buf[0]);
       else
         e->hdr_len = 1;

@@ -11,7 +11,9 @@
  * client workers' threads follows the frame headers of the sockets it was
  * told about. The header of an unmasked frame gets a reserved opcode
  * before libwebsockets reads it, which libwebsockets answers as it does any
- * reserved opcode: close 1002, and the frame is never processed.
+ * reserved opcode: close 1002, and the frame is never processed. So is a
+ * control frame longer than 125 bytes (§5.5), on which libwebsockets would
+ * drop the socket without a close frame.
  * Everything else passes unchanged; other threads and sockets pass
  * through untouched. docs/protocol.md ("Masking") says what is and is not
  * covered (TLS sockets are read by OpenSSL, not through recv: not

@@ -154,6 +154,21 @@ static void split_unmasked_header_is_caught(void **state)
   assert_int_equal(gw_rx_guard_refused(), before + 1);
 }
 
+static void long_control_frame_is_refused(void **state)
+{
+  (void)state;
+  unsigned long before = gw_rx_guard_refused();
+  handshake(); /* 0x81 waits: make it a masked empty text first */
+  send_all("\x80\x01\x02\x03\x04", 5);
+  send_all("\x89\xfe\x00\x7e", 4); /* a masked ping of 126 bytes: too long */
+  unsigned char buf[64];
+  ssize_t r = recv(sv[0], buf, sizeof buf, 0);
+  assert_int_equal(r, 10);
+  assert_int_equal(buf[0], 0x81); /* the text frame untouched */
+  assert_int_equal(buf[6], 0x83); /* the ping refused */
+  assert_int_equal(gw_rx_guard_refused(), before + 1);
+}
+
 static void not_upgraded_stays_http(void **state)
 {
   (void)state;
@@ -194,6 +209,7 @@ int main(void)
       cmocka_unit_test_setup_teardown(unmasked_frame_gets_a_reserved_opcode, setup, teardown),
       cmocka_unit_test_setup_teardown(first_byte_alone_is_held, setup, teardown),
       cmocka_unit_test_setup_teardown(split_unmasked_header_is_caught, setup, teardown),
+      cmocka_unit_test_setup_teardown(long_control_frame_is_refused, setup, teardown),
       cmocka_unit_test_setup_teardown(not_upgraded_stays_http, setup, teardown),
       cmocka_unit_test_setup_teardown(untracked_passes_through, setup, teardown),
   };
