@@ -43,7 +43,15 @@ async function startHerald(overrides = {}, { args = [], cwd } = {}) {
   fs.writeFileSync(configPath, JSON.stringify(config, null, 2));
   const proc = spawn(...heralddCommand(['-c', configPath, ...args]), { stdio: ['ignore', 'pipe', 'pipe'], cwd });
   const logs = [];
-  const exited = new Promise((resolve) => proc.on('exit', (code, signal) => resolve({ code, signal })));
+  // (a binary that cannot be run, e.g. a wrong HERALDD, gives 'error' and no 'exit')
+  let spawnError = null;
+  const exited = new Promise((resolve) => {
+    proc.on('exit', (code, signal) => resolve({ code, signal }));
+    proc.on('error', (e) => {
+      spawnError = e;
+      resolve({ code: null, signal: null });
+    });
+  });
   let buf = '';
   const listening = new Promise((resolve, reject) => {
     const addrs = {};
@@ -65,6 +73,7 @@ async function startHerald(overrides = {}, { args = [], cwd } = {}) {
     });
     exited.then(({ code }) => {
       clearTimeout(timer);
+      if (spawnError) reject(new Error(`cannot run heraldd (${HERALDD}): ${spawnError.message}`));
       reject(new Error(`heraldd exited with ${code}:\n${logs.join('\n')}`));
     });
   });
