@@ -36,21 +36,6 @@ struct gw_proto_err {
   char id[GW_MSG_ID_MAX + 1];
 };
 
-/* Returns true when buf holds valid UTF-8 (no overlongs, no surrogates). */
-bool gw_utf8_valid(const unsigned char *buf, size_t len);
-
-/* UTF-8 checked as it arrives, piece by piece: a sequence may be split
- * between pieces. Zero it to start. */
-struct gw_utf8 {
-  unsigned char need;   /* continuation bytes still to come */
-  unsigned char lo, hi; /* the range the next one must be in */
-};
-
-/* Checks the next len bytes of a text. Returns 0 while it is valid so far
- * (u->need: a sequence is still open), or -1 at the first byte that makes
- * it invalid. */
-int gw_utf8_feed(struct gw_utf8 *u, const unsigned char *s, size_t len);
-
 /* Parses one client text message. Returns 0 with *msg filled (free with
  * gw_msg_clear), or -1 with *err filled. */
 int gw_proto_parse(const char *buf, size_t len, struct gw_msg *msg, struct gw_proto_err *err);

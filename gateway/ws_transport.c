@@ -13,6 +13,7 @@
 #include "log.h"
 #include "rate.h"
 #include "send_queue.h"
+#include "util/utf8.h"
 #include "ws_rx_guard.h"
 
 #define CLOSE_GRACE_S 5 /* how long a closing socket may take to flush */
@@ -30,7 +31,7 @@ struct ws_conn {
   unsigned char *rx; /* a message arriving in several fragments */
   size_t rx_len, rx_cap;
   bool rx_binary;
-  struct gw_utf8 rx_utf8; /* a text message's UTF-8, checked as it comes */
+  struct util_utf8 rx_utf8; /* a text message's UTF-8, checked as it comes */
   bool established;
   bool closing;
   bool page_pending; /* plain HTTP: the demo page's body is still to be sent */
@@ -308,7 +309,7 @@ static int rx_reserve(struct ws_conn *c, size_t need, size_t max)
  * Returns true when it is invalid. */
 static bool text_invalid(struct ws_conn *c, const void *in, size_t len, bool final)
 {
-  if(gw_utf8_feed(&c->rx_utf8, in, len) == 0 && !(final && c->rx_utf8.need))
+  if(util_utf8_feed(&c->rx_utf8, in, len) == 0 && !(final && c->rx_utf8.need))
     return false;
   gw_info("client_invalid_utf8", "worker=%d", c->base.w->idx);
   return true;
@@ -450,7 +451,7 @@ static int peer_close(struct lws *wsi, unsigned char *p, size_t len)
   }
   if(len < 2)
     return 0;
-  if(!gw_utf8_valid(p + 2, len - 2))
+  if(!util_utf8_valid(p + 2, len - 2))
     answer_in_place(p, len, CLOSE_INVALID_PAYLOAD, "close reason is not valid UTF-8");
   else if((p[0] << 8 | p[1]) >= 5000)
     answer_in_place(p, len, CLOSE_PROTOCOL_ERROR, "invalid close code");

@@ -7,6 +7,8 @@
 #include <string.h>
 
 #include "util/dynbuf.h"
+#include "util/hex.h"
+#include "util/utf8.h"
 
 typedef const unsigned char *cursor;
 
@@ -25,50 +27,6 @@ static cursor skip_ws(cursor p, cursor end)
   while(p < end && is_ws(*p))
     p++;
   return p;
-}
-
-static int hex_value(unsigned char c)
-{
-  if(is_digit(c))
-    return c - '0';
-  if(c >= 'a' && c <= 'f')
-    return c - 'a' + 10;
-  if(c >= 'A' && c <= 'F')
-    return c - 'A' + 10;
-  return -1;
-}
-
-/* The length of the valid UTF-8 sequence of a non-ASCII character at p
- * (RFC 3629: no overlong forms, no surrogates, at most U+10FFFF), or 0. */
-static size_t utf8_len(cursor p, cursor end)
-{
-  unsigned char c = p[0];
-  size_t n;
-  unsigned lo = 0x80, hi = 0xbf; /* the range of the second byte */
-  if(c >= 0xc2 && c <= 0xdf)
-    n = 2;
-  else if(c >= 0xe0 && c <= 0xef) {
-    n = 3;
-    if(c == 0xe0)
-      lo = 0xa0; /* overlong below */
-    else if(c == 0xed)
-      hi = 0x9f; /* surrogates above */
-  }
-  else if(c >= 0xf0 && c <= 0xf4) {
-    n = 4;
-    if(c == 0xf0)
-      lo = 0x90;
-    else if(c == 0xf4)
-      hi = 0x8f; /* above U+10FFFF */
-  }
-  else
-    return 0;
-  if((size_t)(end - p) < n || p[1] < lo || p[1] > hi)
-    return 0;
-  for(size_t k = 2; k < n; k++)
-    if((p[k] & 0xc0) != 0x80)
-      return 0;
-  return n;
 }
 
 struct scan {
@@ -113,7 +71,7 @@ static int scan_string(struct scan *s)
         if(s->end - p < 6)
           return wrong(s, s->end, "unterminated \\u escape");
         for(int k = 2; k < 6; k++)
-          if(hex_value(p[k]) < 0)
+          if(util_hexval((char)p[k]) < 0)
             return wrong(s, p + k, "\\u must be followed by four hex digits");
         p += 6;
       }
@@ -127,10 +85,14 @@ static int scan_string(struct scan *s)
       p++;
       continue;
     }
-    size_t n = utf8_len(p, s->end);
-    if(!n)
-      return wrong(s, p, "invalid UTF-8 in a string");
-    p += n;
+    /* a whole UTF-8 sequence; refused at its first byte */
+    struct util_utf8 u = {0};
+    cursor seq = p;
+    do {
+      if(p == s->end || util_utf8_feed(&u, p, 1))
+        return wrong(s, seq, "invalid UTF-8 in a string");
+      p++;
+    } while(u.need);
   }
   p++; /* the closing quote */
   emit(s, start, (size_t)(p - start));
@@ -299,7 +261,7 @@ static bool key_is(cursor p, cursor end, const char *name)
       if(e == 'u') {
         c = 0;
         for(int k = 0; k < 4; k++)
-          c = c << 4 | (unsigned)hex_value(*p++);
+          c = c << 4 | (unsigned)util_hexval((char)*p++);
       }
       else {
         const char *from = "\"\\/bfnrt", *to = "\"\\/\b\f\n\r\t";

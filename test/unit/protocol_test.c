@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "protocol.h"
+#include "util/utf8.h"
 
 /* ---- UTF-8 ---- */
 
@@ -91,9 +92,9 @@ static void test_utf8_table(void **state)
   for(size_t i = 0; i < sizeof(utf8_cases) / sizeof(utf8_cases[0]); i++) {
     const struct utf8_case *c = &utf8_cases[i];
     size_t len = c->len ? c->len : strlen(c->bytes);
-    bool v = gw_utf8_valid((const unsigned char *)c->bytes, len);
+    bool v = util_utf8_valid((const unsigned char *)c->bytes, len);
     if(v != c->valid)
-      fail_msg("gw_utf8_valid(%s) = %d, want %d", c->name, v, c->valid);
+      fail_msg("util_utf8_valid(%s) = %d, want %d", c->name, v, c->valid);
   }
 }
 
@@ -108,11 +109,11 @@ static void test_utf8_feed_split(void **state)
     const unsigned char *b = (const unsigned char *)c->bytes;
     size_t len = c->len ? c->len : strlen(c->bytes);
     for(size_t cut = 0; cut <= len; cut++) {
-      struct gw_utf8 u = {0};
-      int r1 = gw_utf8_feed(&u, b, cut);
-      if(r1 == 0 && u.need == 0 && !gw_utf8_valid(b, cut))
+      struct util_utf8 u = {0};
+      int r1 = util_utf8_feed(&u, b, cut);
+      if(r1 == 0 && u.need == 0 && !util_utf8_valid(b, cut))
         fail_msg("%s cut at %zu: first piece invalid but not refused", c->name, cut);
-      int r2 = r1 ? -1 : gw_utf8_feed(&u, b + cut, len - cut);
+      int r2 = r1 ? -1 : util_utf8_feed(&u, b + cut, len - cut);
       bool v = r1 == 0 && r2 == 0 && u.need == 0;
       if(v != c->valid)
         fail_msg("%s cut at %zu: valid %d, want %d", c->name, cut, v, c->valid);
@@ -126,20 +127,20 @@ static void test_utf8_feed_split(void **state)
 static void test_utf8_feed_fails_fast(void **state)
 {
   (void)state;
-  struct gw_utf8 u = {0};
-  assert_int_equal(gw_utf8_feed(&u, (const unsigned char *)"ab\xff", 3), -1);
+  struct util_utf8 u = {0};
+  assert_int_equal(util_utf8_feed(&u, (const unsigned char *)"ab\xff", 3), -1);
   memset(&u, 0, sizeof(u));
-  assert_int_equal(gw_utf8_feed(&u, (const unsigned char *)"\xe2", 1), 0);
+  assert_int_equal(util_utf8_feed(&u, (const unsigned char *)"\xe2", 1), 0);
   assert_int_equal(u.need, 2);
-  assert_int_equal(gw_utf8_feed(&u, (const unsigned char *)"\x82", 1), 0);
+  assert_int_equal(util_utf8_feed(&u, (const unsigned char *)"\x82", 1), 0);
   assert_int_equal(u.need, 1);
-  assert_int_equal(gw_utf8_feed(&u, (const unsigned char *)"\xac", 1), 0); /* U+20AC */
+  assert_int_equal(util_utf8_feed(&u, (const unsigned char *)"\xac", 1), 0); /* U+20AC */
   assert_int_equal(u.need, 0);
   memset(&u, 0, sizeof(u));
-  assert_int_equal(gw_utf8_feed(&u, (const unsigned char *)"\xed", 1), 0);
-  assert_int_equal(gw_utf8_feed(&u, (const unsigned char *)"\xa0", 1), -1); /* a surrogate */
+  assert_int_equal(util_utf8_feed(&u, (const unsigned char *)"\xed", 1), 0);
+  assert_int_equal(util_utf8_feed(&u, (const unsigned char *)"\xa0", 1), -1); /* a surrogate */
   memset(&u, 0, sizeof(u));
-  assert_int_equal(gw_utf8_feed(&u, (const unsigned char *)"\xf4\x90", 2), -1); /* > U+10FFFF */
+  assert_int_equal(util_utf8_feed(&u, (const unsigned char *)"\xf4\x90", 2), -1); /* > U+10FFFF */
 }
 
 /* Every code point encodes to valid UTF-8, every surrogate does not. */
@@ -174,14 +175,14 @@ static void test_utf8_all_code_points(void **state)
   for(unsigned cp = 0; cp <= 0x10ffff; cp++) {
     size_t n = encode(cp, buf);
     bool want = cp < 0xd800 || cp > 0xdfff;
-    if(gw_utf8_valid(buf, n) != want)
-      fail_msg("U+%04X: gw_utf8_valid = %d", cp, !want);
-    if(n > 1 && gw_utf8_valid(buf, n - 1))
+    if(util_utf8_valid(buf, n) != want)
+      fail_msg("U+%04X: util_utf8_valid = %d", cp, !want);
+    if(n > 1 && util_utf8_valid(buf, n - 1))
       fail_msg("U+%04X cut short is valid", cp);
   }
   /* 0x110000 and up, written the 4-byte way */
   for(unsigned cp = 0x110000; cp < 0x200000; cp += 0x1111)
-    assert_false(gw_utf8_valid(buf, encode(cp, buf)));
+    assert_false(util_utf8_valid(buf, encode(cp, buf)));
 }
 
 /* ---- parsing ---- */
