@@ -128,13 +128,14 @@ const struct lws_token_limits *gw_handshake_token_limits(void)
   return &limits;
 }
 
-bool gw_handshake_too_large(struct gw_worker *w, struct lws *wsi)
+bool gw_handshake_refuse_too_large(struct gw_worker *w, struct lws *wsi)
 {
   for(int t = 0; t < WSI_TOKEN_COUNT; t++) {
     if(lws_hdr_total_length(wsi, (enum lws_token_indexes)t) >= GW_HEADER_VALUE_MAX) {
       if(util_throttle_ok(&w->refused_log, time(NULL), NULL))
         gw_info("client_refused", "worker=%d status=431 reason=header_too_large max_bytes=%d",
                 w->idx, GW_HEADER_VALUE_MAX - 1);
+      lws_return_http_status(wsi, GW_HTTP_HEADERS_TOO_LARGE, "request headers too large");
       return true;
     }
   }

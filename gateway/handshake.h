@@ -22,16 +22,16 @@ struct gw_worker;
 const struct lws_token_limits *gw_handshake_token_limits(void);
 
 /* True when a header of the request on wsi reached GW_HEADER_VALUE_MAX
- * (it was cut): the request is then refused with 431, logged once a second
- * (client_refused) on w. */
-bool gw_handshake_too_large(struct gw_worker *w, struct lws *wsi);
+ * (it was cut): the request has then been answered with 431 (the callback
+ * returns 1), logged once a second (client_refused) on w. */
+bool gw_handshake_refuse_too_large(struct gw_worker *w, struct lws *wsi);
 
 /* Checks a WebSocket upgrade request on wsi before it is accepted: the
  * Host (open on loopback: DNS rebinding), the Origin, then the token if one
  * came (Authorization: Bearer, else ?token=), whose identity is left on the
  * socket's user data for the connection to take. Returns 0 to go on, else
  * the HTTP status it was refused with (403 Host or Origin, 401 token).
- * Check gw_handshake_too_large first. */
+ * Check gw_handshake_refuse_too_large first. */
 int gw_handshake_check(struct gw_worker *w, struct lws *wsi);
 
 #endif

@@ -19,10 +19,6 @@
 #define CLOSE_GRACE_S 5 /* how long a closing socket may take to flush */
 #define SEND_STALL_S 30 /* data queued and the socket never writeable: cut */
 
-/* RFC 6455 §7.4.1 */
-#define CLOSE_PROTOCOL_ERROR 1002
-#define CLOSE_INVALID_PAYLOAD 1007
-
 /* One WebSocket connection: libwebsockets' per-session data. */
 struct ws_conn {
   struct gw_conn base; /* first: the worker's view */
@@ -337,7 +333,7 @@ static int conn_receive(struct ws_conn *c, const void *in, size_t len)
     return 0;
   }
   if(!c->rx_binary && text_invalid(c, in, len, final))
-    return conn_fail(c, CLOSE_INVALID_PAYLOAD, "text message is not valid UTF-8");
+    return conn_fail(c, LWS_CLOSE_STATUS_INVALID_PAYLOAD, "text message is not valid UTF-8");
   if(first && final) {
     gc->t->receive(gc, in ? in : "", len, c->rx_binary);
     return 0;
@@ -403,10 +399,8 @@ static int confirm_upgrade(struct gw_worker *w, struct lws *wsi)
   if(lws_hdr_copy(wsi, upgrade, sizeof(upgrade), WSI_TOKEN_UPGRADE) <= 0 ||
      strcasecmp(upgrade, "websocket") != 0)
     return -1;
-  if(gw_handshake_too_large(w, wsi)) { /* first: what was cut may be the path */
-    lws_return_http_status(wsi, GW_HTTP_HEADERS_TOO_LARGE, "request headers too large");
+  if(gw_handshake_refuse_too_large(w, wsi)) /* first: what was cut may be the path */
     return 1;
-  }
   if(lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI) < 0 || strcmp(uri, "/ws") != 0) {
     lws_return_http_status(wsi, HTTP_STATUS_NOT_FOUND, NULL);
     return 1;
@@ -446,15 +440,15 @@ static int peer_close(struct lws *wsi, unsigned char *p, size_t len)
 {
   static const char one_byte[] = "close frame payload of 1 byte";
   if(len == 1) {
-    lws_close_reason(wsi, CLOSE_PROTOCOL_ERROR, (unsigned char *)one_byte, sizeof(one_byte) - 1);
+    lws_close_reason(wsi, LWS_CLOSE_STATUS_PROTOCOL_ERR, (unsigned char *)one_byte, sizeof(one_byte) - 1);
     return -1;
   }
   if(len < 2)
     return 0;
   if(!util_utf8_valid(p + 2, len - 2))
-    answer_in_place(p, len, CLOSE_INVALID_PAYLOAD, "close reason is not valid UTF-8");
+    answer_in_place(p, len, LWS_CLOSE_STATUS_INVALID_PAYLOAD, "close reason is not valid UTF-8");
   else if((p[0] << 8 | p[1]) >= 5000)
-    answer_in_place(p, len, CLOSE_PROTOCOL_ERROR, "invalid close code");
+    answer_in_place(p, len, LWS_CLOSE_STATUS_PROTOCOL_ERR, "invalid close code");
   return 0;
 }
 
@@ -483,10 +477,8 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
   case LWS_CALLBACK_RAW_RX:
     return -1; /* CONNECT makes a raw socket of the connection: not here */
   case LWS_CALLBACK_HTTP:
-    if(gw_handshake_too_large(w, wsi)) {
-      lws_return_http_status(wsi, GW_HTTP_HEADERS_TOO_LARGE, "request headers too large");
+    if(gw_handshake_refuse_too_large(w, wsi))
       return 1;
-    }
     return gw_demo_page_request(wsi, in, &c->page_pending);
   case LWS_CALLBACK_HTTP_WRITEABLE:
     return gw_demo_page_body(wsi, &c->page_pending, w->scratch, WRITE_CHUNK);
