@@ -129,19 +129,32 @@ static void refuse(struct rx_entry *e, unsigned char *first)
   refused++;
 }
 
+/* Whether a frame whose header starts with these two bytes is refused:
+ * unmasked (§5.1), or a control frame whose length is not in the 7-bit
+ * form (§5.5: at most 125 bytes), which libwebsockets 4.1.6 answers by
+ * dropping the socket with no close frame. */
+static bool refused_header(unsigned char first, unsigned char second)
+{
+  return !(second & 0x80) || ((first & 0x08) && (second & 0x7f) > 125);
+}
+
+/* The bytes of the extended payload length that follow a 7-bit length. */
+static unsigned ext_len_bytes(uint8_t len7)
+{
+  return len7 == 126 ? 2 : len7 == 127 ? 8 : 0;
+}
+
 /* A header's second byte: the mask bit and the length form. Returns false
- * when the frame is refused: unmasked (§5.1), or a control frame whose
- * length is not in the 7-bit form (§5.5: at most 125 bytes), which
- * libwebsockets 4.1.6 answers by dropping the socket with no close frame.
- * first NULL: the first byte is gone, and was checked with this one (peeked). */
+ * when the frame is refused (refused_header). first NULL: the first byte
+ * is gone, and was checked with this one (peeked). */
 static bool second_byte(struct rx_entry *e, unsigned char c, unsigned char *first)
 {
-  if(first && (!(c & 0x80) || ((*first & 0x08) && (c & 0x7f) > 125))) {
+  if(first && refused_header(*first, c)) {
     refuse(e, first);
     return false;
   }
   e->len7 = c & 0x7f;
-  e->hdr_need = (uint8_t)(2 + (e->len7 == 126 ? 2 : e->len7 == 127 ? 8 : 0) + 4);
+  e->hdr_need = (uint8_t)(2 + ext_len_bytes(e->len7) + 4);
   e->ext = 0;
   e->hdr_len = 2;
   return true;
@@ -170,7 +183,7 @@ static size_t follow(struct rx_entry *e, int fd, unsigned char *buf, size_t n)
       /* the last byte: peek at the next one, else hold this one back */
       unsigned char next;
       if(real_recv(fd, &next, 1, MSG_PEEK | MSG_DONTWAIT) == 1) {
-        if(!(next & 0x80) || ((c & 0x08) && (next & 0x7f) > 125)) {
+        if(refused_header(c, next)) {
           refuse(e, &buf[i]);
           break;
         }
@@ -187,7 +200,7 @@ static size_t follow(struct rx_entry *e, int fd, unsigned char *buf, size_t n)
       i++;
     }
     else {
-      if(e->hdr_len < 2 + (e->len7 == 126 ? 2 : e->len7 == 127 ? 8 : 0))
+      if(e->hdr_len < 2 + ext_len_bytes(e->len7))
         e->ext = e->ext << 8 | c;
       e->hdr_len++;
       i++;
@@ -223,7 +236,7 @@ static ssize_t read_frames(struct rx_entry *e, int fd, unsigned char *buf, size_
     n = real_recv(fd, &next, 1, MSG_PEEK);
     if(n == 1) {
       e->held = 0;
-      if(!(next & 0x80) || ((buf[0] & 0x08) && (next & 0x7f) > 125))
+      if(refused_header(buf[0], next))
         refuse(e, &buf[0]);
       else
         e->hdr_len = 1;
