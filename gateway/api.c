@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "auth.h"
+#include "eventlog.h"
 #include "linger.h"
 #include "log.h"
 #include "net.h"
@@ -376,9 +377,18 @@ static enum MHD_Result publish_answer(struct MHD_Connection *conn, const char *t
            (unsigned long long)p->pub.seq, p->pub.id, p->replayed ? " replayed=true" : "");
   /* written out: the id is hex and dashes, and a valid topic needs no
    * escaping (building it with jansson was a tenth of a publish's CPU) */
-  char text[SUB_ID_LEN + SUB_TOPIC_MAX + 64];
-  int n = snprintf(text, sizeof(text), "{\"id\":\"%s\",\"topic\":\"%.*s\",\"seq\":%llu}",
-                   p->pub.id, (int)topic_len, topic, (unsigned long long)p->pub.seq);
+  char text[SUB_ID_LEN + SUB_TOPIC_MAX + SUB_CURSOR_MAX + 128];
+  int n;
+  if(p->pub.offset)
+    n = snprintf(text, sizeof(text),
+                 "{\"id\":\"%s\",\"topic\":\"%.*s\",\"seq\":%llu,\"offset\":%llu,"
+                 "\"cursor\":\"%s:%llu\"}",
+                 p->pub.id, (int)topic_len, topic, (unsigned long long)p->pub.seq,
+                 (unsigned long long)p->pub.offset, p->pub.epoch,
+                 (unsigned long long)p->pub.offset);
+  else
+    n = snprintf(text, sizeof(text), "{\"id\":\"%s\",\"topic\":\"%.*s\",\"seq\":%llu}",
+                 p->pub.id, (int)topic_len, topic, (unsigned long long)p->pub.seq);
   if(n < 0 || (size_t)n >= sizeof(text))
     return MHD_NO;
   return send_text_hdr(conn, MHD_HTTP_ACCEPTED, text, (size_t)n, NULL,

@@ -71,6 +71,7 @@ struct gw_worker {
 
 struct gw_client_port {
   const struct gw_config *cfg;
+  struct sub_engine *engine;
   struct sub_fanout *fanout; /* the engine's: the workers' queues */
   struct pub_pipeline *pp;   /* where publishes go */
   struct gw_auth *auth;

@@ -97,15 +97,27 @@ static void flush_dirty(struct gw_worker *w)
   }
 }
 
-static void deliver_batch(struct gw_worker *w)
+static void deliver_events(struct gw_worker *w, struct sub_batch *b)
 {
-  for(size_t i = 0; i < w->batch.n; i++) {
-    struct delivery d = {w, w->batch.ev[i], {NULL}};
+  for(size_t i = 0; i < b->n; i++) {
+    struct delivery d = {w, b->ev[i], {NULL}};
     sub_index_match(w->env.index, d.ev->topic, d.ev->topic_len, deliver, &d);
     sub_event_unref(d.ev); /* and the frames borrowed from it */
   }
-  w->batch.n = 0;
+  b->n = 0;
   flush_dirty(w);
+}
+
+static void deliver_batch(struct gw_worker *w)
+{
+  deliver_events(w, &w->batch);
+}
+
+/* A resume's handoff: what the worker's queue held up to the mark goes to
+ * the subscriptions as they were. */
+static void drain(void *arg, struct sub_batch *batch)
+{
+  deliver_events(arg, batch);
 }
 
 /* --- the worker's service thread ----------------------------------------- */
@@ -255,7 +267,10 @@ static int worker_init(struct gw_client_port *cp, struct gw_worker *w, int idx)
                                    .auth = cp->auth,
                                    .fanout = cp->fanout,
                                    .index = sub_index_new(),
-                                   .worker = idx};
+                                   .worker = idx,
+                                   .engine = cp->engine,
+                                   .drain = drain,
+                                   .drain_arg = w};
   w->scratch = malloc(LWS_PRE + WRITE_CHUNK);
   /* libwebsockets' default loop calls poll() on every socket of the worker
    * at each wakeup: with 5,000 connections that scan cost more than the
@@ -344,7 +359,7 @@ static int port_acceptor(struct gw_client_port *cp, int listen_fd)
   return cp->acceptor ? 0 : -1;
 }
 
-struct gw_client_port *gw_client_start(const struct gw_config *cfg, struct sub_fanout *fanout,
+struct gw_client_port *gw_client_start(const struct gw_config *cfg, struct sub_engine *engine,
                                        struct pub_pipeline *pp, struct gw_auth *auth,
                                        int listen_fd)
 {
@@ -354,7 +369,8 @@ struct gw_client_port *gw_client_start(const struct gw_config *cfg, struct sub_f
     return NULL;
   }
   cp->cfg = cfg;
-  cp->fanout = fanout;
+  cp->engine = engine;
+  cp->fanout = sub_engine_fanout(engine);
   cp->pp = pp;
   cp->auth = auth;
   cp->open_loopback = gw_open_on_loopback(cfg, "client");

@@ -24,12 +24,13 @@
 
 struct gw_client_port;
 struct gw_auth;
+struct sub_engine;
 
 /* Starts the workers and the acceptor on listen_fd (taken over). The
- * fan-out must have cfg->client_workers sinks (the workers take their
+ * engine's fan-out must have cfg->client_workers sinks (the workers take their
  * events from it); publishes go through pp; auth says who may do what. pp
  * and auth must outlive the port. Returns NULL on failure (logged). */
-struct gw_client_port *gw_client_start(const struct gw_config *cfg, struct sub_fanout *fanout,
+struct gw_client_port *gw_client_start(const struct gw_config *cfg, struct sub_engine *engine,
                                        struct pub_pipeline *pp, struct gw_auth *auth,
                                        int listen_fd);
 

@@ -47,6 +47,15 @@ struct gw_config {
   int broker_worker_queue_events;
   int broker_worker_queue_bytes;
   int broker_max_topics;
+  int history_enabled;     /* offsets, cursors, resume */
+  int history_durable;     /* the log in <data_dir>/history.db */
+  int history_max_events;  /* 0: no bound */
+  int history_max_bytes;   /* 0: no bound */
+  int history_max_age_s;   /* 0: no bound */
+  int history_max_replay;  /* events one resume replays at most */
+  int history_max_pending; /* accepted events not yet delivered before publishes fail */
+  int sse_heartbeat_s;
+  int sse_retry_ms;
   char data_dir[1024];
   char log_level[16];
   json_t *topics;                /* "topics": [{"pattern","schema"}], NULL when absent */

@@ -5,6 +5,8 @@
 #include <time.h>
 
 #include "client_port.h"
+#include "engine.h"
+#include "eventlog.h"
 #include "log.h"
 #include "protocol.h"
 #include "util/throttle.h"
@@ -24,11 +26,73 @@ static void reply_forbidden(const struct gw_v1_out *out, struct gw_session *s, c
   out->send(s, gw_reply_error(id, "forbidden", msg));
 }
 
+/* A subscribe with "since": the ack says what the resume did, then the
+ * replayed events go, then live ones. */
+static void handle_resume(const struct gw_v1_out *out, struct gw_session *s,
+                          const struct gw_msg *m)
+{
+  char requested[SUB_CURSOR_MAX + 40];
+  if(m->since == GW_SINCE_CURSOR)
+    sub_cursor_format(m->since_epoch, m->since_offset, requested);
+  else
+    sub_time_format(m->since_ms, requested);
+  struct gw_since_req q = {.kind = m->since,
+                           .epoch = m->since_epoch,
+                           .offset = m->since_offset,
+                           .ms = m->since_ms,
+                           .gap_fail = m->gap_fail};
+  struct gw_resume res;
+  struct sub_log_result replay;
+  enum gw_resume_result rr = gw_session_resume(s, m->topic, m->topic_len, &q, &res, &replay);
+  res.requested = requested;
+  struct sub_log *log = s->env->engine ? sub_engine_history(s->env->engine) : NULL;
+  switch(rr) {
+  case GW_RESUME_OK:
+    gw_debug("client_resumed", "worker=%d topic=%s from=%s replayed=%zu gap=%s", s->env->worker,
+             m->topic, requested, res.replayed, res.gap ? sub_gap_name(res.gap) : "none");
+    out->send(s, gw_reply_ack_resume(m->id, sub_log_epoch(log), &res));
+    for(size_t i = 0; i < replay.n; i++)
+      out->event(s, replay.ev[i]);
+    sub_log_result_clear(&replay);
+    return;
+  case GW_RESUME_EXISTS: out->send(s, gw_reply_ack(m->id)); return;
+  case GW_RESUME_FULL: {
+    char msg[96];
+    snprintf(msg, sizeof(msg), "at most %d subscriptions per connection",
+             s->env->cfg->client_max_subscriptions);
+    out->send(s, gw_reply_error(m->id, "too_many_subscriptions", msg));
+    return;
+  }
+  case GW_RESUME_NOMEM: out->send(s, gw_reply_error(m->id, "internal_error", "out of memory")); return;
+  case GW_RESUME_NO_HISTORY:
+    out->send(s, gw_reply_error(m->id, "history_disabled",
+                                "history is off on this server (history.enabled): 'since' "
+                                "cannot be served"));
+    return;
+  case GW_RESUME_BAD_CURSOR:
+    out->send(s, gw_reply_error(m->id, "invalid_cursor",
+                                "the cursor is ahead of this server's history log"));
+    return;
+  case GW_RESUME_GAP: {
+    char msg[SUB_CURSOR_MAX + 160], oldest[SUB_CURSOR_MAX + 1];
+    sub_cursor_format(sub_log_epoch(log), res.oldest, oldest);
+    snprintf(msg, sizeof(msg), "events after %s are no longer available (%s); the oldest is %s",
+             requested, sub_gap_name(res.gap), oldest);
+    out->send(s, gw_reply_gap_error(m->id, msg, &res, sub_log_epoch(log)));
+    return;
+  }
+  }
+}
+
 static void handle_subscribe(const struct gw_v1_out *out, struct gw_session *s,
                              const struct gw_msg *m)
 {
   if(!gw_grants_can_subscribe(gw_session_grants(s), m->topic)) {
     reply_forbidden(out, s, m->id, "subscribe", m->topic);
+    return;
+  }
+  if(m->since != GW_SINCE_NONE) {
+    handle_resume(out, s, m);
     return;
   }
   switch(gw_session_subscribe(s, m->topic, m->topic_len)) {
@@ -82,7 +146,7 @@ void gw_v1_published(const struct gw_v1_out *out, struct gw_session *s,
   const char *code = pub_status_code(r->status);
   switch(r->status) {
   case PUB_ACCEPTED:
-    out->send(s, gw_reply_ack_publish(p->id, r->pub.id, (unsigned long long)r->pub.seq));
+    out->send(s, gw_reply_ack_publish(p->id, &r->pub));
     return;
   case PUB_UNKNOWN_TOPIC: break;
   case PUB_SCHEMA_VIOLATION: {

@@ -50,6 +50,9 @@ struct gw_v1_out {
   /* Makes the publish req (its grants passed) through the publish
    * pipeline. The one place a publish leaves the protocol. */
   enum gw_v1_pub_state (*publish)(struct gw_session *s, const struct gw_v1_publish *req);
+  /* Queues an event (a replayed one) as the transport encodes it, counted
+   * against the send queue like a live one. Borrows ev. */
+  void (*event)(struct gw_session *s, struct sub_event *ev);
 };
 
 /* Handles one complete client message (binary: a binary frame). */

@@ -14,6 +14,7 @@
 #include "api.h"
 #include "auth.h"
 #include "broker.h"
+#include "eventlog.h"
 #include "topic_rules.h"
 #include "client_port.h"
 #include "config.h"
@@ -174,6 +175,34 @@ static void raise_fd_limit(void)
   }
 }
 
+/* The history log (docs/history.md): memory only, or kept in
+ * <data_dir>/history.db, whose events, epoch and topic seqs come back at
+ * start. Returns the log (NULL: history off, or *failed). */
+static struct sub_log *history_start(const struct gw_config *cfg, struct sub_broker *b,
+                                     bool *failed)
+{
+  *failed = false;
+  if(!cfg->history_enabled)
+    return NULL;
+  struct sub_log_cfg lc = {
+      .max_events = (size_t)cfg->history_max_events,
+      .max_bytes = (size_t)cfg->history_max_bytes,
+      .max_age_ms = (uint64_t)cfg->history_max_age_s * 1000,
+      .max_pending = (size_t)cfg->history_max_pending,
+      .deliver = sub_broker_log_deliver,
+      .deliver_arg = b,
+  };
+  struct sub_log *log = sub_log_new(&lc, NULL, 1);
+  if(!log) {
+    gw_error("history_failed", "error=out_of_memory");
+    *failed = true;
+    return NULL;
+  }
+  sub_broker_set_log(b, log);
+  gw_info("history", "epoch=%s durable=false next_offset=1 events=0", sub_log_epoch(log));
+  return log;
+}
+
 int main(int argc, char **argv)
 {
   enum { OPT_CLIENT = 256, OPT_API, OPT_DATA, OPT_LEVEL, OPT_CHECK, OPT_HASH };
@@ -296,12 +325,22 @@ int main(int argc, char **argv)
     close(api_fd);
     return 1;
   }
+  bool history_failed;
+  struct sub_log *history = history_start(&cfg, broker, &history_failed);
+  if(history_failed) {
+    close(client_fd);
+    close(api_fd);
+    sub_log_free(history);
+    sub_broker_free(broker);
+    return 1;
+  }
   struct sub_engine *engine = sub_broker_engine(broker);
   struct gw_publishing *publishing = gw_publishing_new(&cfg, rules, engine);
   if(!publishing) {
     gw_error("publish_pipeline_failed", "error=out_of_memory");
     close(client_fd);
     close(api_fd);
+    sub_log_free(history);
     sub_broker_free(broker);
     return 1;
   }
@@ -316,17 +355,19 @@ int main(int argc, char **argv)
     close(client_fd);
     close(api_fd);
     gw_publishing_free(publishing);
+    sub_log_free(history);
     sub_broker_free(broker);
     return 1;
   }
   gw_publishing_attach(publishing, hooks);
   warn_open_modes(cfg.data_dir); /* the database files exist now */
   struct gw_client_port *cp =
-      gw_client_start(&cfg, sub_engine_fanout(engine), pp, auth, client_fd);
+      gw_client_start(&cfg, engine, pp, auth, client_fd);
   if(!cp) {
     close(api_fd);
     hook_stop(hooks);
     gw_publishing_free(publishing);
+    sub_log_free(history);
     sub_broker_free(broker);
     return 1;
   }
@@ -335,6 +376,7 @@ int main(int argc, char **argv)
     gw_client_stop(cp, 0);
     hook_stop(hooks);
     gw_publishing_free(publishing);
+    sub_log_free(history);
     sub_broker_free(broker);
     return 1;
   }
@@ -357,6 +399,7 @@ int main(int argc, char **argv)
   gw_client_stop(cp, CLIENT_DRAIN_MS); /* then close clients with 1001 */
   hook_stop(hooks);                    /* no publish can come now */
   gw_publishing_free(publishing);
+  sub_log_free(history);
   sub_broker_free(broker);
   gw_rules_free(rules);
   gw_auth_free(auth);

@@ -40,6 +40,40 @@ static int get_string(json_t *obj, const char *field, char *dst, size_t size, si
   return 0;
 }
 
+/* A subscribe's "since" (a cursor, or {"time": RFC 3339}) and "on_gap". */
+static int parse_since(json_t *root, struct gw_msg *msg, struct gw_proto_err *err)
+{
+  json_t *since = json_object_get(root, "since");
+  json_t *on_gap = json_object_get(root, "on_gap");
+  if(on_gap) {
+    const char *g = json_string_value(on_gap);
+    if(!g || (strcmp(g, "fail") != 0 && strcmp(g, "continue") != 0))
+      return perr(err, "invalid_message", "field 'on_gap' must be \"fail\" or \"continue\"%s",
+                  NULL);
+    msg->gap_fail = strcmp(g, "fail") == 0;
+  }
+  if(!since || json_is_null(since))
+    return 0;
+  if(json_is_string(since)) {
+    if(sub_cursor_parse(json_string_value(since), json_string_length(since), msg->since_epoch,
+                        &msg->since_offset))
+      return perr(err, "invalid_cursor",
+                  "field 'since' must be a cursor \"<epoch>:<offset>\" as events carry it%s", NULL);
+    msg->since = GW_SINCE_CURSOR;
+    return 0;
+  }
+  json_t *t = json_object_get(since, "time");
+  if(json_is_object(since) && json_is_string(t) && json_object_size(since) == 1) {
+    if(sub_time_parse(json_string_value(t), json_string_length(t), &msg->since_ms))
+      return perr(err, "invalid_message",
+                  "field 'since.time' must be an RFC 3339 time, e.g. 2026-12-07T20:00:00Z%s", NULL);
+    msg->since = GW_SINCE_TIME;
+    return 0;
+  }
+  return perr(err, "invalid_message",
+              "field 'since' must be a cursor string or {\"time\": \"<RFC 3339>\"}%s", NULL);
+}
+
 int gw_proto_parse(const char *buf, size_t len, struct gw_msg *msg, struct gw_proto_err *err)
 {
   memset(msg, 0, sizeof(*msg));
@@ -122,6 +156,8 @@ int gw_proto_parse(const char *buf, size_t len, struct gw_msg *msg, struct gw_pr
       goto out;
     }
   }
+  if(msg->op == GW_OP_SUBSCRIBE && parse_since(root, msg, err))
+    goto out;
   if(msg->op == GW_OP_PUBLISH) {
     json_t *data = json_object_get(root, "data");
     if(!data) {
@@ -184,10 +220,50 @@ struct sub_frame *gw_reply_ack(const char *id)
   return dump_frame(json_pack("{s:s, s:s}", "op", "ack", "id", id));
 }
 
-struct sub_frame *gw_reply_ack_publish(const char *id, const char *event_id, unsigned long long seq)
+struct sub_frame *gw_reply_ack_publish(const char *id, const struct sub_published *p)
 {
-  return dump_frame(json_pack("{s:s, s:s, s:{s:s, s:I}}", "op", "ack", "id", id, "event", "id",
-                              event_id, "seq", (json_int_t)seq));
+  json_t *ev = json_pack("{s:s, s:I}", "id", p->id, "seq", (json_int_t)p->seq);
+  if(ev && p->offset) {
+    char cursor[SUB_CURSOR_MAX + 1];
+    sub_cursor_format(p->epoch, p->offset, cursor);
+    json_object_set_new(ev, "offset", json_integer((json_int_t)p->offset));
+    json_object_set_new(ev, "cursor", json_string(cursor));
+  }
+  if(!ev)
+    return NULL;
+  return dump_frame(json_pack("{s:s, s:s, s:o}", "op", "ack", "id", id, "event", ev));
+}
+
+struct sub_frame *gw_reply_ack_resume(const char *id, const char *epoch, const struct gw_resume *r)
+{
+  char a[SUB_CURSOR_MAX + 1], b[SUB_CURSOR_MAX + 1];
+  json_t *what;
+  if(r->gap) {
+    sub_cursor_format(epoch, r->oldest, b);
+    what = json_pack("{s:{s:s, s:s, s:s}}", "gap", "requested", r->requested, "oldest", b,
+                     "reason", sub_gap_name(r->gap));
+  } else {
+    sub_cursor_format(epoch, r->from, a);
+    sub_cursor_format(epoch, r->to, b);
+    what = json_pack("{s:{s:s, s:s, s:I}}", "resumed", "from", a, "to", b, "replayed",
+                     (json_int_t)r->replayed);
+  }
+  if(!what)
+    return NULL;
+  json_object_set_new(what, "op", json_string("ack"));
+  json_object_set_new(what, "id", json_string(id));
+  return dump_frame(what);
+}
+
+struct sub_frame *gw_reply_gap_error(const char *id, const char *message, const struct gw_resume *r,
+                                     const char *epoch)
+{
+  char oldest[SUB_CURSOR_MAX + 1];
+  sub_cursor_format(epoch, r->oldest, oldest);
+  return dump_frame(json_pack("{s:s, s:s, s:s, s:s, s:{s:s, s:s, s:s}}", "op", "error", "id", id,
+                              "code", "since_unavailable", "message", message, "gap",
+                              "requested", r->requested, "oldest", oldest, "reason",
+                              sub_gap_name(r->gap)));
 }
 
 struct sub_frame *gw_reply_pong(const char *id)
@@ -213,18 +289,34 @@ struct sub_frame *gw_reply_schema_violation(const char *id, const char *message,
                               "truncated", truncated));
 }
 
-struct sub_frame *gw_v1_event_frame(const struct sub_event *ev, void *arg)
+int gw_event_head(const struct sub_event *ev, char *head, size_t cap)
 {
-  (void)arg;
   char time[SUB_TIME_LEN + 1];
   sub_time_format(ev->ms, time);
   /* the envelope around data: fixed text, the topic, the id, a 20-digit
-   * seq at most and the time */
-  static const char fmt[] = "{\"op\":\"event\",\"topic\":\"%s\",\"id\":\"%s\",\"seq\":%" PRIu64
-                            ",\"time\":\"%s\",\"data\":";
-  char head[sizeof(fmt) + SUB_TOPIC_MAX + SUB_ID_LEN + 20 + SUB_TIME_LEN];
-  int hn = snprintf(head, sizeof(head), fmt, ev->topic, ev->id, ev->seq, time);
-  if(hn < 0 || (size_t)hn >= sizeof(head))
+   * seq at most, the offset and cursor when logged, and the time */
+  int hn;
+  if(ev->offset)
+    hn = snprintf(head, cap,
+                  "{\"op\":\"event\",\"topic\":\"%s\",\"id\":\"%s\",\"seq\":%" PRIu64
+                  ",\"offset\":%" PRIu64 ",\"cursor\":\"%s:%" PRIu64 "\",\"time\":\"%s\",\"data\":",
+                  ev->topic, ev->id, ev->seq, ev->offset, ev->epoch, ev->offset, time);
+  else
+    hn = snprintf(head, cap,
+                  "{\"op\":\"event\",\"topic\":\"%s\",\"id\":\"%s\",\"seq\":%" PRIu64
+                  ",\"time\":\"%s\",\"data\":",
+                  ev->topic, ev->id, ev->seq, time);
+  if(hn < 0 || (size_t)hn >= cap)
+    return -1;
+  return hn;
+}
+
+struct sub_frame *gw_v1_event_frame(const struct sub_event *ev, void *arg)
+{
+  (void)arg;
+  char head[GW_EVENT_HEAD_MAX];
+  int hn = gw_event_head(ev, head, sizeof(head));
+  if(hn < 0)
     return NULL;
   struct sub_frame *f = gw_ws_frame_alloc((size_t)hn + ev->data_len + 1);
   if(!f)

@@ -6,7 +6,9 @@
 
 #include <jansson.h>
 
+#include "engine.h"
 #include "event.h"
+#include "eventlog.h"
 #include "util/caps.h"
 
 /* The herald.v1 WebSocket protocol (docs/protocol.md): parsing what clients
@@ -15,6 +17,8 @@
 #define GW_MSG_ID_MAX 128
 
 enum gw_op { GW_OP_SUBSCRIBE, GW_OP_UNSUBSCRIBE, GW_OP_PUBLISH, GW_OP_PING, GW_OP_AUTH };
+
+enum gw_since { GW_SINCE_NONE, GW_SINCE_CURSOR, GW_SINCE_TIME };
 
 
 struct gw_msg {
@@ -27,6 +31,21 @@ struct gw_msg {
   json_t *data_value; /* publish: `data` itself (one reference), for schema checks */
   char *token;        /* auth: the token (malloc'd), else NULL */
   size_t token_len;
+  /* subscribe: resume from a cursor or a time, and what a gap does */
+  enum gw_since since;
+  char since_epoch[SUB_EPOCH_LEN + 1];
+  uint64_t since_offset;
+  uint64_t since_ms;
+  bool gap_fail; /* "on_gap": "fail" */
+};
+
+/* What a resume did, for its ack: replayed (from, to] or a gap. */
+struct gw_resume {
+  uint64_t from, to;
+  size_t replayed;
+  enum sub_gap gap;
+  const char *requested; /* the cursor or time as asked */
+  uint64_t oldest;       /* gap: the offset the subscription continues from */
 };
 
 struct gw_proto_err {
@@ -44,7 +63,13 @@ void gw_msg_clear(struct gw_msg *msg);
 /* Replies as ready-to-send frames (one reference each; NULL if out of
  * memory). `id` may be NULL for errors about messages without a readable id. */
 struct sub_frame *gw_reply_ack(const char *id);
-struct sub_frame *gw_reply_ack_publish(const char *id, const char *event_id, unsigned long long seq);
+/* A publish's ack: the event's id, seq and, when logged, offset and cursor. */
+struct sub_frame *gw_reply_ack_publish(const char *id, const struct sub_published *p);
+/* A resuming subscribe's ack: {"resumed": {...}} or {"gap": {...}}. */
+struct sub_frame *gw_reply_ack_resume(const char *id, const char *epoch, const struct gw_resume *r);
+/* since_unavailable ("on_gap": "fail"), with the gap's fields. */
+struct sub_frame *gw_reply_gap_error(const char *id, const char *message, const struct gw_resume *r,
+                                     const char *epoch);
 struct sub_frame *gw_reply_pong(const char *id);
 struct sub_frame *gw_reply_error(const char *id, const char *code, const char *message);
 /* The schema_violation error with its list of errors (errors: stolen). */
@@ -55,5 +80,12 @@ struct sub_frame *gw_reply_schema_violation(const char *id, const char *message,
  * as a WebSocket text frame (a sub_encode_fn: arg is unused). Returns it
  * with one reference, or NULL when out of memory. */
 struct sub_frame *gw_v1_event_frame(const struct sub_event *ev, void *arg);
+
+/* The event's JSON up to its data ({"op":"event",...,"data":), shared by
+ * every transport that sends the herald.v1 event object (SSE too): the
+ * event's JSON is that, the data's text and "}". Returns its length, or -1
+ * when it does not fit in cap (GW_EVENT_HEAD_MAX always does). */
+#define GW_EVENT_HEAD_MAX (160 + SUB_TOPIC_MAX + SUB_ID_LEN + 3 * 20 + SUB_CURSOR_MAX + SUB_TIME_LEN)
+int gw_event_head(const struct sub_event *ev, char *head, size_t cap);
 
 #endif

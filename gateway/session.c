@@ -3,7 +3,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "engine.h"
 #include "fanout.h"
+#include "eventlog.h"
+#include "topic.h"
 
 void gw_session_init(struct gw_session *s, struct gw_session_env *env, struct gw_identity *id,
                      int64_t now_us)
@@ -31,7 +34,9 @@ static void unsubscribe_at(struct gw_session *s, int i)
   if(env->fanout)
     sub_fanout_interest(env->fanout, env->worker, s->patterns[i], len, -1);
   free(s->patterns[i]);
-  s->patterns[i] = s->patterns[--s->npatterns];
+  s->npatterns--;
+  s->patterns[i] = s->patterns[s->npatterns];
+  s->covered[i] = s->covered[s->npatterns];
 }
 
 void gw_session_clear(struct gw_session *s)
@@ -40,6 +45,8 @@ void gw_session_clear(struct gw_session *s)
     unsubscribe_at(s, s->npatterns - 1);
   free(s->patterns);
   s->patterns = NULL;
+  free(s->covered);
+  s->covered = NULL;
   if(s->authed)
     gw_identity_clear(&s->id);
   s->authed = false;
@@ -63,15 +70,32 @@ static int find_pattern(const struct gw_session *s, const char *p)
   return -1;
 }
 
+/* Makes room for the session's subscriptions. Returns 0 or -1. */
+static int patterns_alloc(struct gw_session *s)
+{
+  int max = s->env->cfg->client_max_subscriptions;
+  if(!s->patterns && !(s->patterns = calloc((size_t)max, sizeof(*s->patterns))))
+    return -1;
+  if(!s->covered && !(s->covered = calloc((size_t)max, sizeof(*s->covered))))
+    return -1;
+  return 0;
+}
+
+/* The history log's high-water mark now (0: no history). */
+static uint64_t pushed_now(const struct gw_session_env *env)
+{
+  struct sub_log *log = env->engine ? sub_engine_history(env->engine) : NULL;
+  return log ? sub_log_pushed(log) : 0;
+}
+
 enum gw_sub_result gw_session_subscribe(struct gw_session *s, const char *pattern, size_t len)
 {
   struct gw_session_env *env = s->env;
   if(find_pattern(s, pattern) >= 0)
     return GW_SUB_EXISTS;
-  int max = env->cfg->client_max_subscriptions;
-  if(s->npatterns >= max)
+  if(s->npatterns >= env->cfg->client_max_subscriptions)
     return GW_SUB_FULL;
-  if(!s->patterns && !(s->patterns = calloc((size_t)max, sizeof(*s->patterns))))
+  if(patterns_alloc(s))
     return GW_SUB_NOMEM;
   char *p = strdup(pattern);
   if(!p)
@@ -82,8 +106,114 @@ enum gw_sub_result gw_session_subscribe(struct gw_session *s, const char *patter
   }
   if(env->fanout) /* before the ack */
     sub_fanout_interest(env->fanout, env->worker, p, len, 1);
+  /* read after the interest is counted: every later event reaches it */
+  s->covered[s->npatterns] = pushed_now(env);
   s->patterns[s->npatterns++] = p;
   return GW_SUB_ADDED;
+}
+
+struct replay_filter {
+  const struct gw_session *s;
+  const char *pattern;
+};
+
+/* A replayed event: it matches the new pattern, and no other subscription
+ * of the session sent it already. */
+static bool replay_match(void *arg, const struct sub_event *ev)
+{
+  const struct replay_filter *f = arg;
+  if(!sub_pattern_matches(f->pattern, ev->topic))
+    return false;
+  for(int i = 0; i < f->s->npatterns; i++)
+    if(ev->offset > f->s->covered[i] && sub_pattern_matches(f->s->patterns[i], ev->topic))
+      return false;
+  return true;
+}
+
+enum gw_resume_result gw_session_resume(struct gw_session *s, const char *pattern, size_t len,
+                                        const struct gw_since_req *q, struct gw_resume *res,
+                                        struct sub_log_result *replay)
+{
+  struct gw_session_env *env = s->env;
+  memset(replay, 0, sizeof(*replay));
+  struct sub_log *log = env->engine ? sub_engine_history(env->engine) : NULL;
+  if(!log)
+    return GW_RESUME_NO_HISTORY;
+  if(find_pattern(s, pattern) >= 0)
+    return GW_RESUME_EXISTS;
+  if(s->npatterns >= env->cfg->client_max_subscriptions)
+    return GW_RESUME_FULL;
+  bool same_epoch = q->kind != GW_SINCE_CURSOR || strcmp(q->epoch, sub_log_epoch(log)) == 0;
+  if(same_epoch && q->kind == GW_SINCE_CURSOR && q->offset >= sub_log_next(log))
+    return GW_RESUME_BAD_CURSOR;
+  char *p = patterns_alloc(s) ? NULL : strdup(pattern);
+  if(!p)
+    return GW_RESUME_NOMEM;
+
+  /* 1. counted, so that every event pushed after the snapshot comes */
+  if(env->fanout)
+    sub_fanout_interest(env->fanout, env->worker, p, len, 1);
+  /* 2. the mark, and what was queued up to it, delivered as before */
+  struct sub_batch batch = {0};
+  uint64_t hwm = sub_engine_snapshot(env->engine, env->worker, &batch);
+  if(env->drain)
+    env->drain(env->drain_arg, &batch);
+  sub_batch_free(&batch);
+
+  /* 3. what to replay: (after, hwm] */
+  enum sub_gap gap = SUB_GAP_NONE;
+  uint64_t after = 0;
+  if(!same_epoch)
+    gap = SUB_GAP_EPOCH_CHANGED;
+  else if(q->kind == GW_SINCE_CURSOR)
+    after = q->offset;
+  else
+    after = sub_log_after_time(log, q->ms, &gap);
+  if(after > hwm)
+    after = hwm; /* accepted, not yet delivered: it comes live */
+  struct replay_filter f = {s, p};
+  struct sub_log_query lq = {.after = after,
+                             .upto = hwm ? hwm : 0,
+                             .match = replay_match,
+                             .arg = &f,
+                             .max = (size_t)env->cfg->history_max_replay,
+                             .newest = true};
+  if(!hwm) { /* nothing was ever pushed: nothing to replay */
+    memset(replay, 0, sizeof(*replay));
+  } else if(sub_log_read(log, &lq, replay)) {
+    if(env->fanout)
+      sub_fanout_interest(env->fanout, env->worker, p, len, -1);
+    free(p);
+    return GW_RESUME_NOMEM;
+  }
+  memset(res, 0, sizeof(*res));
+  res->from = after;
+  res->to = hwm;
+  res->replayed = replay->n;
+  if(gap == SUB_GAP_NONE)
+    gap = replay->gap;
+  if(gap) {
+    res->gap = gap;
+    res->oldest = replay->gap ? replay->oldest : replay->n ? replay->ev[0]->offset : hwm + 1;
+  }
+  if(gap && q->gap_fail) {
+    sub_log_result_clear(replay);
+    if(env->fanout)
+      sub_fanout_interest(env->fanout, env->worker, p, len, -1);
+    free(p);
+    return GW_RESUME_GAP;
+  }
+  /* 4. live from here: events above the mark come through the index */
+  if(sub_index_add(env->index, p, len, &s->sub)) {
+    sub_log_result_clear(replay);
+    if(env->fanout)
+      sub_fanout_interest(env->fanout, env->worker, p, len, -1);
+    free(p);
+    return GW_RESUME_NOMEM;
+  }
+  s->covered[s->npatterns] = gap ? (res->oldest ? res->oldest - 1 : 0) : after;
+  s->patterns[s->npatterns++] = p;
+  return GW_RESUME_OK;
 }
 
 bool gw_session_unsubscribe(struct gw_session *s, const char *pattern)

@@ -9,6 +9,7 @@
 #include "auth.h"
 #include "config.h"
 #include "index.h"
+#include "protocol.h"
 #include "rate.h"
 #include "util/throttle.h"
 
@@ -19,6 +20,10 @@
  * worker's thread only. */
 
 struct sub_fanout;
+struct sub_engine;
+struct sub_batch;
+struct sub_log_result;
+struct gw_resume;
 
 /* What the sessions of one worker share. */
 struct gw_session_env {
@@ -27,6 +32,11 @@ struct gw_session_env {
   struct sub_fanout *fanout;    /* told of each pattern's interest; may be NULL */
   struct sub_index *index;      /* the worker's */
   int worker;                   /* the worker's number: fan-out sink, log lines */
+  struct sub_engine *engine;    /* for resumes (snapshot, history); may be NULL */
+  /* Delivers a batch taken from the worker's queue, with the index as it
+   * is, and empties it (a resume's handoff). */
+  void (*drain)(void *arg, struct sub_batch *batch);
+  void *drain_arg;
   struct util_throttle auth_log; /* refused tokens are logged once a second */
 };
 
@@ -34,6 +44,7 @@ struct gw_session {
   struct sub_subscriber sub; /* in env->index */
   struct gw_session_env *env;
   char **patterns;
+  uint64_t *covered; /* per pattern: every matching event above this offset was sent */
   int npatterns;
   bool authed; /* id holds a verified token */
   struct gw_identity id;
@@ -71,6 +82,38 @@ enum gw_sub_result {
  * counts it before this returns, so an event published after the caller's
  * ack reaches the session. Grants are the caller's to check. */
 enum gw_sub_result gw_session_subscribe(struct gw_session *s, const char *pattern, size_t len);
+
+/* Where a resume starts. */
+struct gw_since_req {
+  enum gw_since kind;     /* GW_SINCE_CURSOR or GW_SINCE_TIME */
+  const char *epoch;      /* a cursor's */
+  uint64_t offset;        /* a cursor's */
+  uint64_t ms;            /* a time's */
+  bool gap_fail;          /* refuse when events were lost */
+};
+
+enum gw_resume_result {
+  GW_RESUME_OK,          /* subscribed: *res says what, *replay has the events to send */
+  GW_RESUME_EXISTS,      /* already subscribed: nothing changed, nothing to replay */
+  GW_RESUME_FULL,        /* client.max_subscriptions reached */
+  GW_RESUME_NOMEM,
+  GW_RESUME_NO_HISTORY,  /* history is off */
+  GW_RESUME_BAD_CURSOR,  /* the cursor is ahead of the log */
+  GW_RESUME_GAP,         /* gap_fail and events were lost: *res has the gap; not subscribed */
+};
+
+/* Subscribes to the valid pattern from a position in the history log: the
+ * interest is counted, the engine's high-water mark taken with what the
+ * worker's queue held so far (delivered at once to the existing
+ * subscriptions), the subscription entered in the index, then every
+ * retained matching event after the position up to the mark read into
+ * *replay (those another subscription of the session sent already left
+ * out, history.max_replay at most). The caller sends the ack and then
+ * *replay (sub_log_result_clear after) before anything else of the
+ * session's: live events above the mark follow through the index. */
+enum gw_resume_result gw_session_resume(struct gw_session *s, const char *pattern, size_t len,
+                                        const struct gw_since_req *q, struct gw_resume *res,
+                                        struct sub_log_result *replay);
 
 /* Unsubscribes from pattern. Returns false when it was not subscribed. */
 bool gw_session_unsubscribe(struct gw_session *s, const char *pattern);

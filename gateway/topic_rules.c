@@ -15,15 +15,40 @@
 struct rule {
   char *pattern;
   struct schema *schema; /* NULL: the rule accepts any data */
+  bool has_schema;       /* false: a history-only rule, not one for the data */
+  int history;           /* -1: no "history" key; 0: false; 1: kept */
+  uint64_t max_age_ms;   /* "history": {"max_age_s"} (0: the log's) */
 };
 
 struct gw_rules {
   struct rule *rules;
   size_t n;
   bool reject_unmatched;
+  bool history; /* some rule has a "history" key */
 };
 
+
 #define fail gw_config_error
+
+/* Reads a rule's "history" key. Returns 0 or -1 with err. */
+static int history_rule(struct rule *r, size_t i, json_t *h, char err[GW_CONFIG_ERR_MAX])
+{
+  r->history = -1;
+  if(!h)
+    return 0;
+  if(json_is_boolean(h)) {
+    r->history = json_is_true(h);
+    return 0;
+  }
+  json_t *age = json_object_get(h, "max_age_s");
+  if(!json_is_object(h) || !json_is_integer(age) || json_integer_value(age) < 1 ||
+     json_integer_value(age) > 31536000 || json_object_size(h) != 1)
+    return fail(err, "topics[%zu].history: expected false, true or {\"max_age_s\": 1..31536000}",
+                i);
+  r->history = 1;
+  r->max_age_ms = (uint64_t)json_integer_value(age) * 1000;
+  return 0;
+}
 
 /* Reads schemas.remote into maps. Returns the count, or -1 with err. */
 static int remote_mappings(const struct gw_config *cfg, struct schema_mapping *maps,
@@ -105,12 +130,21 @@ int gw_rules_build(const struct gw_config *cfg, struct gw_rules **out, char err[
       fail(err, "out of memory");
       goto fail;
     }
+    if(history_rule(&r->rules[i], i, json_object_get(rule, "history"), err)) {
+      r->n++;
+      goto fail;
+    }
+    if(r->rules[i].history >= 0)
+      r->history = true;
     json_t *spec = json_object_get(rule, "schema");
+    if(!spec && r->rules[i].history >= 0)
+      continue; /* a history-only rule */
     if(!spec) {
       fail(err, "topics[%zu].schema: missing (a file name or an inline schema)", i);
       r->n++;
       goto fail;
     }
+    r->rules[i].has_schema = true;
     if(compile_rule(&r->rules[i], i, spec, maps, (size_t)nmaps, err)) {
       r->n++;
       goto fail;
@@ -128,6 +162,21 @@ bool gw_rules_active(const struct gw_rules *r)
   return r && (r->n || r->reject_unmatched);
 }
 
+void gw_rules_history(const struct gw_rules *r, const char *topic, bool *excluded,
+                      uint64_t *max_age_ms)
+{
+  *excluded = false;
+  *max_age_ms = 0;
+  if(!r || !r->history)
+    return;
+  for(size_t i = 0; i < r->n; i++)
+    if(r->rules[i].history >= 0 && sub_pattern_matches(r->rules[i].pattern, topic)) {
+      *excluded = r->rules[i].history == 0;
+      *max_age_ms = r->rules[i].max_age_ms;
+      return;
+    }
+}
+
 enum pub_verdict gw_rules_check(const struct gw_rules *r, const char *topic, const json_t *data,
                                 struct schema_result *res, const char **rule_pattern)
 {
@@ -140,7 +189,7 @@ enum pub_verdict gw_rules_check(const struct gw_rules *r, const char *topic, con
   if(!r)
     return PUB_VERDICT_OK;
   for(size_t i = 0; i < r->n; i++) {
-    if(!sub_pattern_matches(r->rules[i].pattern, topic))
+    if(!r->rules[i].has_schema || !sub_pattern_matches(r->rules[i].pattern, topic))
       continue;
     if(rule_pattern)
       *rule_pattern = r->rules[i].pattern;
@@ -168,9 +217,18 @@ static bool table_active(const void *rules)
   return gw_rules_active(rules);
 }
 
+static void table_history(const void *rules, const char *topic, bool *excluded,
+                          uint64_t *max_age_ms)
+{
+  gw_rules_history(rules, topic, excluded, max_age_ms);
+}
+
 struct pub_rules gw_rules_table(const struct gw_rules *r)
 {
-  return (struct pub_rules){.check = table_check, .active = table_active, .rules = r};
+  return (struct pub_rules){.check = table_check,
+                            .active = table_active,
+                            .history = r && r->history ? table_history : NULL,
+                            .rules = r};
 }
 
 void gw_rules_free(struct gw_rules *r)

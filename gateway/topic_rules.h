@@ -3,6 +3,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <jansson.h>
 
@@ -32,6 +33,12 @@ enum pub_verdict gw_rules_check(const struct gw_rules *r, const char *topic, con
 /* True when some rule or the reject setting means publishes must be checked
  * (callers may skip parsing data when false). */
 bool gw_rules_active(const struct gw_rules *r);
+
+/* What history keeps of topic's events: *excluded when the first matching
+ * rule with a "history" key says false, else *max_age_ms its max_age_s (0:
+ * the log's own). */
+void gw_rules_history(const struct gw_rules *r, const char *topic, bool *excluded,
+                      uint64_t *max_age_ms);
 
 /* The rules as the publish pipeline takes them (r may be NULL: no rules). */
 struct pub_rules gw_rules_table(const struct gw_rules *r);

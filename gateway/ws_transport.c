@@ -204,7 +204,13 @@ static enum gw_v1_pub_state v1_publish(struct gw_session *s, const struct gw_v1_
   return gw_client_publish(&ws_v1_out, gw_conn_of(s), req);
 }
 
-static const struct gw_v1_out ws_v1_out = {v1_send, v1_close, v1_publish};
+static void v1_event(struct gw_session *s, struct sub_event *ev)
+{
+  struct sub_frame *f = sub_event_encoded(ev, gw_ws_herald_v1.slot, gw_ws_herald_v1.encode, NULL);
+  v1_send(s, f ? sub_frame_ref(f) : NULL);
+}
+
+static const struct gw_v1_out ws_v1_out = {v1_send, v1_close, v1_publish, v1_event};
 
 /* --- the transport's ops ----------------------------------------------- */
 

@@ -210,6 +210,8 @@ enum pub_state pub_publish(struct pub_pipeline *pp, struct pub_request *r)
                                                                               r->topic)),
       .ctx = &r->hold,
   };
+  if(pp->cfg.rules.history)
+    pp->cfg.rules.history(pp->cfg.rules.rules, r->topic, &p.no_history, &p.max_age_ms);
   bool held = false;
   enum sub_err e = sub_engine_publish(pp->cfg.engine, &p, &r->pub, &held);
   if(e == SUB_OK && held)

@@ -34,6 +34,9 @@ struct pub_rules {
                             struct schema_result *res, const char **rule);
   /* True when publishes must be checked at all. */
   bool (*active)(const void *rules);
+  /* What history keeps of topic's events (NULL: everything, the log's
+   * retention): excluded, or a shorter retention. */
+  void (*history)(const void *rules, const char *topic, bool *excluded, uint64_t *max_age_ms);
   const void *rules;
 };
 

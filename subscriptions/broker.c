@@ -1,5 +1,7 @@
 #include "broker.h"
 
+#include "eventlog.h"
+
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -10,6 +12,7 @@
 struct topic_entry {
   struct topic_entry *next;
   uint64_t seq;
+  uint64_t last_offset; /* its newest event in the history log (0: none) */
   atomic_size_t held; /* events held, not yet released: later publishes wait behind them */
   size_t len;
   char name[];
@@ -29,6 +32,7 @@ struct sub_broker {
   struct sub_fanout *fanout;
   sub_hold_fn hold;
   void *hold_arg;
+  struct sub_log *log; /* NULL: no history */
 };
 
 static const struct sub_engine_ops broker_engine_ops;
@@ -141,6 +145,7 @@ static struct topic_entry *topic_get(struct sub_broker *b, struct stripe *s, uin
   if(!e)
     return NULL;
   e->seq = 0;
+  e->last_offset = 0;
   atomic_init(&e->held, 0);
   e->len = len;
   memcpy(e->name, topic, len);
@@ -158,11 +163,84 @@ void sub_broker_set_hold(struct sub_broker *b, sub_hold_fn hold, void *arg)
   b->hold_arg = arg;
 }
 
-enum sub_err sub_broker_publish_held(struct sub_broker *b, const char *topic, size_t topic_len,
-                                     const char *data, size_t data_len, bool hold, void *ctx,
+/* Publishes an event the history log takes: under the topic's lock (seq
+ * order) and the log's (offset order, and the order pushes reach the
+ * sinks in, which a resume's snapshot is taken under). */
+static enum sub_err publish_logged(struct sub_broker *b, struct topic_entry *e, uint64_t h,
+                                   struct sub_event *ev, bool holding, void *ctx,
+                                   struct sub_published *out, bool *held)
+{
+  struct sub_sinkset want, woken = {{0}};
+  enum sub_err err;
+  sub_log_lock(b->log);
+  if(holding) {
+    if((err = sub_log_append_locked(b->log, ev, SUB_LOG_HELD)))
+      goto out;
+    out->seq = ev->seq;
+    out->offset = ev->offset;
+    out->epoch = ev->epoch;
+    ev->held = e;
+    atomic_fetch_add(&e->held, 1);
+    if(b->hold(b->hold_arg, sub_event_ref(ev), ctx)) {
+      /* refused: the offset stays a hole, dropped from the log */
+      sub_event_unref(ev); /* the reference the callback did not take */
+      atomic_fetch_sub(&e->held, 1);
+      ev->held = NULL;
+      sub_log_settle_locked(b->log, ev, false);
+      err = SUB_EOVERLOADED;
+      goto out;
+    }
+    e->seq++;
+    e->last_offset = ev->offset;
+    *held = true;
+    goto out;
+  }
+  if(sub_log_direct_locked(b->log)) {
+    /* nothing waits before it: onto the sinks now, refused when full */
+    sub_fanout_wanting(b->fanout, h, &want);
+    if((err = sub_fanout_reserve(b->fanout, ev->size, &want)))
+      goto out;
+    if((err = sub_log_append_locked(b->log, ev, SUB_LOG_PUSHED))) {
+      sub_fanout_unreserve(b->fanout, &want);
+      goto out;
+    }
+    sub_fanout_push(b->fanout, sub_event_ref(ev), true, &want, &woken);
+  } else if((err = sub_log_append_locked(b->log, ev, SUB_LOG_READY)))
+    goto out; /* pushed in its turn, by the log (sub_broker_log_deliver) */
+  e->seq++;
+  e->last_offset = ev->offset;
+  out->seq = ev->seq;
+  out->offset = ev->offset;
+  out->epoch = ev->epoch;
+out:
+  sub_log_unlock(b->log);
+  if(!err)
+    sub_fanout_wake(b->fanout, &woken);
+  return err;
+}
+
+void sub_broker_log_deliver(void *arg, struct sub_event *ev)
+{
+  struct sub_broker *b = arg;
+  struct sub_sinkset want, woken;
+  sub_fanout_wanting(b->fanout, sub_topic_hash(ev->topic, ev->topic_len), &want);
+  sub_fanout_push(b->fanout, sub_event_ref(ev), false, &want, &woken);
+  sub_fanout_wake(b->fanout, &woken);
+}
+
+void sub_broker_set_log(struct sub_broker *b, struct sub_log *log)
+{
+  b->log = log;
+}
+
+enum sub_err sub_broker_publish_held(struct sub_broker *b, const struct sub_publish *p,
                                      struct sub_published *out, bool *held)
 {
   *held = false;
+  out->offset = 0;
+  out->epoch = NULL;
+  const char *topic = p->topic;
+  size_t topic_len = p->topic_len;
   if(!sub_topic_valid(topic, topic_len, NULL))
     return SUB_EINVAL;
   uint64_t h = sub_topic_hash(topic, topic_len);
@@ -170,7 +248,8 @@ enum sub_err sub_broker_publish_held(struct sub_broker *b, const char *topic, si
   enum sub_err err = SUB_OK;
   struct sub_sinkset want, woken = {{0}};
   struct sub_event *ev = NULL;
-  size_t size = sub_event_size(topic_len, data_len);
+  size_t size = sub_event_size(topic_len, p->data_len);
+  bool logged = b->log && !p->no_history;
   sub_fanout_wanting(b->fanout, h, &want);
 
   /* Refuse early, before a topic entry or an event is made; checked again
@@ -191,26 +270,30 @@ enum sub_err sub_broker_publish_held(struct sub_broker *b, const char *topic, si
     err = SUB_ENOMEM;
     goto out;
   }
-  bool holding = b->hold && (hold || atomic_load(&e->held) > 0);
-  if(!wanted && !holding) {
+  out->ms = ms;
+  bool holding = b->hold && (p->hold || atomic_load(&e->held) > 0);
+  if(!wanted && !holding && !logged) {
     e->seq++; /* nobody to hand it to: accepted, numbered, no event made */
     out->seq = e->seq;
-    out->ms = ms;
     goto out;
   }
-  ev = sub_event_new(topic, topic_len, e->seq + 1, out->id, ms, data, data_len);
+  ev = sub_event_new(topic, topic_len, e->seq + 1, out->id, ms, p->data, p->data_len);
   if(!ev) {
     err = SUB_ENOMEM;
+    goto out;
+  }
+  ev->max_age_ms = p->max_age_ms;
+  if(logged) {
+    err = publish_logged(b, e, h, ev, holding, p->ctx, out, held);
     goto out;
   }
   if(holding) {
     /* out is complete before the callback: the holder may finish the
      * publish (and its caller read out) before this function returns. */
     out->seq = e->seq + 1;
-    out->ms = ms;
     ev->held = e;
     atomic_fetch_add(&e->held, 1);
-    if(b->hold(b->hold_arg, ev, ctx)) {
+    if(b->hold(b->hold_arg, ev, p->ctx)) {
       atomic_fetch_sub(&e->held, 1);
       ev->held = NULL;
       err = SUB_EOVERLOADED;
@@ -226,7 +309,6 @@ enum sub_err sub_broker_publish_held(struct sub_broker *b, const char *topic, si
     goto out;
   e->seq++;
   out->seq = e->seq;
-  out->ms = ms;
   sub_fanout_push(b->fanout, ev, true, &want, &woken);
   ev = NULL; /* owned by the sink queues now */
 out:
@@ -241,14 +323,19 @@ enum sub_err sub_broker_publish(struct sub_broker *b, const char *topic, size_t 
                                 const char *data, size_t data_len, struct sub_published *out)
 {
   bool held;
-  return sub_broker_publish_held(b, topic, topic_len, data, data_len, false, NULL, out, &held);
+  struct sub_publish p = {.topic = topic, .topic_len = topic_len, .data = data, .data_len = data_len};
+  return sub_broker_publish_held(b, &p, out, &held);
 }
 
 void sub_broker_release(struct sub_broker *b, struct sub_event *ev, bool deliver)
 {
   struct topic_entry *e = ev->held;
   ev->held = NULL;
-  if(deliver) {
+  if(ev->offset) { /* in the log: pushed in its offset's turn */
+    sub_log_lock(b->log);
+    sub_log_settle_locked(b->log, ev, deliver);
+    sub_log_unlock(b->log);
+  } else if(deliver) {
     struct sub_sinkset want, woken;
     sub_fanout_wanting(b->fanout, sub_topic_hash(ev->topic, ev->topic_len), &want);
     /* Queued before the count drops: a publish that then finds no held
@@ -290,8 +377,7 @@ static struct sub_broker *of(struct sub_engine *e)
 static enum sub_err engine_publish(struct sub_engine *e, const struct sub_publish *p,
                                    struct sub_published *out, bool *held)
 {
-  return sub_broker_publish_held(of(e), p->topic, p->topic_len, p->data, p->data_len, p->hold,
-                                 p->ctx, out, held);
+  return sub_broker_publish_held(of(e), p, out, held);
 }
 
 static void engine_release(struct sub_engine *e, struct sub_event *ev, bool deliver)
@@ -319,6 +405,62 @@ static size_t engine_topics(struct sub_engine *e)
   return sub_broker_topics(of(e));
 }
 
+static struct sub_log *engine_history(struct sub_engine *e)
+{
+  return of(e)->log;
+}
+
+static uint64_t engine_snapshot(struct sub_engine *e, int sink, struct sub_batch *batch)
+{
+  struct sub_broker *b = of(e);
+  if(!b->log) {
+    sub_fanout_take(b->fanout, sink, batch);
+    return 0;
+  }
+  sub_log_lock(b->log);
+  uint64_t hwm = sub_log_pushed_locked(b->log);
+  sub_fanout_take(b->fanout, sink, batch);
+  sub_log_unlock(b->log);
+  return hwm;
+}
+
+static struct sub_event *engine_latest(struct sub_engine *e, const char *topic, size_t len)
+{
+  struct sub_broker *b = of(e);
+  if(!b->log || !sub_topic_valid(topic, len, NULL))
+    return NULL;
+  uint64_t h = sub_topic_hash(topic, len);
+  struct stripe *s = &b->stripes[h % STRIPES];
+  uint64_t off = 0;
+  pthread_mutex_lock(&s->lock);
+  if(s->nbuckets)
+    for(struct topic_entry *t = s->buckets[(h >> 6) & (s->nbuckets - 1)]; t; t = t->next)
+      if(t->len == len && memcmp(t->name, topic, len) == 0) {
+        off = t->last_offset;
+        break;
+      }
+  pthread_mutex_unlock(&s->lock);
+  return off ? sub_log_get(b->log, off) : NULL;
+}
+
+int sub_broker_restore(struct sub_broker *b, struct sub_event *ev)
+{
+  if(!b->log || !sub_topic_valid(ev->topic, ev->topic_len, NULL) || sub_log_restore(b->log, ev))
+    return -1;
+  uint64_t h = sub_topic_hash(ev->topic, ev->topic_len);
+  struct stripe *s = &b->stripes[h % STRIPES];
+  enum sub_err err;
+  pthread_mutex_lock(&s->lock);
+  struct topic_entry *e = topic_get(b, s, h, ev->topic, ev->topic_len, &err);
+  if(e) {
+    if(e->seq < ev->seq)
+      e->seq = ev->seq;
+    e->last_offset = ev->offset;
+  }
+  pthread_mutex_unlock(&s->lock);
+  return e ? 0 : -1;
+}
+
 static const struct sub_engine_ops broker_engine_ops = {
     .name = "embedded",
     .publish = engine_publish,
@@ -327,4 +469,7 @@ static const struct sub_engine_ops broker_engine_ops = {
     .seed = engine_seed,
     .fanout = engine_fanout,
     .topics = engine_topics,
+    .history = engine_history,
+    .snapshot = engine_snapshot,
+    .latest = engine_latest,
 };

@@ -56,9 +56,18 @@ void sub_broker_set_hold(struct sub_broker *b, sub_hold_fn hold, void *arg);
  * durable). While a topic has held events, every publish on it is held too
  * (with its ctx, *held true), so events of a topic still enter the sinks in
  * seq order. */
-enum sub_err sub_broker_publish_held(struct sub_broker *b, const char *topic, size_t topic_len,
-                                     const char *data, size_t data_len, bool hold, void *ctx,
+enum sub_err sub_broker_publish_held(struct sub_broker *b, const struct sub_publish *p,
                                      struct sub_published *out, bool *held);
+
+/* History (log.h): the log's deliver callback (arg: the broker), to set in
+ * the log's config, and the log, set once before any publish. Events then
+ * get offsets and reach the sinks in offset order, through the log. */
+struct sub_log;
+void sub_broker_log_deliver(void *arg, struct sub_event *ev);
+void sub_broker_set_log(struct sub_broker *b, struct sub_log *log);
+/* Puts a stored event back into the log at start-up (before any publish),
+ * raising its topic's seq. Returns 0 or -1. */
+int sub_broker_restore(struct sub_broker *b, struct sub_event *ev);
 
 /* Ends the hold of an event taken by the hold callback (consuming its
  * reference): queues it to every sink when `deliver` (past the caps: it has

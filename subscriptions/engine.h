@@ -27,11 +27,14 @@ enum sub_err {
 /* Returns a short, stable, lower-case name for the error. */
 const char *sub_err_name(enum sub_err e);
 
-/* What a publish got: its id, seq and time. */
+/* What a publish got: its id, seq and time, and its place in the history
+ * log (offset 0, epoch NULL: not logged). */
 struct sub_published {
   char id[SUB_ID_LEN + 1];
   uint64_t seq;
   uint64_t ms;
+  uint64_t offset;
+  const char *epoch; /* lives as long as the engine */
 };
 
 /* One publish as the engine takes it. */
@@ -42,6 +45,8 @@ struct sub_publish {
   size_t data_len;
   bool hold; /* hold the event (to make it durable) before delivering it */
   void *ctx; /* handed to the hold callback with the event */
+  bool no_history;     /* keep it out of the history log (a topic rule) */
+  uint64_t max_age_ms; /* the topic's retention when shorter than the log's (0: the log's) */
 };
 
 /* What a publisher hands, as sub_publish.ctx, with a publish it asks to
@@ -64,6 +69,8 @@ typedef int (*sub_hold_fn)(void *arg, struct sub_event *ev, void *ctx);
 
 struct sub_engine;
 struct sub_fanout;
+struct sub_batch;
+struct sub_log;
 
 struct sub_engine_ops {
   const char *name;
@@ -87,6 +94,18 @@ struct sub_engine_ops {
   struct sub_fanout *(*fanout)(struct sub_engine *e);
   /* Distinct topics with a seq counter. */
   size_t (*topics)(struct sub_engine *e);
+  /* The history log (log.h) to read from, or NULL when history is off. */
+  struct sub_log *(*history)(struct sub_engine *e);
+  /* The resume handoff of a consumer (a client worker, the sink's only
+   * taker) whose new subscription's interest is already counted: under the
+   * lock every push takes, reads the high-water mark and moves what was
+   * queued to the sink so far into batch (empty). Every event above the
+   * mark reaches the sink later; the ones at or below it are in batch, or
+   * were taken before, or were never the sink's. Returns the mark. */
+  uint64_t (*snapshot)(struct sub_engine *e, int sink, struct sub_batch *batch);
+  /* The last event of a concrete topic still in the history log, with a
+   * reference (NULL: none). */
+  struct sub_event *(*latest)(struct sub_engine *e, const char *topic, size_t len);
 };
 
 /* An engine is this table first in its own struct. */
@@ -119,6 +138,22 @@ static inline int sub_engine_seed(struct sub_engine *e, const char *topic, size_
 static inline struct sub_fanout *sub_engine_fanout(struct sub_engine *e)
 {
   return e->ops->fanout(e);
+}
+
+static inline struct sub_log *sub_engine_history(struct sub_engine *e)
+{
+  return e->ops->history(e);
+}
+
+static inline uint64_t sub_engine_snapshot(struct sub_engine *e, int sink, struct sub_batch *batch)
+{
+  return e->ops->snapshot(e, sink, batch);
+}
+
+static inline struct sub_event *sub_engine_latest(struct sub_engine *e, const char *topic,
+                                                  size_t len)
+{
+  return e->ops->latest(e, topic, len);
 }
 
 #endif

@@ -75,6 +75,10 @@ struct sub_event *sub_event_new(const char *topic, size_t topic_len, uint64_t se
   ev->data_len = data_len;
   ev->size = size;
   ev->held = NULL;
+  ev->offset = 0;
+  ev->log_ms = 0;
+  ev->max_age_ms = 0;
+  ev->epoch = NULL;
   for(int i = 0; i < SUB_EVENT_ENCODINGS; i++) {
     atomic_init(&ev->enc[i], NULL);
     atomic_init(&ev->enc_state[i], 0);

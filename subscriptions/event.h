@@ -59,6 +59,14 @@ struct sub_event {
   size_t data_len;
   size_t size;  /* bytes the event holds (struct, topic, data): what queues count */
   void *held;   /* the engine's topic entry while the event is held */
+  /* History (log.h): the gateway-wide offset (0: not in the history log),
+   * the log's time for it (monotonic over offsets, Unix ms), the topic's own
+   * retention when shorter than the log's (0: the log's). Set before the
+   * event is shared, read-only after. */
+  uint64_t offset;
+  uint64_t log_ms;
+  uint64_t max_age_ms;
+  const char *epoch; /* the log's epoch (lives as long as the log), or NULL */
   _Atomic(struct sub_frame *) enc[SUB_EVENT_ENCODINGS]; /* owned */
   atomic_uchar enc_state[SUB_EVENT_ENCODINGS];          /* 0 none, 1 building, 2 built */
   char buf[];

@@ -178,6 +178,13 @@ enum sub_err sub_fanout_reserve(struct sub_fanout *f, size_t size, const struct 
   return err;
 }
 
+void sub_fanout_unreserve(struct sub_fanout *f, const struct sub_sinkset *want)
+{
+  for(int i = f->cfg.nsinks - 1; i >= 0; i--)
+    if(in_set(want, i))
+      pthread_mutex_unlock(&f->sinks[i].lock);
+}
+
 void sub_fanout_push(struct sub_fanout *f, struct sub_event *ev, bool reserved,
                      const struct sub_sinkset *want, struct sub_sinkset *woken)
 {

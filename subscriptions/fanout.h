@@ -65,6 +65,9 @@ bool sub_fanout_full(struct sub_fanout *f, size_t size, const struct sub_sinkset
  * SUB_EOVERLOADED / SUB_ENOMEM with none locked. */
 enum sub_err sub_fanout_reserve(struct sub_fanout *f, size_t size, const struct sub_sinkset *want);
 
+/* Unlocks the sinks sub_fanout_reserve locked, pushing nothing. */
+void sub_fanout_unreserve(struct sub_fanout *f, const struct sub_sinkset *want);
+
 /* Appends ev to every sink in want, consuming the caller's reference. With
  * `reserved` those sinks were locked by sub_fanout_reserve; otherwise they
  * are locked here and grown past the caps (an event accepted already).

@@ -82,7 +82,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
   struct pub_pipeline *pp;
   fuzz_backend(&cfg, NULL, &broker, &hooks, &pp);
   int fd = fuzz_listen(&port);
-  if(!gw_client_start(&cfg, sub_broker_fanout(broker), pp, auth, fd))
+  if(!gw_client_start(&cfg, sub_broker_engine(broker), pp, auth, fd))
     fuzz_die("client port");
   make_token();
   return 0; /* the port runs until the process exits */

@@ -960,7 +960,9 @@ static int hold_cb(void *arg, struct sub_event *ev, void *ctx)
 static enum sub_err pub_held(struct sub_broker *b, const char *topic, bool hold, void *ctx,
                              struct sub_published *out, bool *held)
 {
-  return sub_broker_publish_held(b, topic, strlen(topic), "{}", 2, hold, ctx, out, held);
+  struct sub_publish p = {.topic = topic, .topic_len = strlen(topic), .data = "{}", .data_len = 2,
+                         .hold = hold, .ctx = ctx};
+  return sub_broker_publish_held(b, &p, out, held);
 }
 
 /* A held event reaches no sink until released; later publishes on its topic

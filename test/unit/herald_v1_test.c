@@ -102,7 +102,12 @@ static enum gw_v1_pub_state fake_publish(struct gw_session *s, const struct gw_v
   return GW_V1_PUB_TAKEN;
 }
 
-static const struct gw_v1_out fake_out = {fake_send, fake_close, fake_publish};
+static void fake_event(struct gw_session *s, struct sub_event *ev)
+{
+  fake_send(s, gw_v1_event_frame(ev, NULL));
+}
+
+static const struct gw_v1_out fake_out = {fake_send, fake_close, fake_publish, fake_event};
 
 struct world {
   struct fixture f;

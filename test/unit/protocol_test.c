@@ -692,11 +692,17 @@ static void test_replies(void **state)
   assert_reply(gw_reply_ack("1"), "{\"op\":\"ack\",\"id\":\"1\"}");
   assert_reply(gw_reply_ack(""), "{\"op\":\"ack\",\"id\":\"\"}");
   assert_reply(gw_reply_ack("q\"\\\n\xc3\xa9"), "{\"op\":\"ack\",\"id\":\"q\\\"\\\\\\n\\u00e9\"}");
-  assert_reply(gw_reply_ack_publish("3", "0190a1b2-c3d4-7e5f-8a6b-1c2d3e4f5a6b", 7),
+  struct sub_published p1 = {.id = "0190a1b2-c3d4-7e5f-8a6b-1c2d3e4f5a6b", .seq = 7};
+  assert_reply(gw_reply_ack_publish("3", &p1),
                "{\"op\":\"ack\",\"id\":\"3\",\"event\":"
                "{\"id\":\"0190a1b2-c3d4-7e5f-8a6b-1c2d3e4f5a6b\",\"seq\":7}}");
-  assert_reply(gw_reply_ack_publish("x", "e", 9007199254740993ull),
+  struct sub_published p2 = {.id = "e", .seq = 9007199254740993ull};
+  assert_reply(gw_reply_ack_publish("x", &p2),
                "{\"op\":\"ack\",\"id\":\"x\",\"event\":{\"id\":\"e\",\"seq\":9007199254740993}}");
+  struct sub_published p3 = {.id = "e", .seq = 2, .offset = 41, .epoch = "k3j9x0aa"};
+  assert_reply(gw_reply_ack_publish("y", &p3),
+               "{\"op\":\"ack\",\"id\":\"y\",\"event\":{\"id\":\"e\",\"seq\":2,"
+               "\"offset\":41,\"cursor\":\"k3j9x0aa:41\"}}");
   assert_reply(gw_reply_pong("4"), "{\"op\":\"pong\",\"id\":\"4\"}");
   assert_reply(gw_reply_error("5", "invalid_topic", "'>' must be the last segment"),
                "{\"op\":\"error\",\"id\":\"5\",\"code\":\"invalid_topic\","
