@@ -15,6 +15,7 @@
 #include "auth.h"
 #include "broker.h"
 #include "eventlog.h"
+#include "history/store.h"
 #include "topic_rules.h"
 #include "client_port.h"
 #include "config.h"
@@ -175,13 +176,28 @@ static void raise_fd_limit(void)
   }
 }
 
+/* Restores one stored event into the log (its topic's seq with it). */
+static int restore_event(void *arg, struct sub_event *ev)
+{
+  int rc = sub_broker_restore(arg, ev);
+  sub_event_unref(ev);
+  return rc;
+}
+
+static int restore_seq(void *arg, const char *topic, size_t len, uint64_t seq)
+{
+  return sub_broker_seed(arg, topic, len, seq);
+}
+
 /* The history log (docs/history.md): memory only, or kept in
- * <data_dir>/history.db, whose events, epoch and topic seqs come back at
- * start. Returns the log (NULL: history off, or *failed). */
+ * <data_dir>/history.db, whose epoch, events and topic seqs come back at
+ * start. Returns the log (NULL: history off, or *failed, logged); *store
+ * gets the store to close after the log is freed. */
 static struct sub_log *history_start(const struct gw_config *cfg, struct sub_broker *b,
-                                     bool *failed)
+                                     struct hist_store **store, bool *failed)
 {
   *failed = false;
+  *store = NULL;
   if(!cfg->history_enabled)
     return NULL;
   struct sub_log_cfg lc = {
@@ -192,15 +208,61 @@ static struct sub_log *history_start(const struct gw_config *cfg, struct sub_bro
       .deliver = sub_broker_log_deliver,
       .deliver_arg = b,
   };
-  struct sub_log *log = sub_log_new(&lc, NULL, 1);
+  char epoch[SUB_EPOCH_LEN + 1];
+  uint64_t next = 1;
+  bool found = false;
+  if(cfg->history_durable) {
+    char err[512];
+    if(!(*store = hist_store_open(cfg->data_dir, err, sizeof(err)))) {
+      gw_error("history_store_failed", "dir=%s error=\"%s\"", cfg->data_dir, err);
+      goto fail;
+    }
+    if(hist_store_meta(*store, epoch, &next, &found)) {
+      gw_error("history_store_failed", "dir=%s error=\"%s\"", cfg->data_dir,
+               hist_store_errmsg(*store));
+      goto fail;
+    }
+    lc.store = hist_store_seam(*store);
+  }
+  struct sub_log *log = sub_log_new(&lc, found ? epoch : NULL, found ? next : 1);
   if(!log) {
     gw_error("history_failed", "error=out_of_memory");
-    *failed = true;
-    return NULL;
+    goto fail;
+  }
+  if(*store && !found && hist_store_reset(*store, sub_log_epoch(log), 1)) {
+    gw_error("history_store_failed", "dir=%s error=\"%s\"", cfg->data_dir,
+             hist_store_errmsg(*store));
+    sub_log_free(log);
+    goto fail;
   }
   sub_broker_set_log(b, log);
-  gw_info("history", "epoch=%s durable=false next_offset=1 events=0", sub_log_epoch(log));
+  if(found) {
+    uint64_t now = (uint64_t)time(NULL) * 1000;
+    uint64_t age = lc.max_age_ms;
+    if(hist_store_load(*store, lc.max_events, lc.max_bytes, age && now > age ? now - age : 0,
+                       restore_event, restore_seq, b)) {
+      gw_error("history_store_failed", "dir=%s error=\"%s\" (loading)", cfg->data_dir,
+               hist_store_errmsg(*store));
+      sub_log_free(log);
+      goto fail;
+    }
+  }
+  if(sub_log_start(log)) {
+    gw_error("history_failed", "error=\"cannot start the writer thread\"");
+    sub_log_free(log);
+    goto fail;
+  }
+  struct sub_log_stats st;
+  sub_log_stats(log, &st);
+  gw_info("history", "epoch=%s durable=%s next_offset=%llu events=%zu restored=%s",
+          sub_log_epoch(log), *store ? "true" : "false", (unsigned long long)st.next, st.events,
+          found ? "true" : "false");
   return log;
+fail:
+  hist_store_close(*store);
+  *store = NULL;
+  *failed = true;
+  return NULL;
 }
 
 int main(int argc, char **argv)
@@ -326,7 +388,8 @@ int main(int argc, char **argv)
     return 1;
   }
   bool history_failed;
-  struct sub_log *history = history_start(&cfg, broker, &history_failed);
+  struct hist_store *hstore;
+  struct sub_log *history = history_start(&cfg, broker, &hstore, &history_failed);
   if(history_failed) {
     close(client_fd);
     close(api_fd);
@@ -399,7 +462,8 @@ int main(int argc, char **argv)
   gw_client_stop(cp, CLIENT_DRAIN_MS); /* then close clients with 1001 */
   hook_stop(hooks);                    /* no publish can come now */
   gw_publishing_free(publishing);
-  sub_log_free(history);
+  sub_log_free(history); /* commits what it was given */
+  hist_store_close(hstore);
   sub_broker_free(broker);
   gw_rules_free(rules);
   gw_auth_free(auth);

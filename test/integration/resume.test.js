@@ -232,8 +232,8 @@ test('topic rules: history false keeps a topic live only; max_age_s shortens it'
 // The promise the issue states: a subscriber of a.* over three topics drops
 // its TCP connection while 1,000 events/s are published, reconnects with its
 // last cursor within 2 s, and gets exactly what it missed, then live.
-test('drop and resume under 1,000 events/s, 20 rounds: nothing lost, no duplicate', async () => {
-  const h = await startHerald(fast);
+for (const durable of [false, true]) test(`drop and resume under 1,000 events/s, 20 rounds (${durable ? 'durable' : 'memory'} log): nothing lost, no duplicate`, async () => {
+  const h = await startHerald({ ...fast, history: { durable } });
   const ROUNDS = 20;
   const totals = { missed: 0, replayed: 0, lost: 0, duplicates: 0 };
   try {
@@ -291,7 +291,7 @@ test('drop and resume under 1,000 events/s, 20 rounds: nothing lost, no duplicat
     // and in offset order on each connection
     const offs = c.events().map((e) => e.offset);
     for (let i = 1; i < offs.length; i++) assert.ok(offs[i] > offs[i - 1], 'order at ' + i);
-    console.log(`resume rounds=${ROUNDS} published=${published.length} ` +
+    console.log(`resume log=${durable ? 'durable' : 'memory'} rounds=${ROUNDS} published=${published.length} ` +
       `published_while_away=${totals.missed} replayed=${totals.replayed} lost=${totals.lost} duplicates=${totals.duplicates}`);
     assert.strictEqual(totals.lost, 0);
     assert.strictEqual(totals.duplicates, 0);

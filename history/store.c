@@ -1,0 +1,568 @@
+/* The history store in SQLite: every statement the history log runs.
+ *
+ * One file, <data_dir>/history.db, in WAL mode with synchronous=NORMAL: a
+ * commit survives a crash of the process (not always a power loss), which
+ * is what docs/history.md promises, for a fraction of FULL's fsyncs. The
+ * schema has a version (PRAGMA user_version); a newer one is refused.
+ *
+ * Tables:
+ *   meta    one row: the log's epoch and the next offset it gives
+ *   events  the retained events by offset (the rowid: range scans and
+ *           deletes walk the table's own b-tree)
+ *   topics  the highest seq of every topic that had an event, kept when
+ *           its events are pruned so the seq goes on after a restart */
+#include "store.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "id.h"
+#include "util/throttle.h"
+
+#define SCHEMA_VERSION 1
+#define BUSY_TIMEOUT_MS 5000
+#define PRUNE_CHUNK 10000 /* rows one DELETE removes: the write lock is let go between */
+
+static const char schema_sql[] =
+    "CREATE TABLE meta(id INTEGER PRIMARY KEY CHECK(id = 1), epoch TEXT NOT NULL,"
+    " next INTEGER NOT NULL);"
+    /* small columns first: a scan of offset and ms reads no payload */
+    "CREATE TABLE events(offset INTEGER PRIMARY KEY, ms INTEGER NOT NULL,"
+    " seq INTEGER NOT NULL, max_age_ms INTEGER NOT NULL, id TEXT NOT NULL,"
+    " topic TEXT NOT NULL, data TEXT NOT NULL);"
+    "CREATE TABLE topics(topic TEXT PRIMARY KEY, seq INTEGER NOT NULL) WITHOUT ROWID;";
+
+/* Prepared once at open, kept for the life of the store. */
+enum {
+  TX_BEGIN,
+  TX_COMMIT,
+  TX_ROLLBACK,
+  INS_EVENT,
+  UPS_SEQ,
+  UPD_NEXT,
+  DEL_BELOW,
+  DEL_ALL,
+  SET_META,
+  SEL_META,
+  SEL_LAST,
+  SEL_SCAN,
+  SEL_FROM,
+  SEL_SEQS,
+  STMTS
+};
+
+static const char *const stmt_sql[STMTS] = {
+    [TX_BEGIN] = "BEGIN IMMEDIATE",
+    [TX_COMMIT] = "COMMIT",
+    [TX_ROLLBACK] = "ROLLBACK",
+    [INS_EVENT] = "INSERT INTO events(offset,ms,seq,max_age_ms,id,topic,data)"
+                  " VALUES(?1,?2,?3,?4,?5,?6,?7)",
+    [UPS_SEQ] = "INSERT INTO topics(topic,seq) VALUES(?1,?2) ON CONFLICT(topic)"
+                " DO UPDATE SET seq=max(seq,excluded.seq)",
+    [UPD_NEXT] = "UPDATE meta SET next=max(next,?1) WHERE id=1",
+    [DEL_BELOW] = "DELETE FROM events WHERE offset IN"
+                  " (SELECT offset FROM events WHERE offset<?1 ORDER BY offset LIMIT ?2)",
+    [DEL_ALL] = "DELETE FROM events",
+    [SET_META] = "INSERT OR REPLACE INTO meta(id,epoch,next) VALUES(1,?1,?2)",
+    [SEL_META] = "SELECT epoch, next FROM meta WHERE id=1",
+    [SEL_LAST] = "SELECT max(offset) FROM events",
+    /* newest first; the payload's bytes only when ?2 asks (max_bytes) */
+    [SEL_SCAN] = "SELECT offset, ms, CASE WHEN ?2 THEN length(CAST(topic AS BLOB)) END,"
+                 " CASE WHEN ?2 THEN length(CAST(data AS BLOB)) END"
+                 " FROM events ORDER BY offset DESC LIMIT ?1",
+    [SEL_FROM] = "SELECT offset, ms, seq, max_age_ms, id, topic, data FROM events"
+                 " WHERE offset>=?1 ORDER BY offset",
+    [SEL_SEQS] = "SELECT topic, seq FROM topics",
+};
+
+struct hist_store {
+  sqlite3 *db;
+  sqlite3_stmt *st[STMTS];
+  struct sub_log_store seam;
+  struct util_throttle log_throttle; /* the writer's failure lines */
+  char msg[256];                     /* the last failure */
+};
+
+/* Records the connection's last failure (quotes and line ends taken out:
+ * it goes into a log line). Returns -1. */
+static int fail(struct hist_store *s)
+{
+  snprintf(s->msg, sizeof(s->msg), "%s", sqlite3_errmsg(s->db));
+  for(char *p = s->msg; *p; p++)
+    if(*p == '"' || *p == '\n' || *p == '\r')
+      *p = ' ';
+  return -1;
+}
+
+/* Records a failure of our own. Returns -1. */
+static int fail_msg(struct hist_store *s, const char *msg)
+{
+  snprintf(s->msg, sizeof(s->msg), "%s", msg);
+  return -1;
+}
+
+/* Steps a statement that returns no row and resets it. Returns 0, or -1
+ * (recorded). */
+static int run(struct hist_store *s, sqlite3_stmt *st)
+{
+  int rc = sqlite3_step(st) == SQLITE_DONE ? 0 : fail(s);
+  sqlite3_reset(st);
+  return rc;
+}
+
+/* Rolls back the open transaction, if SQLite has not already. */
+static void rollback(struct hist_store *s)
+{
+  if(!sqlite3_get_autocommit(s->db)) {
+    sqlite3_step(s->st[TX_ROLLBACK]);
+    sqlite3_reset(s->st[TX_ROLLBACK]);
+  }
+}
+
+/* One line per failure of the writer, one a second at most: a full disk
+ * fails every commit. */
+static void log_failure(struct hist_store *s, const char *op, size_t events)
+{
+  unsigned long suppressed;
+  if(!util_throttle_ok(&s->log_throttle, time(NULL), &suppressed))
+    return;
+  char ts[SUB_TIME_LEN + 1];
+  sub_time_format(sub_now_ms(), ts);
+  char line[512];
+  int n = snprintf(line, sizeof(line),
+                   "ts=%s level=error event=history_store_failed op=%s events=%zu"
+                   " error=\"%s\" suppressed=%lu\n",
+                   ts, op, events, s->msg, suppressed);
+  if(n <= 0)
+    return;
+  if((size_t)n >= sizeof(line)) { /* cut, but keep the line a line */
+    n = (int)sizeof(line) - 1;
+    line[n - 1] = '\n';
+  }
+  ssize_t w = write(STDERR_FILENO, line, (size_t)n);
+  (void)w;
+}
+
+/* ---- the writer's seam ---- */
+
+static int bind_event(sqlite3_stmt *st, const struct sub_event *ev)
+{
+  sqlite3_bind_int64(st, 1, (sqlite3_int64)ev->offset);
+  sqlite3_bind_int64(st, 2, (sqlite3_int64)ev->ms);
+  sqlite3_bind_int64(st, 3, (sqlite3_int64)ev->seq);
+  sqlite3_bind_int64(st, 4, (sqlite3_int64)ev->max_age_ms);
+  sqlite3_bind_text(st, 5, ev->id, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 6, ev->topic, (int)ev->topic_len, SQLITE_STATIC);
+  return sqlite3_bind_text(st, 7, ev->data, (int)ev->data_len, SQLITE_STATIC);
+}
+
+static int write_event(struct hist_store *s, const struct sub_event *ev)
+{
+  sqlite3_stmt *ins = s->st[INS_EVENT], *seq = s->st[UPS_SEQ];
+  if(bind_event(ins, ev) != SQLITE_OK)
+    return fail(s);
+  if(run(s, ins))
+    return -1;
+  sqlite3_bind_text(seq, 1, ev->topic, (int)ev->topic_len, SQLITE_STATIC);
+  sqlite3_bind_int64(seq, 2, (sqlite3_int64)ev->seq);
+  return run(s, seq);
+}
+
+static int seam_append(void *arg, struct sub_event *const *ev, size_t n)
+{
+  struct hist_store *s = arg;
+  if(!n)
+    return 0;
+  int rc = run(s, s->st[TX_BEGIN]);
+  for(size_t i = 0; i < n && !rc; i++)
+    rc = write_event(s, ev[i]);
+  if(!rc) {
+    sqlite3_bind_int64(s->st[UPD_NEXT], 1, (sqlite3_int64)(ev[n - 1]->offset + 1));
+    rc = run(s, s->st[UPD_NEXT]);
+  }
+  if(!rc)
+    rc = run(s, s->st[TX_COMMIT]);
+  if(rc) {
+    rollback(s); /* s->msg keeps the cause */
+    log_failure(s, "append", n);
+  }
+  return rc;
+}
+
+static void seam_prune(void *arg, uint64_t first)
+{
+  struct hist_store *s = arg;
+  sqlite3_stmt *st = s->st[DEL_BELOW];
+  sqlite3_bind_int64(st, 1, (sqlite3_int64)first);
+  sqlite3_bind_int(st, 2, PRUNE_CHUNK);
+  /* each chunk its own transaction: the store never holds the lock long */
+  do {
+    if(run(s, st)) {
+      log_failure(s, "prune", 0);
+      return;
+    }
+  } while(sqlite3_changes(s->db) == PRUNE_CHUNK);
+}
+
+const struct sub_log_store *hist_store_seam(struct hist_store *s)
+{
+  return &s->seam;
+}
+
+/* ---- before the writer: meta, reset, load ---- */
+
+const char *hist_store_errmsg(const struct hist_store *s)
+{
+  return s->msg;
+}
+
+static bool epoch_ok(const char *e, size_t len)
+{
+  if(len != SUB_EPOCH_LEN)
+    return false;
+  for(size_t i = 0; i < len; i++)
+    if(!((e[i] >= 'a' && e[i] <= 'z') || (e[i] >= '0' && e[i] <= '9')))
+      return false;
+  return true;
+}
+
+/* The last stored offset (0: none). Returns 0 or -1. */
+static int last_offset(struct hist_store *s, uint64_t *last)
+{
+  sqlite3_stmt *st = s->st[SEL_LAST];
+  int rc = sqlite3_step(st) == SQLITE_ROW ? 0 : fail(s);
+  *last = rc ? 0 : (uint64_t)sqlite3_column_int64(st, 0);
+  sqlite3_reset(st);
+  return rc;
+}
+
+int hist_store_meta(struct hist_store *s, char epoch[SUB_EPOCH_LEN + 1], uint64_t *next,
+                    bool *found)
+{
+  sqlite3_stmt *st = s->st[SEL_META];
+  uint64_t recorded = 1, last;
+  int rc = 0;
+  epoch[0] = '\0';
+  *found = false;
+  int step = sqlite3_step(st);
+  if(step == SQLITE_ROW) {
+    const char *e = (const char *)sqlite3_column_text(st, 0);
+    size_t len = (size_t)sqlite3_column_bytes(st, 0);
+    if(e && epoch_ok(e, len)) {
+      memcpy(epoch, e, SUB_EPOCH_LEN + 1);
+      recorded = (uint64_t)sqlite3_column_int64(st, 1);
+      *found = true;
+    } else
+      rc =
+          fail_msg(s, "the stored epoch is malformed: move history.db away to start a new history");
+  } else if(step != SQLITE_DONE)
+    rc = fail(s);
+  sqlite3_reset(st);
+  if(rc || last_offset(s, &last))
+    return -1;
+  *next = recorded > last ? recorded : last + 1;
+  return 0;
+}
+
+int hist_store_reset(struct hist_store *s, const char *epoch, uint64_t next)
+{
+  if(!epoch || !epoch_ok(epoch, strlen(epoch)) || !next)
+    return fail_msg(s, "invalid epoch or next offset");
+  sqlite3_stmt *meta = s->st[SET_META];
+  int rc = run(s, s->st[TX_BEGIN]);
+  if(!rc)
+    rc = run(s, s->st[DEL_ALL]);
+  if(!rc) {
+    sqlite3_bind_text(meta, 1, epoch, SUB_EPOCH_LEN, SQLITE_STATIC);
+    sqlite3_bind_int64(meta, 2, (sqlite3_int64)next);
+    rc = run(s, meta);
+  }
+  if(!rc)
+    rc = run(s, s->st[TX_COMMIT]);
+  if(rc)
+    rollback(s);
+  return rc;
+}
+
+/* The oldest offset of the newest run of events within the bounds (0: no
+ * event is). Reads at most max_events rows when set. Returns 0 or -1. */
+static int load_first(struct hist_store *s, size_t max_events, size_t max_bytes, uint64_t min_ms,
+                      uint64_t *first)
+{
+  sqlite3_stmt *st = s->st[SEL_SCAN];
+  size_t bytes = 0;
+  int rc;
+  *first = 0;
+  sqlite3_bind_int64(st, 1, max_events ? (sqlite3_int64)max_events : -1);
+  sqlite3_bind_int(st, 2, max_bytes != 0);
+  while((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    uint64_t ms = (uint64_t)sqlite3_column_int64(st, 1);
+    size_t size =
+        sub_event_size((size_t)sqlite3_column_int64(st, 2), (size_t)sqlite3_column_int64(st, 3));
+    if(ms < min_ms || (max_bytes && size > max_bytes - bytes))
+      break;
+    bytes += size;
+    *first = (uint64_t)sqlite3_column_int64(st, 0);
+  }
+  rc = rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : fail(s);
+  sqlite3_reset(st);
+  return rc;
+}
+
+/* Makes the event of the current row of SEL_FROM. NULL: a bad row or out
+ * of memory (recorded). */
+static struct sub_event *row_event(struct hist_store *s, sqlite3_stmt *st)
+{
+  uint64_t offset = (uint64_t)sqlite3_column_int64(st, 0);
+  const char *id = (const char *)sqlite3_column_text(st, 4);
+  size_t id_len = (size_t)sqlite3_column_bytes(st, 4);
+  const char *topic = (const char *)sqlite3_column_text(st, 5);
+  size_t topic_len = (size_t)sqlite3_column_bytes(st, 5);
+  const char *data = (const char *)sqlite3_column_text(st, 6);
+  size_t data_len = (size_t)sqlite3_column_bytes(st, 6);
+  if(!id || !topic || !data) {
+    fail(s); /* NULL for a NOT NULL column: out of memory */
+    return NULL;
+  }
+  if(id_len != SUB_ID_LEN || !topic_len || topic_len > SUB_TOPIC_MAX) {
+    snprintf(s->msg, sizeof(s->msg), "the stored event at offset %llu is malformed",
+             (unsigned long long)offset);
+    return NULL;
+  }
+  struct sub_event *ev = sub_event_new(topic, topic_len, (uint64_t)sqlite3_column_int64(st, 2), id,
+                                       (uint64_t)sqlite3_column_int64(st, 1), data, data_len);
+  if(!ev) {
+    fail_msg(s, "out of memory");
+    return NULL;
+  }
+  ev->offset = offset;
+  ev->max_age_ms = (uint64_t)sqlite3_column_int64(st, 3);
+  return ev;
+}
+
+static int load_events(struct hist_store *s, uint64_t first,
+                       int (*on_event)(void *arg, struct sub_event *ev), void *arg)
+{
+  sqlite3_stmt *st = s->st[SEL_FROM];
+  int rc = 0, step = SQLITE_DONE;
+  sqlite3_bind_int64(st, 1, (sqlite3_int64)first);
+  while(!rc && (step = sqlite3_step(st)) == SQLITE_ROW) {
+    struct sub_event *ev = row_event(s, st);
+    if(!ev)
+      rc = -1;
+    else if(on_event(arg, ev)) /* owned by on_event now */
+      rc = fail_msg(s, "loading an event failed");
+  }
+  if(!rc && step != SQLITE_DONE)
+    rc = fail(s);
+  sqlite3_reset(st);
+  return rc;
+}
+
+static int load_seqs(struct hist_store *s,
+                     int (*on_seq)(void *arg, const char *topic, size_t len, uint64_t seq),
+                     void *arg)
+{
+  sqlite3_stmt *st = s->st[SEL_SEQS];
+  int rc = 0, step = SQLITE_DONE;
+  while(!rc && (step = sqlite3_step(st)) == SQLITE_ROW) {
+    const char *topic = (const char *)sqlite3_column_text(st, 0);
+    size_t len = (size_t)sqlite3_column_bytes(st, 0);
+    if(!topic)
+      rc = fail(s);
+    else if(on_seq(arg, topic, len, (uint64_t)sqlite3_column_int64(st, 1)))
+      rc = fail_msg(s, "loading a topic's seq failed");
+  }
+  if(!rc && step != SQLITE_DONE)
+    rc = fail(s);
+  sqlite3_reset(st);
+  return rc;
+}
+
+int hist_store_load(struct hist_store *s, size_t max_events, size_t max_bytes, uint64_t min_ms,
+                    int (*on_event)(void *arg, struct sub_event *ev),
+                    int (*on_seq)(void *arg, const char *topic, size_t len, uint64_t seq),
+                    void *arg)
+{
+  bool bounded = max_events || max_bytes || min_ms;
+  uint64_t first = 0; /* unbounded: every stored event */
+  if(bounded && load_first(s, max_events, max_bytes, min_ms, &first))
+    return -1;
+  if((!bounded || first) && load_events(s, first, on_event, arg))
+    return -1;
+  return load_seqs(s, on_seq, arg);
+}
+
+/* ---- open and close ---- */
+
+/* Creates the file 0600 when it does not exist, whatever the umask: the
+ * events are the publishers' data. SQLite then creates -wal and -shm with
+ * this file's mode. An existing file keeps its mode. Returns 0 or -1 with
+ * errno. */
+static int create_private(const char *path)
+{
+  int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if(fd < 0)
+    return errno == EEXIST ? 0 : -1;
+  int rc = fchmod(fd, 0600);
+  int saved = errno;
+  close(fd);
+  errno = saved;
+  return rc;
+}
+
+/* The integer a PRAGMA answers. Returns 0 or -1. */
+static int pragma_int(sqlite3 *db, const char *sql, int *out)
+{
+  sqlite3_stmt *st;
+  if(sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+    return -1;
+  int rc = sqlite3_step(st) == SQLITE_ROW ? 0 : -1;
+  if(!rc)
+    *out = sqlite3_column_int(st, 0);
+  sqlite3_finalize(st);
+  return rc;
+}
+
+/* Sets WAL mode, which a file system without shared memory may refuse
+ * without an error. Returns 0 or -1. */
+static int set_wal(sqlite3 *db)
+{
+  sqlite3_stmt *st;
+  if(sqlite3_prepare_v2(db, "PRAGMA journal_mode=WAL", -1, &st, NULL) != SQLITE_OK)
+    return -1;
+  int rc = -1;
+  if(sqlite3_step(st) == SQLITE_ROW) {
+    const char *mode = (const char *)sqlite3_column_text(st, 0);
+    rc = mode && strcmp(mode, "wal") == 0 ? 0 : -1;
+  }
+  sqlite3_finalize(st);
+  return rc;
+}
+
+static int exec(sqlite3 *db, const char *sql)
+{
+  return sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK ? 0 : -1;
+}
+
+/* Creates the schema in a new file, or checks an existing one's version.
+ * Returns 0, or -1 with err set. */
+static int schema(sqlite3 *db, const char *path, char *err, size_t errlen)
+{
+  int version, tables;
+  if(pragma_int(db, "PRAGMA user_version", &version)) {
+    snprintf(err, errlen,
+             "cannot read the history store %s: %s: move it away to start a new history", path,
+             sqlite3_errmsg(db));
+    return -1;
+  }
+  if(version > SCHEMA_VERSION) {
+    snprintf(err, errlen,
+             "the history store %s has schema version %d, newer than this heraldd's (%d):"
+             " run a newer heraldd, or move the file away to start a new history",
+             path, version, SCHEMA_VERSION);
+    return -1;
+  }
+  if(version == SCHEMA_VERSION)
+    return 0;
+  if(pragma_int(db, "SELECT count(*) FROM sqlite_schema", &tables) || tables) {
+    snprintf(err, errlen,
+             "%s is not a Herald history store (a database without its schema version):"
+             " move it away or choose another data_dir",
+             path);
+    return -1;
+  }
+  char sql[sizeof(schema_sql) + 64];
+  snprintf(sql, sizeof(sql), "BEGIN IMMEDIATE;%sPRAGMA user_version=%d;COMMIT;", schema_sql,
+           SCHEMA_VERSION);
+  if(exec(db, sql)) {
+    snprintf(err, errlen, "cannot create the schema of the history store %s: %s", path,
+             sqlite3_errmsg(db));
+    exec(db, "ROLLBACK");
+    return -1;
+  }
+  return 0;
+}
+
+/* Connects to path with Herald's pragmas and schema. Returns 0, or -1 with
+ * err set. */
+static int open_db(struct hist_store *s, const char *path, char *err, size_t errlen)
+{
+  if(sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) !=
+     SQLITE_OK) {
+    snprintf(err, errlen, "cannot open the history store %s: %s", path,
+             s->db ? sqlite3_errmsg(s->db) : "out of memory");
+    return -1;
+  }
+  sqlite3_extended_result_codes(s->db, 1);
+  sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS);
+  if(sqlite3_db_readonly(s->db, "main") == 1) {
+    snprintf(err, errlen, "the history store %s is read-only: make it writable by heraldd", path);
+    return -1;
+  }
+  if(schema(s->db, path, err, errlen))
+    return -1;
+  if(set_wal(s->db) || exec(s->db, "PRAGMA synchronous=NORMAL")) {
+    snprintf(err, errlen, "cannot set WAL mode on the history store %s: %s", path,
+             sqlite3_errmsg(s->db));
+    return -1;
+  }
+  for(int i = 0; i < STMTS; i++) {
+    if(sqlite3_prepare_v3(s->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &s->st[i], NULL) !=
+       SQLITE_OK) {
+      snprintf(err, errlen, "cannot use the history store %s: %s", path, sqlite3_errmsg(s->db));
+      return -1;
+    }
+  }
+  return 0;
+}
+
+struct hist_store *hist_store_open(const char *dir, char *err, size_t errlen)
+{
+  char buf[1];
+  if(!errlen) { /* nowhere to say why: still fail cleanly */
+    err = buf;
+    errlen = sizeof(buf);
+  }
+  char path[4096];
+  int n = snprintf(path, sizeof(path), "%s/history.db", dir);
+  if(n < 0 || (size_t)n >= sizeof(path)) {
+    snprintf(err, errlen, "the history store's directory name is too long: %.64s...", dir);
+    return NULL;
+  }
+  if(create_private(path)) {
+    snprintf(err, errlen,
+             "cannot create the history store %s: %s: check that data_dir exists and that"
+             " heraldd may write to it",
+             path, strerror(errno));
+    return NULL;
+  }
+  struct hist_store *s = calloc(1, sizeof(*s));
+  if(!s) {
+    snprintf(err, errlen, "cannot open the history store %s: out of memory", path);
+    return NULL;
+  }
+  if(open_db(s, path, err, errlen)) {
+    hist_store_close(s);
+    return NULL;
+  }
+  s->seam = (struct sub_log_store){.append = seam_append, .prune = seam_prune, .arg = s};
+  return s;
+}
+
+void hist_store_close(struct hist_store *s)
+{
+  if(!s)
+    return;
+  for(int i = 0; i < STMTS; i++)
+    sqlite3_finalize(s->st[i]);
+  sqlite3_close(s->db);
+  free(s);
+}
