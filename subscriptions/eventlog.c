@@ -1,4 +1,4 @@
-#include "log.h"
+#include "eventlog.h"
 
 #include <openssl/rand.h>
 #include <pthread.h>
@@ -481,7 +481,8 @@ int sub_log_read(struct sub_log *l, const struct sub_log_query *q, struct sub_lo
   evict_locked(l, now);
   uint64_t hwm = q->upto && q->upto < l->pushed ? q->upto : l->pushed;
   r->hwm = hwm;
-  uint64_t o = q->after + 1;
+  /* nothing past hwm; after + 1 would wrap for a cursor at UINT64_MAX */
+  uint64_t o = q->after < hwm ? q->after + 1 : hwm + 1;
   if(o < l->first) {
     r->gap = removed_after(l, q->after);
     if(r->gap)
@@ -573,7 +574,10 @@ struct sub_event *sub_log_get(struct sub_log *l, uint64_t offset)
   pthread_mutex_lock(&l->lock);
   if(offset >= l->first && offset <= l->pushed) {
     struct slot *s = slot_at(l, offset);
-    if(s->ev && !too_old(l, s, now_ms(l)))
+    uint64_t now = now_ms(l);
+    /* the topic's own retention too: what a read calls expired is not retained */
+    if(s->ev && !too_old(l, s, now) &&
+       !(s->ev->max_age_ms && s->ms + s->ev->max_age_ms < now))
       ev = sub_event_ref(s->ev);
   }
   pthread_mutex_unlock(&l->lock);
