@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "eventlog.h"
 #include "id.h"
 
 struct pub_pipeline {
@@ -116,6 +117,19 @@ static void release_claim(struct pub_pipeline *pp, struct pub_request *r)
   }
 }
 
+/* The first answer's offset and cursor, from the history log while it still
+ * holds the event (the key's record keeps id, seq and time). */
+static void replayed_offset(struct pub_pipeline *pp, struct pub_request *r)
+{
+  struct sub_log *log = sub_engine_history(pp->cfg.engine);
+  struct sub_event *ev = log ? sub_log_find(log, r->pub.id, r->pub.ms) : NULL;
+  if(ev) {
+    r->pub.offset = ev->offset;
+    r->pub.epoch = ev->epoch;
+  }
+  sub_event_unref(ev);
+}
+
 /* Idempotency: claims the key and looks it up. Returns true when that
  * answered the publish (a replay, a conflict or an error). */
 static bool answered_by_key(struct pub_pipeline *pp, struct pub_request *r)
@@ -152,6 +166,7 @@ static bool answered_by_key(struct pub_pipeline *pp, struct pub_request *r)
   else {
     r->status = PUB_ACCEPTED;
     r->replayed = true;
+    replayed_offset(pp, r);
   }
   return true;
 }

@@ -94,7 +94,8 @@ struct sub_engine_ops {
   struct sub_fanout *(*fanout)(struct sub_engine *e);
   /* Distinct topics with a seq counter. */
   size_t (*topics)(struct sub_engine *e);
-  /* The history log (log.h) to read from, or NULL when history is off. */
+  /* The history log (eventlog.h) to read from, or NULL when history is off
+   * (NULL op: never; snapshot and latest are then never called). */
   struct sub_log *(*history)(struct sub_engine *e);
   /* The resume handoff of a consumer (a client worker, the sink's only
    * taker) whose new subscription's interest is already counted: under the
@@ -142,7 +143,7 @@ static inline struct sub_fanout *sub_engine_fanout(struct sub_engine *e)
 
 static inline struct sub_log *sub_engine_history(struct sub_engine *e)
 {
-  return e->ops->history(e);
+  return e->ops->history ? e->ops->history(e) : NULL; /* an engine without history */
 }
 
 static inline uint64_t sub_engine_snapshot(struct sub_engine *e, int sink, struct sub_batch *batch)

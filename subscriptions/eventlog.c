@@ -584,6 +584,29 @@ struct sub_event *sub_log_get(struct sub_log *l, uint64_t offset)
   return ev;
 }
 
+struct sub_event *sub_log_find(struct sub_log *l, const char *id, uint64_t ms)
+{
+  enum sub_gap gap;
+  uint64_t o = sub_log_after_time(l, ms, &gap) + 1;
+  struct sub_event *ev = NULL;
+  pthread_mutex_lock(&l->lock);
+  if(o < l->first)
+    o = l->first;
+  /* an event's log time is at least its own time, and later by the little
+   * a publish waits between its id and its offset */
+  for(uint64_t end = o + 4096; o < l->next && o < end; o++) { /* pushed or not */
+    struct slot *s = slot_at(l, o);
+    if(s->ev && s->ms > ms + 1000)
+      break;
+    if(s->ev && memcmp(s->ev->id, id, SUB_ID_LEN) == 0) {
+      ev = sub_event_ref(s->ev);
+      break;
+    }
+  }
+  pthread_mutex_unlock(&l->lock);
+  return ev;
+}
+
 void sub_log_stats(struct sub_log *l, struct sub_log_stats *st)
 {
   pthread_mutex_lock(&l->lock);

@@ -155,6 +155,11 @@ uint64_t sub_log_after_time(struct sub_log *l, uint64_t ms, enum sub_gap *gap);
 /* The event at offset, with a reference (NULL: not retained). */
 struct sub_event *sub_log_get(struct sub_log *l, uint64_t offset);
 
+/* The retained event with this id published at Unix time ms (its id's
+ * time), with a reference (NULL: not retained): a binary search by time and
+ * a short scan. */
+struct sub_event *sub_log_find(struct sub_log *l, const char *id, uint64_t ms);
+
 struct sub_log_stats {
   uint64_t first, last; /* retained offsets (first > last: empty) */
   size_t events, bytes;

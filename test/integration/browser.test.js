@@ -110,5 +110,5 @@ test('a browser tab subscribes from the demo page and sees REST-published events
   // publishing from the page: acknowledged, then delivered back to the tab
   await page('document.getElementById("topic").value = "orders.paid"; document.getElementById("data").value = "{\\"from\\":\\"browser\\"}"; document.querySelector("#pub button").click()');
   await until(async () => /"op":"event","topic":"orders.paid".*"data":\{"from":"browser"\}/.test(await logText()));
-  assert.match(await logText(), /< \{"op":"ack","id":"2","event":\{"id":"[0-9a-f-]{36}","seq":1\}\}/);
+  assert.match(await logText(), /< \{"op":"ack","id":"2","event":\{"id":"[0-9a-f-]{36}","seq":1,"offset":\d+,"cursor":"[a-z0-9]{8}:\d+"\}\}/);
 });

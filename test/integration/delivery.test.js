@@ -28,10 +28,12 @@ test('the README example: curl publishes, a wildcard subscriber receives', async
   assert.equal(accepted.seq, 1);
   assert.match(accepted.id, /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
   const ev = await c.waitFor((m) => m.op === 'event');
-  assert.deepEqual(Object.keys(ev), ['op', 'topic', 'id', 'seq', 'time', 'data']);
+  assert.deepEqual(Object.keys(ev), ['op', 'topic', 'id', 'seq', 'offset', 'cursor', 'time', 'data']);
   assert.equal(ev.topic, 'orders.created');
   assert.equal(ev.id, accepted.id);
   assert.equal(ev.seq, 1);
+  assert.equal(ev.offset, accepted.offset);
+  assert.equal(ev.cursor, accepted.cursor);
   assert.deepEqual(ev.data, { n: 1 });
   assert.match(ev.time, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
   assert.ok(Math.abs(Date.parse(ev.time) - Date.now()) < 60000);
