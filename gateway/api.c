@@ -20,12 +20,24 @@
 #include "linger.h"
 #include "log.h"
 #include "net.h"
+#include "protocol.h"
+#include "topic.h"
 #include "util/bearer.h"
+#include "util/dynbuf.h"
 #include "util/json_text.h"
 #include "util/throttle.h"
 
 #define TOPICS_PREFIX "/v1/topics/"
 #define EVENTS_SUFFIX "/events"
+#define LATEST_SUFFIX "/events/latest"
+#define EVENTS_PATH "/v1/events"
+#define EVENTS_LIMIT_DEFAULT 100
+#define EVENTS_LIMIT_MAX 1000
+/* A page of GET /v1/events stops before the event that would take its body
+ * past this (it holds one event whatever its size): `more` then says so. */
+#define EVENTS_PAGE_BYTES (4u << 20)
+/* The page's end: next, more and a gap with its three cursors. */
+#define EVENTS_TAIL_MAX (3 * SUB_CURSOR_MAX + 128)
 #define DISCARD_MAX (1u << 20) /* body bytes read and dropped past the limit */
 #define API_CONN_MEMORY 16384 /* per connection: request line, headers, read buffer */
 /* Lingering close (linger.h): sockets at once, bytes each, and time. A
@@ -58,6 +70,8 @@ enum route {
   R_HOOK_DELIVERIES, /* /v1/webhooks/{id}/deliveries */
   R_HOOK_RETRY,      /* /v1/webhooks/{id}/deliveries/{delivery}/retry */
   R_HOOK_REPLAY,     /* /v1/webhooks/{id}/replay */
+  R_EVENTS,          /* GET /v1/events: a page of the history log */
+  R_LATEST,          /* GET /v1/topics/{topic}/events/latest */
 };
 
 /* One request's state, kept by libmicrohttpd between calls. */
@@ -72,7 +86,9 @@ struct request {
   /* a publish waiting for its commit (suspended connection) */
   struct MHD_Connection *conn;
   struct pub_request pub;
-  char topic[SUB_TOPIC_MAX + 1]; /* NUL-terminated, as the pipeline takes it */
+  char topic[SUB_TOPIC_MAX + 1]; /* NUL-terminated, as the pipeline takes it; a
+                                  * history read's pattern or topic */
+  size_t topic_len;
   char *data_text;
   char idem[PUB_IDEM_KEY_MAX + 1];
   const char *caller; /* the API key's name, "" for anonymous: the scope of idem */
@@ -116,6 +132,17 @@ static enum MHD_Result send_json(struct MHD_Connection *conn, unsigned status, j
                                  const char *allow)
 {
   return send_json_hdr(conn, status, obj, allow, NULL, NULL);
+}
+
+/* Answers 400 invalid_parameter naming the query parameter in error.field. */
+static enum MHD_Result bad_parameter(struct MHD_Connection *conn, const char *field,
+                                     const char *msg)
+{
+  gw_debug("api_error", "status=400 code=invalid_parameter field=%s", field);
+  return send_json(conn, MHD_HTTP_BAD_REQUEST,
+                   json_pack("{s:{s:s, s:s, s:s}}", "error", "code", "invalid_parameter",
+                             "message", msg, "field", field),
+                   NULL);
 }
 
 /* Answers {"error":{"code","message"}}; `allow` (may be NULL) sets Allow. */
@@ -593,13 +620,229 @@ static enum MHD_Result hooks_call(struct gw_api *api, struct MHD_Connection *con
                                  cursor, limit, &out);
     break;
   case R_HOOK_RETRY: status = hook_api_retry(h, req->id, req->sub, &out); break;
-  case R_HOOK_REPLAY: status = hook_api_replay(h, req->id, body, &out); break;
+  case R_HOOK_REPLAY:
+    status = hook_api_replay(h, req->id, body, (size_t)api->cfg->history_max_replay, &out);
+    break;
   default: status = 500; break;
   }
   json_decref(body);
   if(!out)
     return send_error(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal_error", "out of memory");
   return send_json(conn, (unsigned)status, out, NULL);
+}
+
+/* ---- reading the history log ---- */
+
+/* Returns the topic part of /v1/topics/{topic}/events/latest, or NULL. */
+static const char *latest_route(const char *url, size_t *topic_len)
+{
+  size_t n = strlen(url), pre = strlen(TOPICS_PREFIX), suf = strlen(LATEST_SUFFIX);
+  if(n < pre + suf || strncmp(url, TOPICS_PREFIX, pre) != 0 ||
+     strcmp(url + n - suf, LATEST_SUFFIX) != 0)
+    return NULL;
+  *topic_len = n - pre - suf;
+  return url + pre;
+}
+
+/* The query parameter `key` (the first if repeated): true with its decoded
+ * value and length (a "%00" in it counts: the caller refuses it), false
+ * when absent. A key without "=" has the value "". */
+static bool query_arg(struct MHD_Connection *conn, const char *key, const char **v, size_t *len)
+{
+  *v = NULL;
+  *len = 0;
+  if(MHD_lookup_connection_value_n(conn, MHD_GET_ARGUMENT_KIND, key, strlen(key), v, len) !=
+     MHD_YES)
+    return false;
+  if(!*v) {
+    *v = "";
+    *len = 0;
+  }
+  return true;
+}
+
+/* Checks a history read's path or `topic` parameter in the first call and
+ * keeps it in req. Returns MHD_YES with *answered false to go on; otherwise
+ * the request has been answered (400 invalid_topic). */
+static enum MHD_Result history_topic(struct MHD_Connection *conn, const char *topic, size_t len,
+                                     struct request *req, bool *answered)
+{
+  const char *why = "holds a NUL byte (%00)";
+  bool pattern = req->route == R_EVENTS;
+  *answered = true;
+  if(!topic)
+    return send_error(conn, MHD_HTTP_BAD_REQUEST, "invalid_topic",
+                      "topic: required, the pattern of the topics to read (e.g. orders.>)");
+  bool valid = !memchr(topic, '\0', len) &&
+               (pattern ? sub_pattern_valid(topic, len, &why) : sub_topic_valid(topic, len, &why));
+  if(!valid)
+    return send_error(conn, MHD_HTTP_BAD_REQUEST, "invalid_topic", "%s%s", pattern ? "topic: " : "",
+                      why);
+  memcpy(req->topic, topic, len); /* valid: at most SUB_TOPIC_MAX bytes */
+  req->topic[len] = '\0';
+  req->topic_len = len;
+  *answered = false;
+  return MHD_YES;
+}
+
+/* Parses `limit`: 1 to EVENTS_LIMIT_MAX, decimal digits only. Returns 0 or -1. */
+static int parse_limit(const char *v, size_t len, size_t *limit)
+{
+  size_t n = 0;
+  if(len == 0 || len > 4)
+    return -1;
+  for(size_t i = 0; i < len; i++) {
+    if(v[i] < '0' || v[i] > '9')
+      return -1;
+    n = n * 10 + (size_t)(v[i] - '0');
+  }
+  if(n < 1 || n > EVENTS_LIMIT_MAX)
+    return -1;
+  *limit = n;
+  return 0;
+}
+
+static bool page_match(void *arg, const struct sub_event *ev)
+{
+  return sub_pattern_matches(arg, ev->topic);
+}
+
+/* Appends ev's herald.v1 object (as the WebSocket sends it) to b. Returns 0
+ * or -1 (b is then freed). */
+static int add_event(struct util_dynbuf *b, const struct sub_event *ev)
+{
+  char head[GW_EVENT_HEAD_MAX];
+  int hn = gw_event_head(ev, head, sizeof(head));
+  if(hn < 0) {
+    util_dynbuf_free(b);
+    return -1;
+  }
+  return util_dynbuf_addn(b, head, (size_t)hn) || util_dynbuf_addn(b, ev->data, ev->data_len) ||
+                 util_dynbuf_addn(b, "}", 1)
+             ? -1
+             : 0;
+}
+
+/* A page's request: where it starts, and what it tells of a gap. */
+struct page_req {
+  bool has_since;
+  const char *since; /* as given: a valid cursor */
+  uint64_t after;
+  enum sub_gap gap; /* epoch_changed, found before the read */
+};
+
+/* Writes the page of r (its first n events) as {"events","next","more"[,"gap"]}
+ * to b. Returns 0 or -1 (out of memory). */
+static int page_json(struct util_dynbuf *b, struct sub_log *log, const struct page_req *p,
+                     const struct sub_log_result *r)
+{
+  const char *epoch = sub_log_epoch(log);
+  uint64_t last = r->last;
+  bool more = r->more;
+  size_t n = 0;
+  if(util_dynbuf_add(b, "{\"events\":["))
+    return -1;
+  for(; n < r->n; n++) {
+    const struct sub_event *ev = r->ev[n];
+    if(n && util_dynbuf_len(b) + ev->data_len + GW_EVENT_HEAD_MAX > EVENTS_PAGE_BYTES) {
+      more = true; /* the page is full: the next one starts at this event */
+      last = r->ev[n - 1]->offset;
+      break;
+    }
+    if((n && util_dynbuf_addn(b, ",", 1)) || add_event(b, ev))
+      return -1;
+  }
+  if(last < p->after)
+    last = p->after; /* a cursor not yet pushed: never go back */
+  char next[SUB_CURSOR_MAX + 1], oldest[SUB_CURSOR_MAX + 1];
+  sub_cursor_format(epoch, last, next);
+  if(util_dynbuf_addf(b, "],\"next\":\"%s\",\"more\":%s", next, more ? "true" : "false"))
+    return -1;
+  /* Without since the read starts at the oldest retained: nothing was asked
+   * for that is gone. */
+  enum sub_gap gap = p->gap ? p->gap : p->has_since ? r->gap : SUB_GAP_NONE;
+  if(gap) {
+    uint64_t o = r->gap ? r->oldest : r->n ? r->ev[0]->offset : r->hwm + 1;
+    sub_cursor_format(epoch, o, oldest);
+    if(util_dynbuf_addf(b, ",\"gap\":{\"requested\":\"%s\",\"oldest\":\"%s\",\"reason\":\"%s\"}",
+                        p->since, oldest, sub_gap_name(gap)))
+      return -1;
+  }
+  return util_dynbuf_addn(b, "}", 1) ? -1 : 0;
+}
+
+/* GET /v1/events: the events matching req->topic after `since` (from the
+ * oldest retained without it), oldest first, at most `limit`. */
+static enum MHD_Result events_page(struct MHD_Connection *conn, struct sub_log *log,
+                                   struct request *req)
+{
+  struct page_req p = {0};
+  size_t limit = EVENTS_LIMIT_DEFAULT, len;
+  const char *v;
+  char epoch[SUB_EPOCH_LEN + 1];
+  if(query_arg(conn, "limit", &v, &len) && parse_limit(v, len, &limit))
+    return bad_parameter(conn, "limit", "limit: a number from 1 to 1000 (100 when absent)");
+  p.has_since = query_arg(conn, "since", &p.since, &len);
+  if(p.has_since && sub_cursor_parse(p.since, len, epoch, &p.after))
+    return send_error(conn, MHD_HTTP_BAD_REQUEST, "invalid_cursor",
+                      "since: not a cursor (<epoch>:<offset>, as an event's \"cursor\" or a "
+                      "page's \"next\")");
+  if(p.has_since && strcmp(epoch, sub_log_epoch(log)) != 0) {
+    p.gap = SUB_GAP_EPOCH_CHANGED; /* history was lost since: from the oldest */
+    p.after = 0;
+  } else if(p.has_since && p.after >= sub_log_next(log))
+    return send_error(conn, MHD_HTTP_BAD_REQUEST, "invalid_cursor",
+                      "since: the cursor is ahead of this server's history log");
+  struct sub_log_query q = {
+      .after = p.after, .match = page_match, .arg = req->topic, .max = limit, .newest = false};
+  struct sub_log_result r;
+  if(sub_log_read(log, &q, &r))
+    return send_error(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal_error", "out of memory");
+  struct util_dynbuf b;
+  /* the soft bound, and room for one event past it (a page holds one at least) */
+  util_dynbuf_init(&b, EVENTS_PAGE_BYTES + GW_EVENT_HEAD_MAX + (r.n ? r.ev[0]->data_len : 0) +
+                           EVENTS_TAIL_MAX);
+  int rc = page_json(&b, log, &p, &r);
+  sub_log_result_clear(&r);
+  enum MHD_Result ret =
+      rc ? send_error(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal_error", "out of memory")
+         : send_text_hdr(conn, MHD_HTTP_OK, util_dynbuf_ptr(&b), util_dynbuf_len(&b), NULL, NULL,
+                         NULL);
+  util_dynbuf_free(&b);
+  return ret;
+}
+
+/* GET /v1/topics/{topic}/events/latest: the topic's last retained event. */
+static enum MHD_Result latest_event(struct MHD_Connection *conn, struct sub_engine *e,
+                                    struct request *req)
+{
+  struct sub_event *ev = sub_engine_latest(e, req->topic, req->topic_len);
+  if(!ev)
+    return send_error(conn, MHD_HTTP_NOT_FOUND, "not_found",
+                      "no event of %s is in the history log", req->topic);
+  struct util_dynbuf b;
+  util_dynbuf_init(&b, GW_EVENT_HEAD_MAX + ev->data_len + 1);
+  int rc = add_event(&b, ev);
+  sub_event_unref(ev);
+  enum MHD_Result ret =
+      rc ? send_error(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal_error", "out of memory")
+         : send_text_hdr(conn, MHD_HTTP_OK, util_dynbuf_ptr(&b), util_dynbuf_len(&b), NULL, NULL,
+                         NULL);
+  util_dynbuf_free(&b);
+  return ret;
+}
+
+/* Runs a history read once the request is in. */
+static enum MHD_Result history_call(struct gw_api *api, struct MHD_Connection *conn,
+                                    struct request *req)
+{
+  struct sub_engine *e = hook_engine(api->hooks);
+  struct sub_log *log = sub_engine_history(e);
+  if(!log)
+    return send_error(conn, MHD_HTTP_CONFLICT, "history_disabled",
+                      "history is off on this server (history.enabled): there are no events to "
+                      "read");
+  return req->route == R_LATEST ? latest_event(conn, e, req) : events_page(conn, log, req);
 }
 
 /* Answers 401 with the Bearer challenge. */
@@ -612,7 +855,7 @@ static enum MHD_Result unauthorized(struct MHD_Connection *conn, const char *msg
 }
 
 /* Authenticates and authorizes a request for `route` (the topic for a
- * publish). Returns MHD_YES with *answered false to go on, and *caller the
+ * publish, the pattern or topic for a history read). Returns MHD_YES with *answered false to go on, and *caller the
  * API key's name ("" when the API has no keys: every caller is anonymous);
  * otherwise the request has been answered (401, 403 or 429). */
 static enum MHD_Result authorize(struct gw_api *api, struct MHD_Connection *conn,
@@ -660,6 +903,20 @@ static enum MHD_Result authorize(struct gw_api *api, struct MHD_Connection *conn
       gw_info("api_auth_failed", "reason=unknown_key suppressed=%lu", suppressed);
     return unauthorized(conn, "the API key is not valid");
   }
+  char t[SUB_TOPIC_MAX + 1];
+  snprintf(t, sizeof(t), "%.*s", (int)topic_len, topic ? topic : "");
+  if(route == R_EVENTS || route == R_LATEST) {
+    if(!k->admin && !gw_grants_can_subscribe(&k->grants, t)) {
+      gw_info("api_forbidden", "key=%s route=events topic=%s", k->name, t);
+      return send_error(conn, MHD_HTTP_FORBIDDEN, "forbidden",
+                        "the API key \"%s\" may not read %s (its subscribe patterns do not "
+                        "cover it)",
+                        k->name, t);
+    }
+    *answered = false;
+    *caller = k->name;
+    return MHD_YES;
+  }
   if(route != R_PUBLISH) {
     if(!k->admin) {
       gw_info("api_forbidden", "key=%s route=webhooks", k->name);
@@ -670,8 +927,6 @@ static enum MHD_Result authorize(struct gw_api *api, struct MHD_Connection *conn
     *answered = false;
     return MHD_YES;
   }
-  char t[SUB_TOPIC_MAX + 1];
-  snprintf(t, sizeof(t), "%.*s", (int)topic_len, topic);
   if(!gw_grants_can_publish(&k->grants, t)) {
     gw_info("api_forbidden", "key=%s topic=%s", k->name, t);
     return send_error(conn, MHD_HTTP_FORBIDDEN, "forbidden",
@@ -726,6 +981,20 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
                        json_pack("{s:s}", "status", url[1] == 'r' ? "ready" : "ok"), NULL);
     }
     size_t topic_len;
+    const char *latest = latest_route(url, &topic_len);
+    if(latest || strcmp(url, EVENTS_PATH) == 0) {
+      req->route = latest ? R_LATEST : R_EVENTS;
+      if(strcmp(method, MHD_HTTP_METHOD_GET) != 0)
+        return method_not_allowed(conn, "GET", "use GET %s", url);
+      const char *pattern = latest;
+      if(!latest && !query_arg(conn, "topic", &pattern, &topic_len))
+        pattern = NULL;
+      bool answered;
+      enum MHD_Result r = history_topic(conn, pattern, topic_len, req, &answered);
+      if(!answered)
+        r = authorize(api, conn, req->route, req->topic, req->topic_len, &answered, &req->caller);
+      return r; /* answered, or a body may follow (read and dropped) */
+    }
     const char *topic = events_route(url, &topic_len);
     if(!topic) {
       if(!hooks_route(url, req))
@@ -826,6 +1095,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
   }
   req->body_end = true; /* the last call: the body is in */
 
+  if(req->route == R_EVENTS || req->route == R_LATEST)
+    return history_call(api, conn, req);
   if(req->route != R_PUBLISH)
     return hooks_call(api, conn, method, req);
   size_t topic_len = 0; /* gcc -O2 cannot see events_route set it (maybe-uninitialized) */

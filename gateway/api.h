@@ -7,6 +7,8 @@
 
 /* The REST API port (libmicrohttpd, its own epoll thread pool):
  *   POST /v1/topics/{topic}/events   publish; the JSON body is the event's data
+ *   GET  /v1/events?topic=P&since=C&limit=N   a page of the history log
+ *   GET  /v1/topics/{topic}/events/latest     the topic's last retained event
  *   GET  /healthz                    the process is alive
  *   GET  /readyz                     the process accepts work (503 while stopping)
  *   /v1/webhooks[...]                the webhook endpoints API (docs/webhooks.md)

@@ -178,6 +178,10 @@ static int load_api_keys(struct gw_auth *a, const struct gw_config *cfg,
     if(add_patterns(&k->grants.publish, &k->grants.npublish, json_object_get(item, "publish"),
                     GW_GRANTS_MAX, where, why, sizeof(why)))
       return gw_config_error(err, "%s", why);
+    snprintf(where, sizeof(where), "auth.api_keys[%zu].subscribe", i);
+    if(add_patterns(&k->grants.subscribe, &k->grants.nsubscribe,
+                    json_object_get(item, "subscribe"), GW_GRANTS_MAX, where, why, sizeof(why)))
+      return gw_config_error(err, "%s", why);
     json_t *rate = json_object_get(item, "rate_per_s"), *burst = json_object_get(item, "burst");
     if((rate && (!json_is_integer(rate) || json_integer_value(rate) < 0 ||
                  json_integer_value(rate) > 10000000)) ||

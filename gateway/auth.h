@@ -33,7 +33,7 @@ void gw_grants_clear(struct gw_grants *g);
 struct gw_api_key {
   char name[64];
   unsigned char hash[32]; /* SHA-256 of the key */
-  struct gw_grants grants; /* publish patterns only */
+  struct gw_grants grants; /* publish, and subscribe: what GET /v1/events may read */
   bool admin;
   pthread_mutex_t lock; /* guards bucket: libmicrohttpd's threads share the key */
   struct gw_bucket bucket;

@@ -145,13 +145,11 @@ struct pick {
   bool direct;
 };
 
-/* The Standard Webhooks envelope of ev, built once: its bytes are what
- * every attempt to every endpoint sends and signs. NULL out of memory. */
 /* The envelope around an event's data: its fixed text, the topic, the
  * time, the id and a 20-digit seq at most. */
 #define ENVELOPE_MAX (64 + SUB_TOPIC_MAX + SUB_TIME_LEN + SUB_ID_LEN + 20)
 
-static struct blob *envelope(const struct sub_event *ev)
+struct blob *hook_envelope(const struct sub_event *ev)
 {
   size_t dlen;
   const char *data = sub_event_data(ev, &dlen);
@@ -183,7 +181,7 @@ static int write_item(struct loop *l, struct item *it, struct blob **body, struc
   struct hook_store_new_delivery *ds = it->neps ? calloc(it->neps, sizeof(*ds)) : NULL;
   struct pick *picks = it->neps ? calloc(it->neps, sizeof(*picks)) : NULL;
   int ret = -1;
-  *body = envelope(ev);
+  *body = hook_envelope(ev);
   if(!*body || (it->neps && (!ds || !picks))) {
     *f = no_memory;
     goto out;

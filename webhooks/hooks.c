@@ -13,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "eventlog.h"
 #include "hooks_internal.h"
 #include "id.h"
 #include "topic.h"
@@ -928,19 +929,183 @@ static int parse_rfc3339(const char *s, int64_t *ms)
   return 0;
 }
 
-int hook_api_replay(struct hook_service *h, const char *id, const json_t *body, json_t **out)
+/* ---- replay from the history log ---- */
+
+/* The patterns of the endpoint replayed to, copied: the log's match runs
+ * under the log's lock, where h->lock is not taken. */
+struct replay_filter {
+  char **patterns;
+  size_t n;
+};
+
+static void filter_clear(struct replay_filter *f)
+{
+  for(size_t i = 0; i < f->n; i++)
+    free(f->patterns[i]);
+  free(f->patterns);
+}
+
+/* Copies the topics of endpoint id into f. Returns 0, 1 when there is no
+ * such endpoint, or -1 out of memory (f is then empty). */
+static int filter_of(struct hook_service *h, const char *id, struct replay_filter *f)
+{
+  int rc = 0;
+  memset(f, 0, sizeof(*f));
+  pthread_mutex_lock(&h->lock);
+  struct endpoint *ep = hook_endpoint_find_locked(h, id);
+  size_t n = ep ? json_array_size(ep->topics) : 0;
+  if(!ep)
+    rc = 1;
+  else if(n && !(f->patterns = calloc(n, sizeof(*f->patterns))))
+    rc = -1;
+  for(size_t i = 0; !rc && i < n; i++, f->n++)
+    if(!(f->patterns[i] = strdup(json_string_value(json_array_get(ep->topics, i)))))
+      rc = -1;
+  pthread_mutex_unlock(&h->lock);
+  if(rc)
+    filter_clear(f);
+  return rc;
+}
+
+static bool replay_match(void *arg, const struct sub_event *ev)
+{
+  const struct replay_filter *f = arg;
+  for(size_t i = 0; i < f->n; i++)
+    if(sub_pattern_matches(f->patterns[i], ev->topic))
+      return true;
+  return false;
+}
+
+/* The events enqueue writes, each with its body built as it is asked for. */
+struct replay_src {
+  struct sub_event **ev;
+  struct blob *body; /* the last one built */
+};
+
+static int replay_event(void *ctx, size_t i, struct hook_store_item *it)
+{
+  struct replay_src *src = ctx;
+  struct sub_event *ev = src->ev[i];
+  hook_blob_unref(src->body);
+  if(!(src->body = hook_envelope(ev)))
+    return -1;
+  it->event_id = ev->id;
+  it->topic = ev->topic;
+  it->topic_len = ev->topic_len;
+  it->seq = ev->seq;
+  it->ms = ev->ms;
+  it->body = src->body->data;
+  it->body_len = src->body->len;
+  return 0;
+}
+
+/* The answer of a replay from a cursor: how many were queued, whether the
+ * bound cut it, where to go on from, and the gap, if any. */
+static json_t *replay_answer(const char *epoch, const char *requested,
+                             const struct sub_log_result *r, uint64_t next, enum sub_gap gap,
+                             uint64_t oldest)
+{
+  char c[SUB_CURSOR_MAX + 1], o[SUB_CURSOR_MAX + 1];
+  sub_cursor_format(epoch, next, c);
+  json_t *a = json_pack("{s:I, s:b, s:s}", "queued", (json_int_t)r->n, "truncated", r->more,
+                        "next", c);
+  if(a && gap) {
+    sub_cursor_format(epoch, oldest, o);
+    json_object_set_new(a, "gap",
+                        json_pack("{s:s, s:s, s:s}", "requested", requested, "oldest", o,
+                                  "reason", sub_gap_name(gap)));
+  }
+  return a;
+}
+
+/* Queues a new delivery to endpoint id of every retained event after the
+ * cursor (epoch, after) that the endpoint's patterns match, at most max,
+ * oldest first, in one transaction of the store. */
+static int replay_cursor(struct hook_service *h, const char *id, const char *requested,
+                         const char *epoch, uint64_t after, size_t max, json_t **out)
+{
+  struct sub_log *log = sub_engine_history(h->engine);
+  struct replay_filter f;
+  int found = filter_of(h, id, &f);
+  if(found < 0)
+    return api_error(out, 500, "internal_error", NULL, "out of memory");
+  if(found)
+    return api_error(out, 404, "not_found", NULL, "no webhook endpoint %s", id);
+  int status = 0;
+  struct sub_log_result r = {0};
+  enum sub_gap gap = SUB_GAP_NONE;
+  if(!log) {
+    status = api_error(out, 409, "history_disabled", NULL,
+                       "history is off on this server (history.enabled): replay from an RFC "
+                       "3339 time or an event id instead");
+    goto out;
+  }
+  if(strcmp(epoch, sub_log_epoch(log)) != 0) {
+    gap = SUB_GAP_EPOCH_CHANGED; /* history was lost since: from the oldest */
+    after = 0;
+  } else if(after >= sub_log_next(log)) {
+    status = api_error(out, 422, "invalid_field", "since",
+                       "since: the cursor is ahead of this server's history log");
+    goto out;
+  }
+  struct sub_log_query q = {
+      .after = after, .match = replay_match, .arg = &f, .max = max ? max : 1, .newest = false};
+  if(sub_log_read(log, &q, &r)) {
+    status = api_error(out, 500, "internal_error", NULL, "out of memory");
+    goto out;
+  }
+  if(r.n) {
+    struct replay_src src = {r.ev, NULL};
+    pthread_mutex_lock(&h->db_lock);
+    enum hook_store_err e = h->api_store->ops->enqueue(h->api_store, id, r.n, replay_event, &src,
+                                                       util_clock_wall_ms());
+    if(e)
+      status = db_error(h, out, e);
+    pthread_mutex_unlock(&h->db_lock);
+    hook_blob_unref(src.body);
+    if(e)
+      goto out;
+    poke_dispatcher(h);
+  }
+  uint64_t next = r.last > after ? r.last : after; /* never back: a cursor not yet pushed */
+  uint64_t oldest = 0;
+  if(!gap)
+    gap = r.gap;
+  if(gap)
+    oldest = r.gap ? r.oldest : r.n ? r.ev[0]->offset : r.hwm + 1;
+  hook_log(h, UTIL_LOG_INFO, "endpoint_replay", "id=%s since=%s queued=%zu truncated=%s gap=%s", id,
+           requested, r.n, r.more ? "true" : "false", gap ? sub_gap_name(gap) : "none");
+  *out = replay_answer(sub_log_epoch(log), requested, &r, next, gap, oldest);
+  status = 202;
+out:
+  sub_log_result_clear(&r);
+  filter_clear(&f);
+  return status;
+}
+
+struct sub_engine *hook_engine(struct hook_service *h)
+{
+  return h->engine;
+}
+
+int hook_api_replay(struct hook_service *h, const char *id, const json_t *body, size_t max_events,
+                    json_t **out)
 {
   json_t *since = json_is_object(body) ? json_object_get(body, "since") : NULL;
   if(!json_is_string(since))
     return api_error(out, 422, "invalid_field", "since",
-                     "since: required, an RFC 3339 time or an event id");
+                     "since: required, a history cursor, an RFC 3339 time or an event id");
   const char *s = json_string_value(since);
+  char epoch[SUB_EPOCH_LEN + 1];
+  uint64_t after;
+  if(sub_cursor_parse(s, json_string_length(since), epoch, &after) == 0)
+    return replay_cursor(h, id, s, epoch, after, max_events, out);
   int64_t ms;
   if(parse_rfc3339(s, &ms)) {
     /* An event id: a UUIDv7 carries its millisecond in its first 48 bits. */
     if(util_uuid7_ms(s, &ms))
       return api_error(out, 422, "invalid_field", "since",
-                       "since: neither an RFC 3339 time nor an event id");
+                       "since: neither a history cursor, an RFC 3339 time nor an event id");
   }
   if(!endpoint_exists(h, id))
     return api_error(out, 404, "not_found", NULL, "no webhook endpoint %s", id);

@@ -88,6 +88,14 @@ int hook_api_rotate(struct hook_service *h, const char *id, json_t **out);
 int hook_api_deliveries(struct hook_service *h, const char *id, const char *status,
                         const char *cursor, const char *limit, json_t **out);
 int hook_api_retry(struct hook_service *h, const char *id, const char *delivery, json_t **out);
-int hook_api_replay(struct hook_service *h, const char *id, const json_t *body, json_t **out);
+/* Replay: body {"since": T}. T a history cursor queues a new delivery of
+ * every retained event after it that the endpoint's patterns match, at most
+ * max_events (history.max_replay), oldest first; T a time or an event id
+ * makes the delivered and failed deliveries since then pending again. */
+int hook_api_replay(struct hook_service *h, const char *id, const json_t *body, size_t max_events,
+                    json_t **out);
+
+/* The engine the service holds events for (the one hook_start took). */
+struct sub_engine *hook_engine(struct hook_service *h);
 
 #endif

@@ -138,5 +138,9 @@ void hook_endpoint_free(struct endpoint *ep);
 /* dispatch.c */
 /* The dispatcher thread's body; arg is the service. */
 void *hook_dispatch_main(void *arg);
+/* The Standard Webhooks body of ev, built once: its bytes are what every
+ * attempt to every endpoint sends and signs (a replay from the history log
+ * builds the same). One reference, or NULL out of memory. */
+struct blob *hook_envelope(const struct sub_event *ev);
 
 #endif

@@ -141,6 +141,10 @@ typedef int (*hook_store_delivery_fn)(void *ctx, const struct hook_store_deliver
 typedef void (*hook_store_attempt_fn)(void *ctx, const struct hook_store_attempt *a);
 typedef void (*hook_store_seq_fn)(void *ctx, const char *topic, uint64_t seq);
 typedef int (*hook_store_due_fn)(void *ctx, const struct hook_store_due *d);
+/* enqueue's source: fills the event fields of *ev (event_id, topic,
+ * topic_len, seq, ms, body, body_len; valid until the next call) for the
+ * i-th event. Returns 0, or nonzero to give up (out of memory). */
+typedef int (*hook_store_event_fn)(void *ctx, size_t i, struct hook_store_item *ev);
 
 struct hook_store;
 
@@ -180,6 +184,12 @@ struct hook_store_ops {
    * pending again; *requeued: how many. */
   enum hook_store_err (*replay)(struct hook_store *s, const char *endpoint, int64_t since_ms,
                                 int64_t now_ms, int64_t *requeued);
+  /* In one transaction (all or nothing): a new pending delivery to
+   * `endpoint`, due at now_ms, of each of the n events fn hands over, in
+   * that order, with the event's row when the store has none (a replay from
+   * the history log). A nonzero fn fails it (HOOK_STORE_FAILED). */
+  enum hook_store_err (*enqueue)(struct hook_store *s, const char *endpoint, size_t n,
+                                 hook_store_event_fn fn, void *ctx, int64_t now_ms);
   /* Looks up an idempotency key used at or after oldest_ms; *found false
    * when there is none (out is then untouched). */
   enum hook_store_err (*idem_lookup)(struct hook_store *s, const char *key, int64_t oldest_ms,

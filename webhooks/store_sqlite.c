@@ -408,6 +408,53 @@ static enum hook_store_err sq_replay(struct hook_store *s, const char *endpoint,
                  endpoint, since_ms, now_ms, requeued);
 }
 
+static enum hook_store_err sq_enqueue(struct hook_store *s, const char *endpoint, size_t n,
+                                      hook_store_event_fn fn, void *ctx, int64_t now_ms)
+{
+  struct sq *q = sq_of(s);
+  sqlite3_stmt *ev = NULL, *dl = NULL;
+  enum hook_store_err e = HOOK_STORE_OK;
+  bool open = false;
+  if(sqlite3_prepare_v2(q->db, turn_sql[INS_EVENT], -1, &ev, NULL) != SQLITE_OK ||
+     sqlite3_prepare_v2(q->db, turn_sql[INS_DELIVERY], -1, &dl, NULL) != SQLITE_OK ||
+     exec(q->db, "BEGIN IMMEDIATE")) {
+    e = fail(q);
+    goto out;
+  }
+  open = true;
+  for(size_t i = 0; i < n; i++) {
+    struct hook_store_item it = {0};
+    if(fn(ctx, i, &it)) {
+      q->last_rc = SQLITE_NOMEM;
+      snprintf(q->msg, sizeof(q->msg), "out of memory");
+      e = HOOK_STORE_FAILED;
+      goto out;
+    }
+    sqlite3_bind_text(ev, 1, it.event_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(ev, 2, it.topic, (int)it.topic_len, SQLITE_STATIC);
+    sqlite3_bind_int64(ev, 3, (sqlite3_int64)it.seq);
+    sqlite3_bind_int64(ev, 4, (sqlite3_int64)it.ms);
+    sqlite3_bind_blob(ev, 5, it.body, (int)it.body_len, SQLITE_STATIC);
+    sqlite3_bind_text(dl, 1, endpoint, -1, SQLITE_STATIC);
+    sqlite3_bind_text(dl, 2, it.event_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(dl, 3, (sqlite3_int64)it.ms);
+    sqlite3_bind_int(dl, 4, HOOK_DELIVERY_PENDING);
+    sqlite3_bind_int64(dl, 5, now_ms);
+    if((e = step_done(q, ev)) || (e = step_done(q, dl)))
+      goto out;
+  }
+  if(exec(q->db, "COMMIT"))
+    e = fail(q);
+  else
+    open = false;
+out:
+  if(open && !sqlite3_get_autocommit(q->db))
+    exec(q->db, "ROLLBACK"); /* after fail(): the reason stays the first one */
+  sqlite3_finalize(ev);
+  sqlite3_finalize(dl);
+  return e;
+}
+
 /* Reads a stored answer, {"id":...,"seq":...,"ms":...}; id "" when it cannot. */
 static void idem_answer(const char *response, struct hook_store_idem *out)
 {
@@ -730,6 +777,7 @@ static const struct hook_store_ops sqlite_ops = {
     .deliveries = sq_deliveries,
     .retry = sq_retry,
     .replay = sq_replay,
+    .enqueue = sq_enqueue,
     .idem_lookup = sq_idem_lookup,
     .recover = sq_recover,
     .turn_prepare = sq_turn_prepare,

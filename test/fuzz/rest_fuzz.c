@@ -7,9 +7,10 @@
  * waits for the server to close (or to go quiet for 20 ms), then resets.
  *
  * Two API keys exist, so the seed corpus can hold requests that pass
- * authentication: "fuzz-publisher-key-0001" (publish orders.> and public.*)
- * and "fuzz-admin-key-000000001" (admin). A topic rule with a schema covers
- * orders.*. Webhook URLs may name numeric addresses only (no DNS here), and
+ * authentication: "fuzz-publisher-key-0001" (publish orders.> and public.*,
+ * read orders.>) and "fuzz-admin-key-000000001" (admin). A topic rule with a
+ * schema covers orders.*. A memory history log backs GET /v1/events, the
+ * latest-event route and webhook replays from a cursor. Webhook URLs may name numeric addresses only (no DNS here), and
  * the guard refuses loopback, so no delivery ever reaches this machine.
  */
 #include <stdint.h>
@@ -19,6 +20,7 @@
 
 #include "api.h"
 #include "auth.h"
+#include "eventlog.h"
 #include "fuzz_server.h"
 #include "topic_rules.h"
 
@@ -42,7 +44,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
            "  \"rate_burst\": 100000},"
            " \"auth\": {\"api_keys\": ["
            "  {\"name\": \"publisher\", \"sha256\": \"%s\", \"publish\": [\"orders.>\", "
-           "\"public.*\"]},"
+           "\"public.*\"], \"subscribe\": [\"orders.>\"]},"
            "  {\"name\": \"admin\", \"sha256\": \"%s\", \"admin\": true}]},"
            " \"topics\": [{\"pattern\": \"orders.*\", \"schema\": {\"type\": \"object\","
            "  \"required\": [\"id\"], \"properties\": {\"id\": {\"type\": \"string\", "
@@ -58,6 +60,13 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
   struct hook_service *hooks;
   struct pub_pipeline *pp;
   fuzz_backend(&cfg, rules, &broker, &hooks, &pp);
+  /* before any publish, as heraldd sets it; small, so inputs evict */
+  struct sub_log_cfg lc = {.max_events = 64, .max_pending = 1024,
+                           .deliver = sub_broker_log_deliver, .deliver_arg = broker};
+  struct sub_log *log = sub_log_new(&lc, NULL, 1);
+  if(!log)
+    fuzz_die("history log");
+  sub_broker_set_log(broker, log);
   int fd = fuzz_listen(&port);
   if(!gw_api_start(&cfg, pp, hooks, auth, fd))
     fuzz_die("api port");
