@@ -58,18 +58,21 @@
 #               (loadgen --help: "Ramp"), for at most 120 s (8 s quick)
 #   WRK_THREADS, WRK_CONNS   wrk's -t and -c in (d) (default 1 and 50)
 #   TMPDIR      where the run directory goes
-#   HERALD_HISTORY  heraldd's history log: durable (the default config),
-#               memory (history.durable false) or off (history.enabled false)
+#   HERALD_HISTORY  heraldd's history log: unset leaves heraldd's default
+#               (durable; also what a heraldd from before the log takes),
+#               durable, memory (history.durable false) or off
+#               (history.enabled false)
 set -euo pipefail
 SELF=$(realpath "$0")
 cd "$(dirname "$SELF")/.."
 ARGS=("$@")
 
 QUICK=0 RUNS=1 ONLY=herald,nchan,ws SCENARIOS=a,b,c,d,e OUT="" INSTALL=1 BUILD=1 KEEP=0 TABLE_FROM=""
-case "${HERALD_HISTORY:-durable}" in
-  durable) HISTORY_CONF='{"enabled": true, "durable": true}' ;;
-  memory) HISTORY_CONF='{"enabled": true, "durable": false}' ;;
-  off) HISTORY_CONF='{"enabled": false}' ;;
+case "${HERALD_HISTORY:-}" in
+  "") HISTORY_CONF="" ;;
+  durable) HISTORY_CONF='"history": {"enabled": true, "durable": true},' ;;
+  memory) HISTORY_CONF='"history": {"enabled": true, "durable": false},' ;;
+  off) HISTORY_CONF='"history": {"enabled": false},' ;;
   *) echo "compare.sh: HERALD_HISTORY is durable, memory or off" >&2; exit 2 ;;
 esac
 usage() { sed -n '2,/^set -euo/p' "$SELF" | sed '$d; s/^# \{0,1\}//' >&2; exit 2; }
@@ -344,7 +347,7 @@ start_server() {
     "ping_interval_s": 0, "idle_timeout_s": 0
   },
   "api": { "listen": "127.0.0.1:0", "rate_per_s": 0 },
-  "history": $HISTORY_CONF,
+  $HISTORY_CONF
   "data_dir": "$dir/var",
   "log_level": "info"
 }

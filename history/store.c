@@ -7,8 +7,9 @@
  *
  * Tables:
  *   meta    one row: the log's epoch and the next offset it gives
- *   events  the retained events by offset (the rowid: range scans and
- *           deletes walk the table's own b-tree)
+ *   segments  the retained events, one row per commit of the log's writer
+ *           (segment.h: one blob of its events), keyed by its first
+ *           offset, with its last
  *   topics  the highest seq of every topic that had an event, kept when
  *           its events are pruned so the seq goes on after a restart */
 #include "store.h"
@@ -24,19 +25,19 @@
 #include <unistd.h>
 
 #include "id.h"
+#include "segment.h"
+#include "topic.h"
 #include "util/throttle.h"
 
 #define SCHEMA_VERSION 1
 #define BUSY_TIMEOUT_MS 5000
-#define PRUNE_CHUNK 10000 /* rows one DELETE removes: the write lock is let go between */
+#define PRUNE_CHUNK 1000 /* segments one DELETE removes: the write lock is let go between */
 
 static const char schema_sql[] =
     "CREATE TABLE meta(id INTEGER PRIMARY KEY CHECK(id = 1), epoch TEXT NOT NULL,"
     " next INTEGER NOT NULL);"
-    /* small columns first: a scan of offset and ms reads no payload */
-    "CREATE TABLE events(offset INTEGER PRIMARY KEY, ms INTEGER NOT NULL,"
-    " seq INTEGER NOT NULL, max_age_ms INTEGER NOT NULL, id TEXT NOT NULL,"
-    " topic TEXT NOT NULL, data TEXT NOT NULL);"
+    "CREATE TABLE segments(first INTEGER PRIMARY KEY, last INTEGER NOT NULL,"
+    " body BLOB NOT NULL);"
     "CREATE TABLE topics(topic TEXT PRIMARY KEY, seq INTEGER NOT NULL) WITHOUT ROWID;";
 
 /* Prepared once at open, kept for the life of the store. */
@@ -44,7 +45,7 @@ enum {
   TX_BEGIN,
   TX_COMMIT,
   TX_ROLLBACK,
-  INS_EVENT,
+  INS_SEGMENT,
   UPS_SEQ,
   UPD_NEXT,
   DEL_BELOW,
@@ -53,7 +54,6 @@ enum {
   SEL_META,
   SEL_LAST,
   SEL_SCAN,
-  SEL_FROM,
   SEL_SEQS,
   STMTS
 };
@@ -62,23 +62,18 @@ static const char *const stmt_sql[STMTS] = {
     [TX_BEGIN] = "BEGIN IMMEDIATE",
     [TX_COMMIT] = "COMMIT",
     [TX_ROLLBACK] = "ROLLBACK",
-    [INS_EVENT] = "INSERT INTO events(offset,ms,seq,max_age_ms,id,topic,data)"
-                  " VALUES(?1,?2,?3,?4,?5,?6,?7)",
+    [INS_SEGMENT] = "INSERT INTO segments(first,last,body) VALUES(?1,?2,?3)",
     [UPS_SEQ] = "INSERT INTO topics(topic,seq) VALUES(?1,?2) ON CONFLICT(topic)"
                 " DO UPDATE SET seq=max(seq,excluded.seq)",
     [UPD_NEXT] = "UPDATE meta SET next=max(next,?1) WHERE id=1",
-    [DEL_BELOW] = "DELETE FROM events WHERE offset IN"
-                  " (SELECT offset FROM events WHERE offset<?1 ORDER BY offset LIMIT ?2)",
-    [DEL_ALL] = "DELETE FROM events",
+    /* a segment goes once all of it is below the log's first offset */
+    [DEL_BELOW] = "DELETE FROM segments WHERE first IN"
+                  " (SELECT first FROM segments WHERE last<?1 ORDER BY first LIMIT ?2)",
+    [DEL_ALL] = "DELETE FROM segments",
     [SET_META] = "INSERT OR REPLACE INTO meta(id,epoch,next) VALUES(1,?1,?2)",
     [SEL_META] = "SELECT epoch, next FROM meta WHERE id=1",
-    [SEL_LAST] = "SELECT max(offset) FROM events",
-    /* newest first; the payload's bytes only when ?2 asks (max_bytes) */
-    [SEL_SCAN] = "SELECT offset, ms, CASE WHEN ?2 THEN length(CAST(topic AS BLOB)) END,"
-                 " CASE WHEN ?2 THEN length(CAST(data AS BLOB)) END"
-                 " FROM events ORDER BY offset DESC LIMIT ?1",
-    [SEL_FROM] = "SELECT offset, ms, seq, max_age_ms, id, topic, data FROM events"
-                 " WHERE offset>=?1 ORDER BY offset",
+    [SEL_LAST] = "SELECT max(last) FROM segments",
+    [SEL_SCAN] = "SELECT first, body FROM segments ORDER BY first DESC",
     [SEL_SEQS] = "SELECT topic, seq FROM topics",
 };
 
@@ -87,6 +82,7 @@ struct hist_store {
   sqlite3_stmt *st[STMTS];
   struct sub_log_store seam;
   struct util_throttle log_throttle; /* the writer's failure lines */
+  struct util_dynbuf seg;            /* the writer's segment being built */
   char msg[256];                     /* the last failure */
 };
 
@@ -152,27 +148,44 @@ static void log_failure(struct hist_store *s, const char *op, size_t events)
 
 /* ---- the writer's seam ---- */
 
-static int bind_event(sqlite3_stmt *st, const struct sub_event *ev)
+static int write_seq(struct hist_store *s, const struct sub_event *ev)
 {
-  sqlite3_bind_int64(st, 1, (sqlite3_int64)ev->offset);
-  sqlite3_bind_int64(st, 2, (sqlite3_int64)ev->ms);
-  sqlite3_bind_int64(st, 3, (sqlite3_int64)ev->seq);
-  sqlite3_bind_int64(st, 4, (sqlite3_int64)ev->max_age_ms);
-  sqlite3_bind_text(st, 5, ev->id, -1, SQLITE_STATIC);
-  sqlite3_bind_text(st, 6, ev->topic, (int)ev->topic_len, SQLITE_STATIC);
-  return sqlite3_bind_text(st, 7, ev->data, (int)ev->data_len, SQLITE_STATIC);
-}
-
-static int write_event(struct hist_store *s, const struct sub_event *ev)
-{
-  sqlite3_stmt *ins = s->st[INS_EVENT], *seq = s->st[UPS_SEQ];
-  if(bind_event(ins, ev) != SQLITE_OK)
-    return fail(s);
-  if(run(s, ins))
-    return -1;
+  sqlite3_stmt *seq = s->st[UPS_SEQ];
   sqlite3_bind_text(seq, 1, ev->topic, (int)ev->topic_len, SQLITE_STATIC);
   sqlite3_bind_int64(seq, 2, (sqlite3_int64)ev->seq);
   return run(s, seq);
+}
+
+#define SEQ_SLOTS 2048 /* > the log's batch (1,024): a table of the batch's topics */
+
+/* Upserts each topic's seq once per batch: its last event's, the highest
+ * (a topic's events come in seq order). Returns 0 or -1. */
+static int write_seqs(struct hist_store *s, struct sub_event *const *ev, size_t n)
+{
+  const struct sub_event *seen[SEQ_SLOTS];
+  if(n > SEQ_SLOTS / 2) { /* not from the log's writer: one upsert per event */
+    for(size_t i = 0; i < n; i++)
+      if(write_seq(s, ev[i]))
+        return -1;
+    return 0;
+  }
+  memset(seen, 0, sizeof(seen));
+  for(size_t i = n; i-- > 0;) {
+    size_t k = sub_topic_hash(ev[i]->topic, ev[i]->topic_len) & (SEQ_SLOTS - 1);
+    bool dup = false;
+    for(; seen[k]; k = (k + 1) & (SEQ_SLOTS - 1))
+      if(seen[k]->topic_len == ev[i]->topic_len &&
+         memcmp(seen[k]->topic, ev[i]->topic, ev[i]->topic_len) == 0) {
+        dup = true;
+        break;
+      }
+    if(dup)
+      continue;
+    seen[k] = ev[i];
+    if(write_seq(s, ev[i]))
+      return -1;
+  }
+  return 0;
 }
 
 static int seam_append(void *arg, struct sub_event *const *ev, size_t n)
@@ -180,9 +193,24 @@ static int seam_append(void *arg, struct sub_event *const *ev, size_t n)
   struct hist_store *s = arg;
   if(!n)
     return 0;
+  util_dynbuf_reset(&s->seg);
+  for(size_t i = 0; i < n; i++)
+    if(hist_segment_put(&s->seg, ev[i])) {
+      fail_msg(s, "out of memory");
+      log_failure(s, "append", n);
+      return -1;
+    }
   int rc = run(s, s->st[TX_BEGIN]);
-  for(size_t i = 0; i < n && !rc; i++)
-    rc = write_event(s, ev[i]);
+  if(!rc) {
+    sqlite3_stmt *ins = s->st[INS_SEGMENT];
+    sqlite3_bind_int64(ins, 1, (sqlite3_int64)ev[0]->offset);
+    sqlite3_bind_int64(ins, 2, (sqlite3_int64)ev[n - 1]->offset);
+    sqlite3_bind_blob(ins, 3, util_dynbuf_ptr(&s->seg), (int)util_dynbuf_len(&s->seg),
+                      SQLITE_STATIC);
+    rc = run(s, ins);
+  }
+  if(!rc)
+    rc = write_seqs(s, ev, n);
   if(!rc) {
     sqlite3_bind_int64(s->st[UPD_NEXT], 1, (sqlite3_int64)(ev[n - 1]->offset + 1));
     rc = run(s, s->st[UPD_NEXT]);
@@ -291,78 +319,96 @@ int hist_store_reset(struct hist_store *s, const char *epoch, uint64_t next)
   return rc;
 }
 
-/* The oldest offset of the newest run of events within the bounds (0: no
- * event is). Reads at most max_events rows when set. Returns 0 or -1. */
-static int load_first(struct hist_store *s, size_t max_events, size_t max_bytes, uint64_t min_ms,
-                      uint64_t *first)
+/* The events of one segment, newest last, while the load decides. */
+struct seg_events {
+  struct sub_event **ev;
+  size_t n, cap;
+};
+
+static int take_event(void *arg, struct sub_event *ev)
+{
+  struct seg_events *se = arg;
+  if(se->n == se->cap) {
+    size_t cap = se->cap ? se->cap * 2 : 64;
+    struct sub_event **p = realloc(se->ev, cap * sizeof(*p));
+    if(!p) {
+      sub_event_unref(ev);
+      return -1;
+    }
+    se->ev = p;
+    se->cap = cap;
+  }
+  se->ev[se->n++] = ev;
+  return 0;
+}
+
+static void drop_events(struct seg_events *se)
+{
+  for(size_t i = 0; i < se->n; i++)
+    sub_event_unref(se->ev[i]);
+  se->n = 0;
+}
+
+/* Loads the newest run of events within the bounds: segments newest first,
+ * each one's events newest first, until a bound says stop; then hands them
+ * over oldest first. */
+static int load_events(struct hist_store *s, size_t max_events, size_t max_bytes,
+                       uint64_t min_ms, int (*on_event)(void *arg, struct sub_event *ev),
+                       void *arg)
 {
   sqlite3_stmt *st = s->st[SEL_SCAN];
+  struct seg_events seg = {0}, keep = {0}; /* keep: newest first */
   size_t bytes = 0;
-  int rc;
-  *first = 0;
-  sqlite3_bind_int64(st, 1, max_events ? (sqlite3_int64)max_events : -1);
-  sqlite3_bind_int(st, 2, max_bytes != 0);
-  while((rc = sqlite3_step(st)) == SQLITE_ROW) {
-    uint64_t ms = (uint64_t)sqlite3_column_int64(st, 1);
-    size_t size =
-        sub_event_size((size_t)sqlite3_column_int64(st, 2), (size_t)sqlite3_column_int64(st, 3));
-    if(ms < min_ms || (max_bytes && size > max_bytes - bytes))
-      break;
-    bytes += size;
-    *first = (uint64_t)sqlite3_column_int64(st, 0);
-  }
-  rc = rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : fail(s);
-  sqlite3_reset(st);
-  return rc;
-}
-
-/* Makes the event of the current row of SEL_FROM. NULL: a bad row or out
- * of memory (recorded). */
-static struct sub_event *row_event(struct hist_store *s, sqlite3_stmt *st)
-{
-  uint64_t offset = (uint64_t)sqlite3_column_int64(st, 0);
-  const char *id = (const char *)sqlite3_column_text(st, 4);
-  size_t id_len = (size_t)sqlite3_column_bytes(st, 4);
-  const char *topic = (const char *)sqlite3_column_text(st, 5);
-  size_t topic_len = (size_t)sqlite3_column_bytes(st, 5);
-  const char *data = (const char *)sqlite3_column_text(st, 6);
-  size_t data_len = (size_t)sqlite3_column_bytes(st, 6);
-  if(!id || !topic || !data) {
-    fail(s); /* NULL for a NOT NULL column: out of memory */
-    return NULL;
-  }
-  if(id_len != SUB_ID_LEN || !topic_len || topic_len > SUB_TOPIC_MAX) {
-    snprintf(s->msg, sizeof(s->msg), "the stored event at offset %llu is malformed",
-             (unsigned long long)offset);
-    return NULL;
-  }
-  struct sub_event *ev = sub_event_new(topic, topic_len, (uint64_t)sqlite3_column_int64(st, 2), id,
-                                       (uint64_t)sqlite3_column_int64(st, 1), data, data_len);
-  if(!ev) {
-    fail_msg(s, "out of memory");
-    return NULL;
-  }
-  ev->offset = offset;
-  ev->max_age_ms = (uint64_t)sqlite3_column_int64(st, 3);
-  return ev;
-}
-
-static int load_events(struct hist_store *s, uint64_t first,
-                       int (*on_event)(void *arg, struct sub_event *ev), void *arg)
-{
-  sqlite3_stmt *st = s->st[SEL_FROM];
   int rc = 0, step = SQLITE_DONE;
-  sqlite3_bind_int64(st, 1, (sqlite3_int64)first);
-  while(!rc && (step = sqlite3_step(st)) == SQLITE_ROW) {
-    struct sub_event *ev = row_event(s, st);
-    if(!ev)
+  bool full = false;
+  while(!rc && !full && (step = sqlite3_step(st)) == SQLITE_ROW) {
+    const unsigned char *body = sqlite3_column_blob(st, 1);
+    size_t len = (size_t)sqlite3_column_bytes(st, 1);
+    if(hist_segment_decode(body, len, take_event, &seg) < 0) {
+      snprintf(s->msg, sizeof(s->msg),
+               "the stored segment at offset %lld is damaged: move history.db away to start a "
+               "new history",
+               (long long)sqlite3_column_int64(st, 0));
       rc = -1;
-    else if(on_event(arg, ev)) /* owned by on_event now */
-      rc = fail_msg(s, "loading an event failed");
+      break;
+    }
+    if(keep.n && seg.ev[seg.n - 1]->offset >= keep.ev[keep.n - 1]->offset) {
+      fail_msg(s, "the stored segments overlap: move history.db away to start a new history");
+      rc = -1;
+      break;
+    }
+    while(seg.n) {
+      struct sub_event *ev = seg.ev[seg.n - 1];
+      if(ev->ms < min_ms || (max_events && keep.n >= max_events) ||
+         (max_bytes && ev->size > max_bytes - bytes)) {
+        full = true;
+        break;
+      }
+      bytes += ev->size;
+      seg.n--;
+      if(take_event(&keep, ev)) {
+        fail_msg(s, "out of memory");
+        rc = -1;
+        break;
+      }
+    }
+    drop_events(&seg);
   }
-  if(!rc && step != SQLITE_DONE)
+  if(!rc && !full && step != SQLITE_DONE)
     rc = fail(s);
   sqlite3_reset(st);
+  drop_events(&seg);
+  free(seg.ev);
+  size_t i = keep.n;
+  while(!rc && i > 0) {
+    struct sub_event *ev = keep.ev[--i];
+    keep.ev[i] = NULL;
+    if(on_event(arg, ev)) /* owned by on_event now */
+      rc = fail_msg(s, "loading an event failed");
+  }
+  for(size_t k = 0; k < i; k++)
+    sub_event_unref(keep.ev[k]);
+  free(keep.ev);
   return rc;
 }
 
@@ -391,11 +437,7 @@ int hist_store_load(struct hist_store *s, size_t max_events, size_t max_bytes, u
                     int (*on_seq)(void *arg, const char *topic, size_t len, uint64_t seq),
                     void *arg)
 {
-  bool bounded = max_events || max_bytes || min_ms;
-  uint64_t first = 0; /* unbounded: every stored event */
-  if(bounded && load_first(s, max_events, max_bytes, min_ms, &first))
-    return -1;
-  if((!bounded || first) && load_events(s, first, on_event, arg))
+  if(load_events(s, max_events, max_bytes, min_ms, on_event, arg))
     return -1;
   return load_seqs(s, on_seq, arg);
 }
@@ -545,6 +587,8 @@ struct hist_store *hist_store_open(const char *dir, char *err, size_t errlen)
     return NULL;
   }
   struct hist_store *s = calloc(1, sizeof(*s));
+  if(s)
+    util_dynbuf_init(&s->seg, (size_t)1 << 30); /* a commit's events: at most 1,024 */
   if(!s) {
     snprintf(err, errlen, "cannot open the history store %s: out of memory", path);
     return NULL;
@@ -564,5 +608,6 @@ void hist_store_close(struct hist_store *s)
   for(int i = 0; i < STMTS; i++)
     sqlite3_finalize(s->st[i]);
   sqlite3_close(s->db);
+  util_dynbuf_free(&s->seg);
   free(s);
 }

@@ -10,6 +10,10 @@
 #define WRITE_BATCH 1024 /* events one store transaction takes at most */
 #define RUNS_MAX 64      /* removal runs remembered for the gap reason */
 #define PRUNE_EVERY 4096 /* removed events between two store prunes */
+/* Under load (the last commit ended less than this ago) the writer waits
+ * this long before the next one, so a commit takes many events: a commit
+ * costs about the same for one event as for a hundred. */
+#define LINGER_US 1000
 
 enum slot_state { S_READY, S_HELD, S_DROPPED, S_PUSHED };
 
@@ -359,9 +363,17 @@ out:
 
 /* ---- the writer ---- */
 
+static uint64_t mono_us(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
 static void *writer_main(void *arg)
 {
   struct sub_log *l = arg;
+  uint64_t last_commit_us = 0;
   struct sub_event **batch;
   while(!(batch = malloc(WRITE_BATCH * sizeof(*batch))))
     nanosleep(&(struct timespec){0, 100000000}, NULL);
@@ -387,10 +399,20 @@ static void *writer_main(void *arg)
     }
     uint64_t end = o - 1;
     pthread_mutex_unlock(&l->lock);
+    if(n < WRITE_BATCH / 4 && !l->stop && mono_us() - last_commit_us < LINGER_US) {
+      /* busy: let the batch grow (appends do not cut the wait short) */
+      for(size_t i = 0; i < n; i++)
+        sub_event_unref(batch[i]);
+      nanosleep(&(struct timespec){0, LINGER_US * 1000}, NULL);
+      last_commit_us = 0; /* once per commit */
+      pthread_mutex_lock(&l->lock);
+      continue;
+    }
     if(n)
       l->cfg.store->append(l->cfg.store->arg, batch, n);
     for(size_t i = 0; i < n; i++)
       sub_event_unref(batch[i]);
+    last_commit_us = mono_us();
     pthread_mutex_lock(&l->lock);
     l->committed = end;
     advance_locked(l);
