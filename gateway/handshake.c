@@ -11,6 +11,23 @@
 #include "net.h"
 #include "util/bearer.h"
 
+const char *gw_handshake_listed_origin(const struct gw_client_port *cp, const char *origin)
+{
+  json_t *list = cp->cfg->client_allowed_origins;
+  const char *any = NULL;
+  size_t i;
+  json_t *v;
+  json_array_foreach(list, i, v)
+  {
+    const char *o = json_string_value(v);
+    if(o && strcmp(o, origin) == 0)
+      return o;
+    if(o && strcmp(o, "*") == 0)
+      any = o;
+  }
+  return any;
+}
+
 /* True when the handshake may go on as far as its Origin goes: no Origin
  * (not a browser), one listed in client.allowed_origins ("*": any), or with
  * no list, the page's own origin (Origin's host equal to the Host header). */
@@ -22,17 +39,8 @@ static bool origin_allowed(const struct gw_client_port *cp, struct lws *wsi)
   if(lws_hdr_copy(wsi, origin, sizeof(origin), WSI_TOKEN_ORIGIN) <= 0)
     return false;
   json_t *list = cp->cfg->client_allowed_origins;
-  if(list && json_array_size(list)) {
-    size_t i;
-    json_t *v;
-    json_array_foreach(list, i, v)
-    {
-      const char *o = json_string_value(v);
-      if(o && (strcmp(o, "*") == 0 || strcmp(o, origin) == 0))
-        return true;
-    }
-    return false;
-  }
+  if(list && json_array_size(list))
+    return gw_handshake_listed_origin(cp, origin) != NULL;
   if(lws_hdr_copy(wsi, host, sizeof(host), WSI_TOKEN_HOST) <= 0)
     return false;
   const char *rest = strncasecmp(origin, "http://", 7) == 0    ? origin + 7

@@ -7,6 +7,7 @@
 #include "util/caps.h"
 
 struct gw_worker;
+struct gw_client_port;
 
 /* The longest request header value (or URI) kept: one this long or longer
  * is cut there by libwebsockets and the request refused with 431. Room for
@@ -33,5 +34,10 @@ bool gw_handshake_refuse_too_large(struct gw_worker *w, struct lws *wsi);
  * the HTTP status it was refused with (403 Host or Origin, 401 token).
  * Check gw_handshake_refuse_too_large first. */
 int gw_handshake_check(struct gw_worker *w, struct lws *wsi);
+
+/* The entry of client.allowed_origins that lets origin in: the origin
+ * itself, else "*" when listed, else NULL (also with no list: the
+ * same-origin rule of the handshake is not a listing). For CORS headers. */
+const char *gw_handshake_listed_origin(const struct gw_client_port *cp, const char *origin);
 
 #endif

@@ -13,6 +13,7 @@
 #include "log.h"
 #include "rate.h"
 #include "send_queue.h"
+#include "sse_transport.h"
 #include "util/utf8.h"
 #include "ws_rx_guard.h"
 
@@ -483,11 +484,18 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
   case LWS_CALLBACK_RAW_RX:
     return -1; /* CONNECT makes a raw socket of the connection: not here */
   case LWS_CALLBACK_HTTP:
+    if(gw_sse_is(c))
+      return -1; /* a request pipelined behind a stream: the stream was the last answer */
     if(gw_handshake_refuse_too_large(w, wsi))
       return 1;
+    if(strcmp(in, GW_SSE_PATH) == 0)
+      return gw_sse_request(w, wsi, c);
     return gw_demo_page_request(wsi, in, &c->page_pending);
   case LWS_CALLBACK_HTTP_WRITEABLE:
+    if(gw_sse_is(c))
+      return gw_sse_writeable(c);
     return gw_demo_page_body(wsi, &c->page_pending, w->scratch, WRITE_CHUNK);
+  case LWS_CALLBACK_CLOSED_HTTP: gw_sse_closed(c); return 0;
   case LWS_CALLBACK_ESTABLISHED: conn_established(c, wsi, w); return 0;
   case LWS_CALLBACK_RECEIVE_PONG:
     if(c && c->established)
@@ -508,6 +516,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
       atomic_store(&w->done, true);
     return 0;
   case LWS_CALLBACK_WSI_DESTROY: {
+    gw_sse_closed(c); /* when CLOSED_HTTP was not called */
     struct gw_sock_info *si = lws_get_opaque_user_data(wsi);
     if(si) { /* one Herald adopted */
       lws_set_opaque_user_data(wsi, NULL);
@@ -524,7 +533,8 @@ void gw_ws_protocol(struct lws_protocols *p)
   *p = (struct lws_protocols){
       .name = "herald.v1",
       .callback = callback,
-      .per_session_data_size = sizeof(struct ws_conn),
+      .per_session_data_size =
+          sizeof(struct ws_conn) > gw_sse_conn_size() ? sizeof(struct ws_conn) : gw_sse_conn_size(),
       /* libwebsockets allocates this per connection for its whole life:
        * at 4096 it was half of an idle connection's memory. Most messages
        * fit and are handled in place; longer ones come in 512-byte pieces
