@@ -10,8 +10,12 @@
  *   segments  the retained events, one row per commit of the log's writer
  *           (segment.h: one blob of its events), keyed by its first
  *           offset, with its last
- *   topics  the highest seq of every topic that had an event, kept when
- *           its events are pruned so the seq goes on after a restart */
+ *   topics  the highest seq of topics whose events left `segments`: written
+ *           when segments are pruned (and at load), not per commit, since
+ *           each stored event carries its own seq
+ * A commit of the log's writer is one INSERT of one segment and nothing
+ * else: the next offset is the last segment's last + 1 (meta's only once
+ * every segment was pruned). */
 #include "store.h"
 
 #include <errno.h>
@@ -48,6 +52,7 @@ enum {
   INS_SEGMENT,
   UPS_SEQ,
   UPD_NEXT,
+  SEL_BELOW,
   DEL_BELOW,
   DEL_ALL,
   SET_META,
@@ -65,10 +70,10 @@ static const char *const stmt_sql[STMTS] = {
     [INS_SEGMENT] = "INSERT INTO segments(first,last,body) VALUES(?1,?2,?3)",
     [UPS_SEQ] = "INSERT INTO topics(topic,seq) VALUES(?1,?2) ON CONFLICT(topic)"
                 " DO UPDATE SET seq=max(seq,excluded.seq)",
-    [UPD_NEXT] = "UPDATE meta SET next=max(next,?1) WHERE id=1",
     /* a segment goes once all of it is below the log's first offset */
-    [DEL_BELOW] = "DELETE FROM segments WHERE first IN"
-                  " (SELECT first FROM segments WHERE last<?1 ORDER BY first LIMIT ?2)",
+    [UPD_NEXT] = "UPDATE meta SET next=max(next,?1) WHERE id=1",
+    [SEL_BELOW] = "SELECT first, body, last FROM segments WHERE last<?1 ORDER BY first LIMIT ?2",
+    [DEL_BELOW] = "DELETE FROM segments WHERE first<=?1 AND last<?2",
     [DEL_ALL] = "DELETE FROM segments",
     [SET_META] = "INSERT OR REPLACE INTO meta(id,epoch,next) VALUES(1,?1,?2)",
     [SEL_META] = "SELECT epoch, next FROM meta WHERE id=1",
@@ -200,43 +205,104 @@ static int seam_append(void *arg, struct sub_event *const *ev, size_t n)
       log_failure(s, "append", n);
       return -1;
     }
-  int rc = run(s, s->st[TX_BEGIN]);
-  if(!rc) {
-    sqlite3_stmt *ins = s->st[INS_SEGMENT];
-    sqlite3_bind_int64(ins, 1, (sqlite3_int64)ev[0]->offset);
-    sqlite3_bind_int64(ins, 2, (sqlite3_int64)ev[n - 1]->offset);
-    sqlite3_bind_blob(ins, 3, util_dynbuf_ptr(&s->seg), (int)util_dynbuf_len(&s->seg),
-                      SQLITE_STATIC);
-    rc = run(s, ins);
+  /* One statement, its own transaction: the segment holds each event's
+   * seq, and the next offset is the last segment's last + 1, so nothing
+   * else is written per commit (topics' seqs go to `topics` at prune). */
+  sqlite3_stmt *ins = s->st[INS_SEGMENT];
+  sqlite3_bind_int64(ins, 1, (sqlite3_int64)ev[0]->offset);
+  sqlite3_bind_int64(ins, 2, (sqlite3_int64)ev[n - 1]->offset);
+  sqlite3_bind_blob(ins, 3, util_dynbuf_ptr(&s->seg), (int)util_dynbuf_len(&s->seg),
+                    SQLITE_STATIC);
+  int rc = run(s, ins);
+  if(rc)
+    log_failure(s, "append", n);
+  return rc;
+}
+
+/* The events of a segment being pruned: their topics' seqs are kept. */
+struct seqs_of {
+  struct hist_store *s;
+  struct sub_event *ev[1024];
+  size_t n;
+  int rc;
+};
+
+static int seq_event(void *arg, struct sub_event *ev)
+{
+  struct seqs_of *so = arg;
+  if(so->n == sizeof(so->ev) / sizeof(so->ev[0])) { /* a long segment: flush */
+    if(!so->rc)
+      so->rc = write_seqs(so->s, so->ev, so->n);
+    for(size_t i = 0; i < so->n; i++)
+      sub_event_unref(so->ev[i]);
+    so->n = 0;
   }
-  if(!rc)
-    rc = write_seqs(s, ev, n);
+  so->ev[so->n++] = ev;
+  return 0;
+}
+
+/* Removes up to PRUNE_CHUNK segments wholly below first, in one
+ * transaction, their topics' seqs written to `topics` first. Returns the
+ * number removed, or -1. */
+static int prune_chunk(struct hist_store *s, uint64_t first)
+{
+  sqlite3_stmt *sel = s->st[SEL_BELOW], *del = s->st[DEL_BELOW];
+  int rc = run(s, s->st[TX_BEGIN]), n = 0, step = SQLITE_DONE;
+  sqlite3_int64 upto = 0, last = 0;
+  struct seqs_of *so = rc ? NULL : calloc(1, sizeof(*so));
+  if(!rc && !so)
+    rc = fail_msg(s, "out of memory");
   if(!rc) {
-    sqlite3_bind_int64(s->st[UPD_NEXT], 1, (sqlite3_int64)(ev[n - 1]->offset + 1));
+    so->s = s;
+    sqlite3_bind_int64(sel, 1, (sqlite3_int64)first);
+    sqlite3_bind_int(sel, 2, PRUNE_CHUNK);
+    /* SEL_BELOW: first, body, last */
+    while(!rc && (step = sqlite3_step(sel)) == SQLITE_ROW) {
+      upto = sqlite3_column_int64(sel, 0);
+      if(sqlite3_column_int64(sel, 2) > last)
+        last = sqlite3_column_int64(sel, 2);
+      /* a damaged segment has no seqs to keep: it goes all the same */
+      hist_segment_decode(sqlite3_column_blob(sel, 1), (size_t)sqlite3_column_bytes(sel, 1),
+                          seq_event, so);
+      if(so->n)
+        rc = so->rc ? so->rc : write_seqs(s, so->ev, so->n);
+      for(size_t i = 0; i < so->n; i++)
+        sub_event_unref(so->ev[i]);
+      so->n = 0;
+      n++;
+    }
+    if(!rc && step != SQLITE_DONE && step != SQLITE_ROW)
+      rc = fail(s);
+    sqlite3_reset(sel);
+  }
+  free(so);
+  if(!rc && n) {
+    sqlite3_bind_int64(del, 1, upto);
+    sqlite3_bind_int64(del, 2, (sqlite3_int64)first);
+    rc = run(s, del);
+  }
+  if(!rc && n) { /* the offsets go on after the last segment is gone */
+    sqlite3_bind_int64(s->st[UPD_NEXT], 1, last + 1);
     rc = run(s, s->st[UPD_NEXT]);
   }
   if(!rc)
     rc = run(s, s->st[TX_COMMIT]);
   if(rc) {
-    rollback(s); /* s->msg keeps the cause */
-    log_failure(s, "append", n);
+    rollback(s);
+    return -1;
   }
-  return rc;
+  return n;
 }
 
 static void seam_prune(void *arg, uint64_t first)
 {
   struct hist_store *s = arg;
-  sqlite3_stmt *st = s->st[DEL_BELOW];
-  sqlite3_bind_int64(st, 1, (sqlite3_int64)first);
-  sqlite3_bind_int(st, 2, PRUNE_CHUNK);
+  int n;
   /* each chunk its own transaction: the store never holds the lock long */
-  do {
-    if(run(s, st)) {
-      log_failure(s, "prune", 0);
-      return;
-    }
-  } while(sqlite3_changes(s->db) == PRUNE_CHUNK);
+  while((n = prune_chunk(s, first)) == PRUNE_CHUNK)
+    ;
+  if(n < 0)
+    log_failure(s, "prune", 0);
 }
 
 const struct sub_log_store *hist_store_seam(struct hist_store *s)
@@ -361,7 +427,7 @@ static int load_events(struct hist_store *s, size_t max_events, size_t max_bytes
   size_t bytes = 0;
   int rc = 0, step = SQLITE_DONE;
   bool full = false;
-  while(!rc && !full && (step = sqlite3_step(st)) == SQLITE_ROW) {
+  while(!rc && (step = sqlite3_step(st)) == SQLITE_ROW) {
     const unsigned char *body = sqlite3_column_blob(st, 1);
     size_t len = (size_t)sqlite3_column_bytes(st, 1);
     if(hist_segment_decode(body, len, take_event, &seg) < 0) {
@@ -372,6 +438,10 @@ static int load_events(struct hist_store *s, size_t max_events, size_t max_bytes
       rc = -1;
       break;
     }
+    if(write_seqs(s, seg.ev, seg.n)) { /* `topics` gets every stored seq */
+      rc = -1;
+      break;
+    }
     if(keep.n && seg.ev[seg.n - 1]->offset >= keep.ev[keep.n - 1]->offset) {
       fail_msg(s, "the stored segments overlap: move history.db away to start a new history");
       rc = -1;
@@ -379,10 +449,13 @@ static int load_events(struct hist_store *s, size_t max_events, size_t max_bytes
     }
     while(seg.n) {
       struct sub_event *ev = seg.ev[seg.n - 1];
-      if(ev->ms < min_ms || (max_events && keep.n >= max_events) ||
-         (max_bytes && ev->size > max_bytes - bytes)) {
+      if(!full && (ev->ms < min_ms || (max_events && keep.n >= max_events) ||
+                   (max_bytes && ev->size > max_bytes - bytes)))
         full = true;
-        break;
+      if(full) { /* past the bounds (stored, not yet pruned): its seq only */
+        seg.n--;
+        sub_event_unref(ev);
+        continue;
       }
       bytes += ev->size;
       seg.n--;
@@ -394,7 +467,7 @@ static int load_events(struct hist_store *s, size_t max_events, size_t max_bytes
     }
     drop_events(&seg);
   }
-  if(!rc && !full && step != SQLITE_DONE)
+  if(!rc && step != SQLITE_DONE)
     rc = fail(s);
   sqlite3_reset(st);
   drop_events(&seg);
@@ -437,8 +510,17 @@ int hist_store_load(struct hist_store *s, size_t max_events, size_t max_bytes, u
                     int (*on_seq)(void *arg, const char *topic, size_t len, uint64_t seq),
                     void *arg)
 {
-  if(load_events(s, max_events, max_bytes, min_ms, on_event, arg))
+  /* one transaction: the segments' seqs go into `topics` as they are read */
+  if(run(s, s->st[TX_BEGIN]))
     return -1;
+  if(load_events(s, max_events, max_bytes, min_ms, on_event, arg)) {
+    rollback(s);
+    return -1;
+  }
+  if(run(s, s->st[TX_COMMIT])) {
+    rollback(s);
+    return -1;
+  }
   return load_seqs(s, on_seq, arg);
 }
 
