@@ -771,6 +771,18 @@ static int page_json(struct util_dynbuf *b, struct sub_log *log, const struct pa
   return util_dynbuf_addn(b, "}", 1) ? -1 : 0;
 }
 
+/* Answers 200 with the JSON built in b, or 500 when building it ran out of
+ * memory (rc); frees b. */
+static enum MHD_Result send_built(struct MHD_Connection *conn, int rc, struct util_dynbuf *b)
+{
+  enum MHD_Result ret =
+      rc ? send_error(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal_error", "out of memory")
+         : send_text_hdr(conn, MHD_HTTP_OK, util_dynbuf_ptr(b), util_dynbuf_len(b), NULL, NULL,
+                         NULL);
+  util_dynbuf_free(b);
+  return ret;
+}
+
 /* GET /v1/events: the events matching req->topic after `since` (from the
  * oldest retained without it), oldest first, at most `limit`. */
 static enum MHD_Result events_page(struct MHD_Connection *conn, struct sub_log *log,
@@ -804,12 +816,7 @@ static enum MHD_Result events_page(struct MHD_Connection *conn, struct sub_log *
                            EVENTS_TAIL_MAX);
   int rc = page_json(&b, log, &p, &r);
   sub_log_result_clear(&r);
-  enum MHD_Result ret =
-      rc ? send_error(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal_error", "out of memory")
-         : send_text_hdr(conn, MHD_HTTP_OK, util_dynbuf_ptr(&b), util_dynbuf_len(&b), NULL, NULL,
-                         NULL);
-  util_dynbuf_free(&b);
-  return ret;
+  return send_built(conn, rc, &b);
 }
 
 /* GET /v1/topics/{topic}/events/latest: the topic's last retained event. */
@@ -824,12 +831,7 @@ static enum MHD_Result latest_event(struct MHD_Connection *conn, struct sub_engi
   util_dynbuf_init(&b, GW_EVENT_HEAD_MAX + ev->data_len + 1);
   int rc = add_event(&b, ev);
   sub_event_unref(ev);
-  enum MHD_Result ret =
-      rc ? send_error(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal_error", "out of memory")
-         : send_text_hdr(conn, MHD_HTTP_OK, util_dynbuf_ptr(&b), util_dynbuf_len(&b), NULL, NULL,
-                         NULL);
-  util_dynbuf_free(&b);
-  return ret;
+  return send_built(conn, rc, &b);
 }
 
 /* Runs a history read once the request is in. */
