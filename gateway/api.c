@@ -336,12 +336,11 @@ static enum MHD_Result framing_refused(struct MHD_Connection *conn, unsigned sta
                        MHD_HTTP_HEADER_CONNECTION, "close");
 }
 
-/* Returns the topic part of /v1/topics/{topic}/events, or NULL. */
-static const char *events_route(const char *url, size_t *topic_len)
+/* Returns the topic part of /v1/topics/{topic}<suffix>, or NULL. */
+static const char *topic_route(const char *url, const char *suffix, size_t *topic_len)
 {
-  size_t n = strlen(url), pre = strlen(TOPICS_PREFIX), suf = strlen(EVENTS_SUFFIX);
-  if(n < pre + suf || strncmp(url, TOPICS_PREFIX, pre) != 0 ||
-     strcmp(url + n - suf, EVENTS_SUFFIX) != 0)
+  size_t n = strlen(url), pre = strlen(TOPICS_PREFIX), suf = strlen(suffix);
+  if(n < pre + suf || strncmp(url, TOPICS_PREFIX, pre) != 0 || strcmp(url + n - suf, suffix) != 0)
     return NULL;
   *topic_len = n - pre - suf;
   return url + pre;
@@ -632,17 +631,6 @@ static enum MHD_Result hooks_call(struct gw_api *api, struct MHD_Connection *con
 }
 
 /* ---- reading the history log ---- */
-
-/* Returns the topic part of /v1/topics/{topic}/events/latest, or NULL. */
-static const char *latest_route(const char *url, size_t *topic_len)
-{
-  size_t n = strlen(url), pre = strlen(TOPICS_PREFIX), suf = strlen(LATEST_SUFFIX);
-  if(n < pre + suf || strncmp(url, TOPICS_PREFIX, pre) != 0 ||
-     strcmp(url + n - suf, LATEST_SUFFIX) != 0)
-    return NULL;
-  *topic_len = n - pre - suf;
-  return url + pre;
-}
 
 /* The query parameter `key` (the first if repeated): true with its decoded
  * value and length (a "%00" in it counts: the caller refuses it), false
@@ -983,7 +971,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
                        json_pack("{s:s}", "status", url[1] == 'r' ? "ready" : "ok"), NULL);
     }
     size_t topic_len;
-    const char *latest = latest_route(url, &topic_len);
+    const char *latest = topic_route(url, LATEST_SUFFIX, &topic_len);
     if(latest || strcmp(url, EVENTS_PATH) == 0) {
       req->route = latest ? R_LATEST : R_EVENTS;
       if(strcmp(method, MHD_HTTP_METHOD_GET) != 0)
@@ -997,7 +985,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
         r = authorize(api, conn, req->route, req->topic, req->topic_len, &answered, &req->caller);
       return r; /* answered, or a body may follow (read and dropped) */
     }
-    const char *topic = events_route(url, &topic_len);
+    const char *topic = topic_route(url, EVENTS_SUFFIX, &topic_len);
     if(!topic) {
       if(!hooks_route(url, req))
         return send_error(conn, MHD_HTTP_NOT_FOUND, "not_found", "no such route: %s", url);
@@ -1101,8 +1089,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
     return history_call(api, conn, req);
   if(req->route != R_PUBLISH)
     return hooks_call(api, conn, method, req);
-  size_t topic_len = 0; /* gcc -O2 cannot see events_route set it (maybe-uninitialized) */
-  const char *topic = events_route(url, &topic_len);
+  size_t topic_len = 0; /* gcc -O2 cannot see topic_route set it (maybe-uninitialized) */
+  const char *topic = topic_route(url, EVENTS_SUFFIX, &topic_len);
   return publish(api, conn, topic, topic_len, req);
 }
 
