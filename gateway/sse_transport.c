@@ -616,7 +616,8 @@ static int merge_queue(struct sse_conn *c, struct merge *m)
       return -1;
     gw_sendq_drop_head(&c->held);
   }
-  qsort(m->v, m->n, sizeof(*m->v), item_cmp);
+  if(m->n > 1) /* qsort must not see the NULL of an empty merge */
+    qsort(m->v, m->n, sizeof(*m->v), item_cmp);
   for(size_t i = 0; i < m->n; i++) {
     if(c->out.bytes + m->v[i].f->len > cap) {
       gw_info("sse_replay_cut", "worker=%d queued_bytes=%zu cap=%zu left=%zu", w->idx, c->out.bytes,
