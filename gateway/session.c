@@ -81,7 +81,8 @@ static int patterns_alloc(struct gw_session *s)
   return 0;
 }
 
-/* The history log's high-water mark now (0: no history). */
+/* The history log's high-water mark now, read under the lock the pushes
+ * take (0: no history). */
 static uint64_t pushed_now(const struct gw_session_env *env)
 {
   struct sub_log *log = env->engine ? sub_engine_history(env->engine) : NULL;
@@ -106,7 +107,8 @@ enum gw_sub_result gw_session_subscribe(struct gw_session *s, const char *patter
   }
   if(env->fanout) /* before the ack */
     sub_fanout_interest(env->fanout, env->worker, p, len, 1);
-  /* read after the interest is counted: every later event reaches it */
+  /* read after the interest is counted, under the log's lock: every
+   * event above it was pushed seeing the interest */
   s->covered[s->npatterns] = pushed_now(env);
   s->patterns[s->npatterns++] = p;
   return GW_SUB_ADDED;

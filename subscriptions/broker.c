@@ -440,7 +440,10 @@ static struct sub_event *engine_latest(struct sub_engine *e, const char *topic, 
         break;
       }
   pthread_mutex_unlock(&s->lock);
-  return off ? sub_log_get(b->log, off) : NULL;
+  if(!off)
+    return NULL;
+  struct sub_event *ev = sub_log_get(b->log, off);
+  return ev ? ev : sub_log_latest(b->log, topic, len, off - 1);
 }
 
 int sub_broker_restore(struct sub_broker *b, struct sub_event *ev)

@@ -2,7 +2,6 @@
 
 #include <openssl/rand.h>
 #include <pthread.h>
-#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -38,7 +37,6 @@ struct sub_log {
   uint64_t first, next;
   uint64_t committed; /* with a store: the last offset the writer committed */
   uint64_t pushed;
-  _Atomic uint64_t pushed_pub;
   uint64_t last_ms;   /* the latest log time given */
   size_t events, bytes;
   struct run runs[RUNS_MAX];
@@ -101,7 +99,6 @@ struct sub_log *sub_log_new(const struct sub_log_cfg *cfg, const char *epoch, ui
   }
   l->first = l->next = next;
   l->committed = l->pushed = next - 1;
-  atomic_init(&l->pushed_pub, next - 1);
   l->pruned_to = next;
   l->restore_next = next;
   if(next > 1) { /* offsets before it were given in an earlier run: gone */
@@ -212,7 +209,6 @@ static void advance_locked(struct sub_log *l)
     }
     l->pushed++;
   }
-  atomic_store_explicit(&l->pushed_pub, l->pushed, memory_order_release);
   evict_locked(l, now_ms(l));
 }
 
@@ -253,7 +249,6 @@ enum sub_err sub_log_append_locked(struct sub_log *l, struct sub_event *ev,
   l->bytes += ev->size;
   if(st == SUB_LOG_PUSHED) {
     l->pushed = o;
-    atomic_store_explicit(&l->pushed_pub, o, memory_order_release);
     evict_locked(l, ms);
   } else if(l->cfg.store) {
     if(st == SUB_LOG_READY)
@@ -293,7 +288,10 @@ uint64_t sub_log_pushed_locked(const struct sub_log *l)
 
 uint64_t sub_log_pushed(struct sub_log *l)
 {
-  return atomic_load_explicit(&l->pushed_pub, memory_order_acquire);
+  pthread_mutex_lock(&l->lock);
+  uint64_t p = l->pushed;
+  pthread_mutex_unlock(&l->lock);
+  return p;
 }
 
 uint64_t sub_log_next(struct sub_log *l)
@@ -353,7 +351,6 @@ int sub_log_restore(struct sub_log *l, struct sub_event *ev)
     if(hole(l))
       goto out;
   l->pushed = l->committed = l->next - 1;
-  atomic_store_explicit(&l->pushed_pub, l->pushed, memory_order_release);
   l->pruned_to = l->first;
   rc = 0;
 out:
@@ -590,17 +587,38 @@ uint64_t sub_log_after_time(struct sub_log *l, uint64_t ms, enum sub_gap *gap)
   return lo - 1;
 }
 
+/* Whether the slot's event is retained at now: the topic's own retention
+ * too, so that what a read calls expired is not served either. */
+static bool retained(const struct sub_log *l, const struct slot *s, uint64_t now)
+{
+  return s->ev && !too_old(l, s, now) && !(s->ev->max_age_ms && s->ms + s->ev->max_age_ms < now);
+}
+
 struct sub_event *sub_log_get(struct sub_log *l, uint64_t offset)
 {
   struct sub_event *ev = NULL;
   pthread_mutex_lock(&l->lock);
   if(offset >= l->first && offset <= l->pushed) {
     struct slot *s = slot_at(l, offset);
-    uint64_t now = now_ms(l);
-    /* the topic's own retention too: what a read calls expired is not retained */
-    if(s->ev && !too_old(l, s, now) &&
-       !(s->ev->max_age_ms && s->ms + s->ev->max_age_ms < now))
+    if(retained(l, s, now_ms(l)))
       ev = sub_event_ref(s->ev);
+  }
+  pthread_mutex_unlock(&l->lock);
+  return ev;
+}
+
+struct sub_event *sub_log_latest(struct sub_log *l, const char *topic, size_t len, uint64_t from)
+{
+  struct sub_event *ev = NULL;
+  pthread_mutex_lock(&l->lock);
+  uint64_t now = now_ms(l);
+  for(uint64_t o = from < l->pushed ? from : l->pushed; o >= l->first && o > 0; o--) {
+    struct slot *s = slot_at(l, o);
+    if(!s->ev || s->ev->topic_len != len || memcmp(s->ev->topic, topic, len) != 0)
+      continue;
+    if(retained(l, s, now)) /* else older ones of the topic are gone too */
+      ev = sub_event_ref(s->ev);
+    break;
   }
   pthread_mutex_unlock(&l->lock);
   return ev;

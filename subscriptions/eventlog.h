@@ -104,7 +104,9 @@ void sub_log_settle_locked(struct sub_log *l, struct sub_event *ev, bool deliver
 
 /* The high-water mark: the last offset pushed (0: none). */
 uint64_t sub_log_pushed_locked(const struct sub_log *l);
-/* Lock-free read of the same (a value at least as old as the truth). */
+/* The same, under the log's lock: a push that read a subscription's
+ * interest before it was counted has ended, and its offset is in the mark;
+ * every push after it sees the interest. */
 uint64_t sub_log_pushed(struct sub_log *l);
 /* The offset the next append gets. */
 uint64_t sub_log_next(struct sub_log *l);
@@ -154,6 +156,11 @@ uint64_t sub_log_after_time(struct sub_log *l, uint64_t ms, enum sub_gap *gap);
 
 /* The event at offset, with a reference (NULL: not retained). */
 struct sub_event *sub_log_get(struct sub_log *l, uint64_t offset);
+
+/* The newest retained event of topic pushed at or below offset from, with a
+ * reference (NULL: none). A scan back: for when the topic's last offset is
+ * not pushed yet (held, or not committed) or was dropped. */
+struct sub_event *sub_log_latest(struct sub_log *l, const char *topic, size_t len, uint64_t from);
 
 /* The retained event with this id published at Unix time ms (its id's
  * time), with a reference (NULL: not retained): a binary search by time and

@@ -581,6 +581,44 @@ static void test_get(void **state)
   sub_log_free(l);
 }
 
+/* The newest pushed event of a topic, scanning back past other topics, a
+ * held event and a dropped one. */
+static void test_latest(void **state)
+{
+  (void)state;
+  struct fx f;
+  fx_init(&f);
+  struct sub_log_cfg c = cfg_of(&f);
+  c.max_age_ms = 1000;
+  struct sub_log *l = sub_log_new(&c, NULL, 1);
+  assert_null(sub_log_latest(l, "a", 1, 100)); /* empty */
+  push(&f, l, "a");                            /* 1 */
+  push(&f, l, "ab");                           /* 2: a longer name, not "a" */
+  push(&f, l, "b");                            /* 3 */
+  struct sub_event *h = hold(&f, l, "a");      /* 4 */
+  push(&f, l, "a");                            /* 5, waits behind 4 */
+  struct sub_event *ev = sub_log_latest(l, "a", 1, 5);
+  assert_non_null(ev);
+  assert_int_equal(ev->offset, 1); /* 4 and 5 are not pushed */
+  sub_event_unref(ev);
+  settle(l, h, false); /* 4 dropped, 5 pushed */
+  sub_event_unref(h);
+  ev = sub_log_latest(l, "a", 1, 4);
+  assert_non_null(ev);
+  assert_int_equal(ev->offset, 1);
+  sub_event_unref(ev);
+  ev = sub_log_latest(l, "a", 1, 99);
+  assert_non_null(ev);
+  assert_int_equal(ev->offset, 5);
+  sub_event_unref(ev);
+  assert_null(sub_log_latest(l, "c", 1, 99));
+  assert_null(sub_log_latest(l, "a", 1, 0));
+  /* once the newest has expired, so have the older ones */
+  f.now += 1001;
+  assert_null(sub_log_latest(l, "a", 1, 99));
+  sub_log_free(l);
+}
+
 /* Past the first 1024 slots the ring grows, with and without unpushed
  * events in it, and keeps offsets where they were. */
 static void test_ring_growth(void **state)
@@ -1404,6 +1442,7 @@ int main(void)
       cmocka_unit_test(test_gap_runs),
       cmocka_unit_test(test_gap_skips_holes),
       cmocka_unit_test(test_get),
+      cmocka_unit_test(test_latest),
       cmocka_unit_test(test_ring_growth),
       cmocka_unit_test(test_held_order),
       cmocka_unit_test(test_held_dropped),
