@@ -40,7 +40,9 @@ static void handle_resume(const struct gw_v1_out *out, struct gw_session *s,
                            .epoch = m->since_epoch,
                            .offset = m->since_offset,
                            .ms = m->since_ms,
-                           .gap_fail = m->gap_fail};
+                           .gap_fail = m->gap_fail,
+                           /* half the queue: room left for live events */
+                           .max_bytes = (size_t)s->env->cfg->client_send_queue_bytes / 2};
   struct gw_resume res;
   struct sub_log_result replay;
   enum gw_resume_result rr = gw_session_resume(s, m->topic, m->topic_len, &q, &res, &replay);

@@ -132,6 +132,34 @@ static bool replay_match(void *arg, const struct sub_event *ev)
   return true;
 }
 
+/* About the bytes an event's frame takes in a send queue: the event JSON
+ * around the data (GW_EVENT_HEAD_MAX bounds it; this is its usual size) and
+ * the frame's header. */
+static size_t frame_estimate(const struct sub_event *ev)
+{
+  return 200 + ev->topic_len + ev->data_len;
+}
+
+/* Keeps the newest events of the replay whose frames fit in max_bytes (0:
+ * all), reporting the cut as a limit gap from the first kept. */
+static void trim_to_bytes(struct sub_log_result *r, size_t max_bytes)
+{
+  if(!max_bytes || !r->n)
+    return;
+  size_t bytes = 0, keep = 0;
+  while(keep < r->n && bytes + frame_estimate(r->ev[r->n - 1 - keep]) <= max_bytes)
+    bytes += frame_estimate(r->ev[r->n - 1 - keep++]);
+  if(keep == r->n)
+    return;
+  size_t cut = r->n - keep;
+  r->oldest = keep ? r->ev[cut]->offset : r->ev[r->n - 1]->offset + 1;
+  for(size_t i = 0; i < cut; i++)
+    sub_event_unref(r->ev[i]);
+  memmove(r->ev, r->ev + cut, keep * sizeof(*r->ev));
+  r->n = keep;
+  r->gap = SUB_GAP_LIMIT;
+}
+
 enum gw_resume_result gw_session_resume(struct gw_session *s, const char *pattern, size_t len,
                                         const struct gw_since_req *q, struct gw_resume *res,
                                         struct sub_log_result *replay)
@@ -188,6 +216,7 @@ enum gw_resume_result gw_session_resume(struct gw_session *s, const char *patter
     free(p);
     return GW_RESUME_NOMEM;
   }
+  trim_to_bytes(replay, q->max_bytes);
   memset(res, 0, sizeof(*res));
   res->from = after;
   res->to = hwm;

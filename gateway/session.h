@@ -90,6 +90,11 @@ struct gw_since_req {
   uint64_t offset;        /* a cursor's */
   uint64_t ms;            /* a time's */
   bool gap_fail;          /* refuse when events were lost */
+  /* 0: no bound; else the replay keeps the newest events whose frames fit
+   * in this many bytes, with a "limit" gap before them (a WebSocket
+   * connection's send queue: a replay bigger than it would cut the
+   * connection on every retry) */
+  size_t max_bytes;
 };
 
 enum gw_resume_result {

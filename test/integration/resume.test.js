@@ -161,6 +161,36 @@ test('max_replay: a gap with reason limit and the newest events', async () => {
   }
 });
 
+test('a replay bigger than half of client.send_queue_bytes keeps the newest that fit, with a limit gap, and the connection lives', async () => {
+  // 64 KiB queue; 100 events of ~2 KiB each is ~200 KiB: far more than fits
+  const h = await startHerald({ history: { durable: false }, client: { send_queue_bytes: 65536, rate_per_s: 0 } });
+  try {
+    const p = await publisher(h);
+    const acks = [];
+    const pad = 'x'.repeat(2000);
+    for (let i = 0; i < 100; i++) acks.push(await p.send('q.x', { i, pad }));
+    for (let round = 0; round < 3; round++) { // the same answer on every retry: no cut
+      const c = await Client.open(h.wsUrl);
+      const r = await c.request({ op: 'subscribe', id: 'q', topic: 'q.x', since: acks[0].cursor });
+      assert.ok(r.gap, JSON.stringify(r));
+      assert.strictEqual(r.gap.reason, 'limit');
+      const oldest = Number(r.gap.oldest.split(':')[1]);
+      const kept = acks.filter((a) => a.offset >= oldest).map((a) => a.offset);
+      assert.ok(kept.length >= 1 && kept.length < 32, `kept ${kept.length}`);
+      await until(() => c.events().length >= kept.length);
+      assert.deepStrictEqual(c.events().map((e) => e.offset), kept);
+      const live = await p.send('q.x', { live: round });
+      const ev = await c.waitFor((m) => m.op === 'event' && m.offset === live.offset);
+      assert.strictEqual(ev.data.live, round);
+      acks.push(live);
+      await c.close();
+    }
+    await p.ws.close();
+  } finally {
+    await h.stop();
+  }
+});
+
 test('a second subscription of the connection gets no duplicate of what the first sent', async () => {
   const h = await startHerald(memory);
   try {
