@@ -176,17 +176,26 @@ static void raise_fd_limit(void)
   }
 }
 
+/* Topics whose seq a start could not keep: more stored topics than
+ * broker.max_topics (a lower limit than the run that stored them). */
+static size_t restore_skipped;
+
 /* Restores one stored event into the log (its topic's seq with it). */
 static int restore_event(void *arg, struct sub_event *ev)
 {
   int rc = sub_broker_restore(arg, ev);
   sub_event_unref(ev);
-  return rc;
+  if(rc == 1)
+    restore_skipped++;
+  return rc < 0 ? -1 : 0;
 }
 
 static int restore_seq(void *arg, const char *topic, size_t len, uint64_t seq)
 {
-  return sub_broker_seed(arg, topic, len, seq);
+  int rc = sub_broker_seed(arg, topic, len, seq);
+  if(rc == 1)
+    restore_skipped++;
+  return rc < 0 ? -1 : 0;
 }
 
 /* The history log (docs/history.md): memory only, or kept in
@@ -246,6 +255,11 @@ static struct sub_log *history_start(const struct gw_config *cfg, struct sub_bro
       sub_log_free(log);
       goto fail;
     }
+    if(restore_skipped)
+      gw_warn("history_topics_skipped",
+              "count=%zu reason=\"more stored topics than broker.max_topics: their seq starts "
+              "again from 1 if they are published to\"",
+              restore_skipped);
   }
   if(sub_log_start(log)) {
     gw_error("history_failed", "error=\"cannot start the writer thread\"");

@@ -359,7 +359,7 @@ int sub_broker_seed(struct sub_broker *b, const char *topic, size_t topic_len, u
   if(e && e->seq < seq)
     e->seq = seq;
   pthread_mutex_unlock(&s->lock);
-  return e ? 0 : -1;
+  return e ? 0 : err == SUB_ETOOMANYTOPICS ? 1 : -1;
 }
 
 size_t sub_broker_topics(struct sub_broker *b)
@@ -461,7 +461,7 @@ int sub_broker_restore(struct sub_broker *b, struct sub_event *ev)
     e->last_offset = ev->offset;
   }
   pthread_mutex_unlock(&s->lock);
-  return e ? 0 : -1;
+  return e ? 0 : err == SUB_ETOOMANYTOPICS ? 1 : -1;
 }
 
 static const struct sub_engine_ops broker_engine_ops = {

@@ -66,7 +66,8 @@ struct sub_log;
 void sub_broker_log_deliver(void *arg, struct sub_event *ev);
 void sub_broker_set_log(struct sub_broker *b, struct sub_log *log);
 /* Puts a stored event back into the log at start-up (before any publish),
- * raising its topic's seq. Returns 0 or -1. */
+ * raising its topic's seq. Returns 0, 1 when the event is in the log but
+ * the topic table is full (broker.max_topics: its seq is not kept), or -1. */
 int sub_broker_restore(struct sub_broker *b, struct sub_event *ev);
 
 /* Ends the hold of an event taken by the hold callback (consuming its
@@ -76,8 +77,8 @@ int sub_broker_restore(struct sub_broker *b, struct sub_event *ev);
 void sub_broker_release(struct sub_broker *b, struct sub_event *ev, bool deliver);
 
 /* Raises a topic's seq counter to at least `seq` (restored from the durable
- * store at start-up, before any publish). Returns 0, or -1 when out of
- * memory or the table is full. */
+ * store at start-up, before any publish). Returns 0, 1 when the table is
+ * full (broker.max_topics), or -1 when out of memory or not a topic. */
 int sub_broker_seed(struct sub_broker *b, const char *topic, size_t topic_len, uint64_t seq);
 
 /* Number of distinct topics seen, for metrics and tests. */

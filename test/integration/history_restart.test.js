@@ -95,3 +95,33 @@ test('memory-only log: a restart changes the epoch and the resume says epoch_cha
     await h.stop();
   }
 });
+
+test('a restart with a lower broker.max_topics than the stored topics starts, says so, and keeps every event', async (t) => {
+  const data = dataDir();
+  t.after(() => fs.rmSync(data, { recursive: true, force: true }));
+  let h = await startHerald({ data_dir: data, history: { durable: true } });
+  const acks = [];
+  try {
+    for (let i = 0; i < 6; i++) {
+      const r = await publish(h, `m.t${i}`, { i });
+      assert.strictEqual(r.status, 202);
+      acks.push(r.body);
+    }
+  } finally {
+    await h.stop();
+  }
+  h = await startHerald({ data_dir: data, history: { durable: true }, broker: { max_topics: 2 } });
+  try {
+    const warn = h.logs.find((l) => l.includes('event=history_topics_skipped'));
+    assert.ok(warn, h.logs.join('\n'));
+    assert.match(warn, /count=[1-9]/);
+    const c = await Client.open(h.wsUrl);
+    const r = await c.request({ op: 'subscribe', id: 'r', topic: 'm.*', since: `${acks[0].cursor.split(':')[0]}:0` });
+    assert.ok(r.resumed, JSON.stringify(r));
+    await until(() => c.events().length >= 6);
+    assert.deepStrictEqual(c.events().map((e) => e.offset), acks.map((a) => a.offset));
+    await c.close();
+  } finally {
+    assert.deepStrictEqual(await h.stop(), { code: 0, signal: null });
+  }
+});
