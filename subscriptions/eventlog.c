@@ -1,5 +1,6 @@
 #include "eventlog.h"
 
+#include <errno.h>
 #include <openssl/rand.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -367,10 +368,24 @@ static uint64_t mono_us(void)
   return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
 }
 
+/* Waits us microseconds with the lock released, or until a stop (appends
+ * meanwhile do not end it). Called with the lock held. */
+static void timed_wait(struct sub_log *l, uint64_t us)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  uint64_t ns = (uint64_t)ts.tv_nsec + us * 1000;
+  ts.tv_sec += (time_t)(ns / 1000000000);
+  ts.tv_nsec = (long)(ns % 1000000000);
+  while(!l->stop && pthread_cond_timedwait(&l->work, &l->lock, &ts) != ETIMEDOUT)
+    ;
+}
+
 static void *writer_main(void *arg)
 {
   struct sub_log *l = arg;
   uint64_t last_commit_us = 0;
+  unsigned failures = 0; /* commits failed in a row */
   struct sub_event **batch;
   while(!(batch = malloc(WRITE_BATCH * sizeof(*batch))))
     nanosleep(&(struct timespec){0, 100000000}, NULL);
@@ -395,8 +410,9 @@ static void *writer_main(void *arg)
       continue;
     }
     uint64_t end = o - 1;
+    bool stopping = l->stop;
     pthread_mutex_unlock(&l->lock);
-    if(n < WRITE_BATCH / 4 && !l->stop && mono_us() - last_commit_us < LINGER_US) {
+    if(n < WRITE_BATCH / 4 && !stopping && mono_us() - last_commit_us < LINGER_US) {
       /* busy: let the batch grow (appends do not cut the wait short) */
       for(size_t i = 0; i < n; i++)
         sub_event_unref(batch[i]);
@@ -405,12 +421,25 @@ static void *writer_main(void *arg)
       pthread_mutex_lock(&l->lock);
       continue;
     }
-    if(n)
-      l->cfg.store->append(l->cfg.store->arg, batch, n);
+    int rc = n ? l->cfg.store->append(l->cfg.store->arg, batch, n) : 0;
     for(size_t i = 0; i < n; i++)
       sub_event_unref(batch[i]);
     last_commit_us = mono_us();
     pthread_mutex_lock(&l->lock);
+    if(rc) {
+      /* Nothing is pushed that is not stored: a push now would be a hole
+       * after a restart, or its offset given again. The events wait (new
+       * appends stop at max_pending: publishers are told the gateway is
+       * overloaded) and the commit is tried again, 10 ms to 1 s apart. At
+       * stop, what the store never took is not delivered. */
+      if(l->stop)
+        break;
+      failures += failures < 7;
+      uint64_t wait_us = 10000ull << (failures - 1);
+      timed_wait(l, wait_us > 1000000 ? 1000000 : wait_us);
+      continue;
+    }
+    failures = 0;
     l->committed = end;
     advance_locked(l);
     if(l->first >= l->pruned_to + PRUNE_EVERY && l->cfg.store->prune) {

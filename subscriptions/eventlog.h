@@ -31,8 +31,9 @@
  * from the log's writer thread only. */
 struct sub_log_store {
   /* Writes n events (offset order; offsets may skip: dropped events) and
-   * their topics' seq in one transaction. Returns 0, or -1 (the events are
-   * then delivered all the same, and the failure logged by the store). */
+   * their topics' seq in one transaction. Returns 0, or -1 (nothing
+   * written; the failure logged by the store): the events are not pushed
+   * and the writer tries again, 10 ms to 1 s apart. */
   int (*append)(void *arg, struct sub_event *const *ev, size_t n);
   /* Forgets the events below offset `first` (no longer in the log). */
   void (*prune)(void *arg, uint64_t first);

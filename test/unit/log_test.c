@@ -86,11 +86,11 @@ static int store_append(void *arg, struct sub_event *const *ev, size_t n)
   pthread_cond_broadcast(&st->cv);
   while(!st->open)
     pthread_cond_wait(&st->cv, &st->mu);
-  for(size_t i = 0; i < n && st->nappended < MAX_DELIVERED; i++)
-    st->appended[st->nappended++] = ev[i]->offset;
+  int rc = st->result;
+  for(size_t i = 0; !rc && i < n && st->nappended < MAX_DELIVERED; i++)
+    st->appended[st->nappended++] = ev[i]->offset; /* a failure writes nothing */
   st->calls++;
   st->in_append = false;
-  int rc = st->result;
   pthread_mutex_unlock(&st->mu);
   return rc;
 }
@@ -1216,15 +1216,27 @@ static void test_store(void **state)
   assert_appended(&st, (uint64_t[]){1, 2, 3, 4, 6}, 5);
   assert_delivered(&f, (uint64_t[]){1, 2, 3, 4, 6}, 5);
 
-  /* a failed append delivers all the same */
+  /* a failed append pushes nothing; the commit is tried again */
   pthread_mutex_lock(&st.mu);
   st.result = -1;
+  size_t calls = st.calls;
   pthread_mutex_unlock(&st.mu);
   push(&f, l, "a"); /* 7 */
-  wait_pushed(l, 7);
+  size_t now = calls;
+  for(int i = 0; i < 5000 && now < calls + 2; i++) { /* a first try and a retry */
+    sleep_ms(1);
+    pthread_mutex_lock(&st.mu);
+    now = st.calls;
+    pthread_mutex_unlock(&st.mu);
+  }
+  assert_true(now >= calls + 2);
+  assert_int_equal(sub_log_pushed(l), 6); /* still failing: not pushed */
+  assert_delivered(&f, (uint64_t[]){1, 2, 3, 4, 6}, 5);
   pthread_mutex_lock(&st.mu);
   st.result = 0;
   pthread_mutex_unlock(&st.mu);
+  wait_pushed(l, 7);
+  assert_appended(&st, (uint64_t[]){1, 2, 3, 4, 6, 7}, 6);
 
   /* free commits and delivers what it was given first */
   for(int i = 0; i < 3; i++)
