@@ -507,6 +507,9 @@ void sub_log_result_clear(struct sub_log_result *r)
 }
 
 /* The first retained event's offset at or after o (hwm + 1: none). */
+/* A read scans this many slots at most under one hold of the lock. */
+#define READ_CHUNK 4096
+
 static uint64_t first_event_from(struct sub_log *l, uint64_t o, uint64_t hwm)
 {
   for(; o <= hwm; o++)
@@ -539,7 +542,27 @@ int sub_log_read(struct sub_log *l, const struct sub_log_query *q, struct sub_lo
   }
   uint64_t last = hwm;
   bool topic_expired = false;
+  size_t scanned = 0;
   for(; o <= hwm; o++) {
+    if(++scanned % READ_CHUNK == 0) {
+      /* let publishes in; what was evicted meanwhile is a gap from here */
+      pthread_mutex_unlock(&l->lock);
+      pthread_mutex_lock(&l->lock);
+      if(o < l->first) {
+        enum sub_gap why = removed_after(l, o - 1);
+        if(why) { /* what was kept is older than the gap: forget it */
+          for(size_t i = 0; i < (seen < max ? seen : max); i++)
+            sub_event_unref(keep[i]);
+          seen = 0;
+          topic_expired = false;
+          r->gap = why;
+          r->oldest = first_event_from(l, l->first, hwm);
+        }
+        o = l->first;
+        if(o > hwm)
+          break;
+      }
+    }
     struct slot *s = slot_at(l, o);
     struct sub_event *ev = s->ev;
     if(!ev)
