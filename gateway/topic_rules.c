@@ -188,8 +188,12 @@ enum pub_verdict gw_rules_check(const struct gw_rules *r, const char *topic, con
   }
   if(!r)
     return PUB_VERDICT_OK;
+  bool matched = false; /* a rule without a schema (history only) matches too */
   for(size_t i = 0; i < r->n; i++) {
-    if(!r->rules[i].has_schema || !sub_pattern_matches(r->rules[i].pattern, topic))
+    if(!sub_pattern_matches(r->rules[i].pattern, topic))
+      continue;
+    matched = true;
+    if(!r->rules[i].has_schema)
       continue;
     if(rule_pattern)
       *rule_pattern = r->rules[i].pattern;
@@ -203,7 +207,7 @@ enum pub_verdict gw_rules_check(const struct gw_rules *r, const char *topic, con
     }
     return PUB_VERDICT_OK;
   }
-  return r->reject_unmatched ? PUB_VERDICT_UNKNOWN_TOPIC : PUB_VERDICT_OK;
+  return r->reject_unmatched && !matched ? PUB_VERDICT_UNKNOWN_TOPIC : PUB_VERDICT_OK;
 }
 
 static enum pub_verdict table_check(const void *rules, const char *topic, const json_t *data,

@@ -22,6 +22,7 @@ before(async () => {
       { pattern: 'orders.>', schema: 'schemas/topics/order.json' },
       { pattern: 'chat.*', schema: { type: 'object', required: ['text'], properties: { text: { type: 'string', maxLength: 20 } } } },
       { pattern: 'free.>', schema: true },
+      { pattern: 'presence.>', history: false }, // no schema: a rule all the same
     ],
     schemas: { unmatched_topics: 'reject' },
   }, { cwd: REPO });
@@ -74,6 +75,10 @@ test('REST: topics matching no rule are refused with 404 unknown_topic when conf
   assert.equal(r.body.error.code, 'unknown_topic');
   const free = await publish(h, 'free.anything.goes', [1, 'x', null]);
   assert.equal(free.status, 202);
+  // a rule with only a history setting matches: the topic is known
+  const presence = await publish(h, 'presence.u1', { online: true });
+  assert.equal(presence.status, 202);
+  assert.equal(presence.body.offset, undefined); // and it is kept out of history
 });
 
 test('WebSocket: invalid publish gets a schema_violation error op, valid one an ack', async () => {
