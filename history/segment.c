@@ -49,6 +49,10 @@ static bool id_ok(const unsigned char *id)
   return true;
 }
 
+/* The last millisecond of year 9999: past it a time is not one the log
+ * gave (and RFC 3339 has no text for it); a retention no longer than it. */
+#define MS_MAX 253402300799999ull
+
 long hist_segment_decode(const unsigned char *p, size_t len,
                          int (*fn)(void *arg, struct sub_event *ev), void *arg)
 {
@@ -65,7 +69,8 @@ long hist_segment_decode(const unsigned char *p, size_t len,
     size_t data_len = (size_t)q[2] | (size_t)q[3] << 8 | (size_t)q[4] << 16 | (size_t)q[5] << 24;
     p += HIST_SEGMENT_HEAD;
     len -= HIST_SEGMENT_HEAD;
-    if(!offset || offset <= last || !seq || !id_ok(id) || topic_len > len ||
+    if(!offset || offset <= last || !seq || ms > MS_MAX || age > MS_MAX || !id_ok(id) ||
+       topic_len > len ||
        data_len > len - topic_len || !sub_topic_valid((const char *)p, topic_len, NULL))
       return -1;
     char sid[SUB_ID_LEN + 1];

@@ -14,7 +14,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "segment.h"
 #include "store.h"
+#include "util/dynbuf.h"
 
 #define T0 1700000000000ULL /* a fixed "now" in ms */
 #define EPOCH "abc123de"
@@ -534,9 +536,70 @@ static void test_refusals(void **state)
   assert_int_equal(strlen(err), sizeof(err) - 1);
 }
 
+/* ---- the segment codec ---- */
+
+static int take(void *arg, struct sub_event *ev)
+{
+  struct sub_event **out = arg;
+  assert_null(*out);
+  *out = ev;
+  return 0;
+}
+
+static void put64_at(unsigned char *p, uint64_t v)
+{
+  for(int i = 0; i < 8; i++)
+    p[i] = (unsigned char)(v >> (8 * i));
+}
+
+/* An event round-trips; a damaged one (cut short, a time or a retention
+ * past year 9999) is refused, not decoded into nonsense. */
+static void test_segment_codec(void **state)
+{
+  (void)state;
+  struct sub_event *ev = event("a.b", 7, 3, 1700000000123ull, 5000, 4);
+  struct util_dynbuf b;
+  util_dynbuf_init(&b, 1 << 20);
+  assert_int_equal(hist_segment_put(&b, ev), 0);
+  size_t len = util_dynbuf_len(&b);
+  unsigned char *p = malloc(len);
+  assert_non_null(p);
+  memcpy(p, util_dynbuf_ptr(&b), len);
+  struct sub_event *got = NULL;
+  assert_int_equal(hist_segment_decode(p, len, take, &got), 1);
+  assert_non_null(got);
+  assert_int_equal(got->offset, 7);
+  assert_int_equal(got->seq, 3);
+  assert_int_equal(got->ms, 1700000000123ull);
+  assert_int_equal(got->max_age_ms, 5000);
+  assert_string_equal(got->topic, "a.b");
+  assert_string_equal(got->data, ev->data);
+  sub_event_unref(got);
+  got = NULL;
+  assert_int_equal(hist_segment_decode(p, len - 1, take, &got), -1);
+  assert_null(got);
+  unsigned char *q = malloc(len);
+  assert_non_null(q);
+  memcpy(q, p, len);
+  put64_at(q + 8, 253402300800000ull); /* ms: 10000-01-01 */
+  assert_int_equal(hist_segment_decode(q, len, take, &got), -1);
+  memcpy(q, p, len);
+  put64_at(q + 24, UINT64_MAX); /* max_age_ms */
+  assert_int_equal(hist_segment_decode(q, len, take, &got), -1);
+  memcpy(q, p, len);
+  put64_at(q + 8, 253402300799999ull); /* the last millisecond of 9999 is fine */
+  assert_int_equal(hist_segment_decode(q, len, take, &got), 1);
+  sub_event_unref(got);
+  free(q);
+  free(p);
+  util_dynbuf_free(&b);
+  sub_event_unref(ev);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_segment_codec),
       cmocka_unit_test_setup_teardown(test_fresh, setup, teardown),
       cmocka_unit_test_setup_teardown(test_round_trip, setup, teardown),
       cmocka_unit_test_setup_teardown(test_next_offset, setup, teardown),
