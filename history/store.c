@@ -68,8 +68,8 @@ static const char *const stmt_sql[STMTS] = {
     [TX_COMMIT] = "COMMIT",
     [TX_ROLLBACK] = "ROLLBACK",
     [INS_SEGMENT] = "INSERT INTO segments(first,last,body) VALUES(?1,?2,?3)",
-    [UPS_SEQ] = "INSERT INTO topics(topic,seq) VALUES(?1,?2) ON CONFLICT(topic)"
-                " DO UPDATE SET seq=max(seq,excluded.seq)",
+    [UPS_SEQ] = ("INSERT INTO topics(topic,seq) VALUES(?1,?2) ON CONFLICT(topic)"
+                 " DO UPDATE SET seq=max(seq,excluded.seq)"),
     /* a segment goes once all of it is below the log's first offset */
     [UPD_NEXT] = "UPDATE meta SET next=max(next,?1) WHERE id=1",
     [SEL_BELOW] = "SELECT first, body, last FROM segments WHERE last<?1 ORDER BY first LIMIT ?2",
