@@ -169,6 +169,12 @@ static bool too_old(const struct sub_log *l, const struct slot *s, uint64_t now)
   return age && s->ms + age < now;
 }
 
+/* Past its topic's own, shorter retention (the slot holds an event). */
+static bool topic_too_old(const struct slot *s, uint64_t now)
+{
+  return s->ev->max_age_ms && s->ms + s->ev->max_age_ms < now;
+}
+
 /* Removes from the front what the bounds no longer allow, never an event
  * not yet pushed (nor, then, committed). */
 static void evict_locked(struct sub_log *l, uint64_t now)
@@ -506,10 +512,10 @@ void sub_log_result_clear(struct sub_log_result *r)
   memset(r, 0, sizeof(*r));
 }
 
-/* The first retained event's offset at or after o (hwm + 1: none). */
 /* A read scans this many slots at most under one hold of the lock. */
 #define READ_CHUNK 4096
 
+/* The first retained event's offset at or after o (hwm + 1: none). */
 static uint64_t first_event_from(struct sub_log *l, uint64_t o, uint64_t hwm)
 {
   for(; o <= hwm; o++)
@@ -569,7 +575,7 @@ int sub_log_read(struct sub_log *l, const struct sub_log_query *q, struct sub_lo
       continue;
     if(q->match && !q->match(q->arg, ev))
       continue;
-    if(ev->max_age_ms && s->ms + ev->max_age_ms < now) {
+    if(topic_too_old(s, now)) {
       topic_expired = true; /* the topic's own retention is past */
       continue;
     }
@@ -643,7 +649,7 @@ uint64_t sub_log_after_time(struct sub_log *l, uint64_t ms, enum sub_gap *gap)
  * too, so that what a read calls expired is not served either. */
 static bool retained(const struct sub_log *l, const struct slot *s, uint64_t now)
 {
-  return s->ev && !too_old(l, s, now) && !(s->ev->max_age_ms && s->ms + s->ev->max_age_ms < now);
+  return s->ev && !too_old(l, s, now) && !topic_too_old(s, now);
 }
 
 struct sub_event *sub_log_get(struct sub_log *l, uint64_t offset)
